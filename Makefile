@@ -1,0 +1,44 @@
+# tenantkit — set-up and checks. `make dev` and `make test` install what is missing.
+GO       ?= go
+BIN      := bin/tenantkit
+SQLC_VER := v1.31.1
+GOBIN    := $(shell $(GO) env GOPATH)/bin
+SQLC     := $(GOBIN)/sqlc
+
+.PHONY: dev test build deps-dev deps-test generate check-generated bench vet
+
+build:
+	$(GO) build -o $(BIN) ./cmd/tenantkit
+
+deps-dev:
+	@scripts/deps.sh dev
+
+deps-test:
+	@scripts/deps.sh test
+
+dev: deps-dev build
+	$(BIN) dev $(ARGS)
+
+test: deps-test vet check-generated
+	$(GO) test -race -count=1 -timeout 15m ./...
+
+vet:
+	$(GO) vet ./...
+
+$(SQLC):
+	$(GO) install github.com/sqlc-dev/sqlc/cmd/sqlc@$(SQLC_VER)
+
+generate: $(SQLC)
+	$(SQLC) generate
+
+# Fails when generated code or go.mod/go.sum are stale.
+check-generated: $(SQLC)
+	@$(SQLC) diff || (echo "sqlc generate would change files: run make generate" >&2; exit 1)
+	@cp go.mod /tmp/tenantkit-go.mod.bak; cp go.sum /tmp/tenantkit-go.sum.bak
+	@$(GO) mod tidy
+	@if ! cmp -s go.mod /tmp/tenantkit-go.mod.bak || ! cmp -s go.sum /tmp/tenantkit-go.sum.bak; then \
+		cp /tmp/tenantkit-go.mod.bak go.mod; cp /tmp/tenantkit-go.sum.bak go.sum; \
+		echo "go mod tidy would change go.mod/go.sum: run go mod tidy" >&2; exit 1; fi
+
+bench: deps-test
+	$(GO) run ./internal/benchreport

@@ -1,0 +1,91 @@
+package bootstrap
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// Role names used by tenantkit.
+const (
+	OwnerRole       = "tenantkit_owner"
+	AppRole         = "tenantkit_app"
+	ReplicationRole = "tenantkit_repl"
+)
+
+// Passwords holds the login passwords of the three roles.
+type Passwords struct {
+	Owner       string `json:"owner"`
+	App         string `json:"app"`
+	Replication string `json:"replication"`
+}
+
+type roleSpec struct {
+	name     string
+	password string
+	attrs    string
+}
+
+// EnsureRoles creates the three roles if missing and sets their attributes
+// and passwords. conn must be a superuser (or CREATEROLE) connection.
+func EnsureRoles(ctx context.Context, conn *pgx.Conn, pw Passwords) error {
+	specs := []roleSpec{
+		{OwnerRole, pw.Owner, "LOGIN NOSUPERUSER CREATEDB CREATEROLE NOBYPASSRLS"},
+		{AppRole, pw.App, "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS NOREPLICATION"},
+		{ReplicationRole, pw.Replication, "LOGIN NOSUPERUSER REPLICATION BYPASSRLS"},
+	}
+	for _, s := range specs {
+		if err := ensureRole(ctx, conn, s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func ensureRole(ctx context.Context, conn *pgx.Conn, s roleSpec) error {
+	ident := pgx.Identifier{s.name}.Sanitize()
+	_, err := conn.Exec(ctx, "CREATE ROLE "+ident)
+	if err != nil && !isCode(err, "42710") && !isCode(err, "23505") { // duplicate_object; unique_violation on a concurrent create
+		return fmt.Errorf("bootstrap: create role %s: %w", s.name, err)
+	}
+	// Role attributes and passwords cannot be bound as parameters; the
+	// password is quoted as a literal by the server's quote_literal.
+	var lit string
+	if err := conn.QueryRow(ctx, "SELECT quote_literal($1::text)", s.password).Scan(&lit); err != nil {
+		return err
+	}
+	if _, err := conn.Exec(ctx, "ALTER ROLE "+ident+" "+s.attrs+" PASSWORD "+lit); err != nil {
+		return fmt.Errorf("bootstrap: alter role %s: %w", s.name, err)
+	}
+	return nil
+}
+
+// CreateDatabase creates database name owned by the owner role unless it
+// exists, and lets the app and replication roles connect to it.
+func CreateDatabase(ctx context.Context, conn *pgx.Conn, name string) error {
+	ident := pgx.Identifier{name}.Sanitize()
+	_, err := conn.Exec(ctx, "CREATE DATABASE "+ident+" OWNER "+pgx.Identifier{OwnerRole}.Sanitize())
+	if err != nil && !isCode(err, "42P04") { // duplicate_database
+		return fmt.Errorf("bootstrap: create database %s: %w", name, err)
+	}
+	_, err = conn.Exec(ctx, "GRANT CONNECT, TEMPORARY ON DATABASE "+ident+" TO "+
+		pgx.Identifier{AppRole}.Sanitize()+", "+pgx.Identifier{ReplicationRole}.Sanitize())
+	if err != nil {
+		return fmt.Errorf("bootstrap: grant connect on %s: %w", name, err)
+	}
+	return nil
+}
+
+// DropDatabase drops database name, ending its connections.
+func DropDatabase(ctx context.Context, conn *pgx.Conn, name string) error {
+	_, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
+	return err
+}
+
+func isCode(err error, code string) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == code
+}
