@@ -1,0 +1,30 @@
+-- The tenant context in one round trip: the tenant, its plan, the plan's
+-- features merged with the tenant's overrides, limits likewise, branding.
+
+-- name: LoadContextByID :one
+SELECT sqlc.embed(t),
+    p.display_name AS plan_display_name,
+    COALESCE((SELECT jsonb_object_agg(f.feature, f.enabled) FROM (
+        SELECT pf.feature, true AS enabled FROM tenantkit.plan_features pf
+        WHERE pf.plan = t.plan AND NOT EXISTS (
+            SELECT 1 FROM tenantkit.tenant_features o WHERE o.tenant_id = t.id AND o.feature = pf.feature)
+        UNION ALL
+        SELECT o.feature, o.enabled FROM tenantkit.tenant_features o WHERE o.tenant_id = t.id
+    ) f), '{}')::jsonb AS features,
+    COALESCE((SELECT jsonb_object_agg(l.name, l.value) FROM (
+        SELECT pl.name, pl.value FROM tenantkit.plan_limits pl
+        WHERE pl.plan = t.plan AND NOT EXISTS (
+            SELECT 1 FROM tenantkit.tenant_limits o WHERE o.tenant_id = t.id AND o.name = pl.name)
+        UNION ALL
+        SELECT o.name, o.value FROM tenantkit.tenant_limits o WHERE o.tenant_id = t.id
+    ) l), '{}')::jsonb AS limits,
+    COALESCE((SELECT to_jsonb(b) - 'tenant_id' - 'updated_at' FROM tenantkit.branding b WHERE b.tenant_id = t.id), '{}')::jsonb AS branding
+FROM tenantkit.tenants t
+JOIN tenantkit.plans p ON p.name = t.plan
+WHERE t.id = @id;
+
+-- name: TenantIDBySlug :one
+SELECT id FROM tenantkit.tenants WHERE slug = @slug;
+
+-- name: TenantIDByVerifiedHost :one
+SELECT tenant_id FROM tenantkit.domains WHERE host = @host AND verified_at IS NOT NULL;

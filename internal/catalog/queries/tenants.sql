@@ -1,0 +1,86 @@
+-- name: CreateTenant :one
+INSERT INTO tenantkit.tenants (slug, name, plan)
+VALUES (@slug, @name, @plan)
+RETURNING *;
+
+-- name: GetTenantByID :one
+SELECT * FROM tenantkit.tenants WHERE id = @id;
+
+-- name: GetTenantBySlug :one
+SELECT * FROM tenantkit.tenants WHERE slug = @slug;
+
+-- name: GetTenantByIDForUpdate :one
+SELECT * FROM tenantkit.tenants WHERE id = @id FOR UPDATE;
+
+-- name: ListTenants :many
+SELECT * FROM tenantkit.tenants
+WHERE slug > @after
+  AND (@status::text = '' OR status = @status::text)
+ORDER BY slug
+LIMIT @max;
+
+-- name: UpdateTenant :one
+UPDATE tenantkit.tenants
+SET name = @name, plan = @plan, updated_at = now()
+WHERE id = @id
+RETURNING *;
+
+-- name: SetTenantStatus :one
+UPDATE tenantkit.tenants
+SET status = @status,
+    suspension_reason = @suspension_reason,
+    deleted_at = CASE WHEN @status::text = 'deleted' THEN now() ELSE NULL END,
+    updated_at = now()
+WHERE id = @id
+RETURNING *;
+
+-- name: PlanExists :one
+SELECT EXISTS (SELECT 1 FROM tenantkit.plans WHERE name = @name);
+
+-- name: ListPlans :many
+SELECT * FROM tenantkit.plans ORDER BY name;
+
+-- name: InsertAudit :exec
+INSERT INTO tenantkit.audit_log (actor, action, target_type, target_id, before, after)
+VALUES (@actor, @action, @target_type, @target_id, @before, @after);
+
+-- name: ListAudit :many
+SELECT * FROM tenantkit.audit_log
+WHERE target_type = @target_type AND target_id = @target_id
+ORDER BY id;
+
+-- name: AddDomain :one
+INSERT INTO tenantkit.domains (host, tenant_id, verification_token)
+VALUES (@host, @tenant_id, @verification_token)
+RETURNING *;
+
+-- name: VerifyDomain :one
+UPDATE tenantkit.domains SET verified_at = now()
+WHERE host = @host AND verified_at IS NULL
+RETURNING *;
+
+-- name: GetDomain :one
+SELECT * FROM tenantkit.domains WHERE host = @host;
+
+-- name: UpsertBranding :one
+INSERT INTO tenantkit.branding (tenant_id, display_name, logo_url, primary_color, accent_color, support_email)
+VALUES (@tenant_id, @display_name, @logo_url, @primary_color, @accent_color, @support_email)
+ON CONFLICT (tenant_id) DO UPDATE
+SET display_name = EXCLUDED.display_name, logo_url = EXCLUDED.logo_url,
+    primary_color = EXCLUDED.primary_color, accent_color = EXCLUDED.accent_color,
+    support_email = EXCLUDED.support_email, updated_at = now()
+RETURNING *;
+
+-- name: SetTenantFeature :exec
+INSERT INTO tenantkit.tenant_features (tenant_id, feature, enabled)
+VALUES (@tenant_id, @feature, @enabled)
+ON CONFLICT (tenant_id, feature) DO UPDATE SET enabled = EXCLUDED.enabled;
+
+-- name: SetPlanLimit :exec
+INSERT INTO tenantkit.plan_limits (plan, name, value)
+VALUES (@plan, @name, @value)
+ON CONFLICT (plan, name) DO UPDATE SET value = EXCLUDED.value;
+
+-- name: SetPlanFeature :exec
+INSERT INTO tenantkit.plan_features (plan, feature) VALUES (@plan, @feature)
+ON CONFLICT DO NOTHING;

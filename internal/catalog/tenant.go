@@ -1,0 +1,64 @@
+package catalog
+
+import (
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/tenantkit/tenantkit/internal/catalog/catalogdb"
+)
+
+// Tenant statuses.
+const (
+	StatusActive    = "active"
+	StatusSuspended = "suspended"
+	StatusDeleted   = "deleted"
+)
+
+// Tenant is a tenant's catalog record.
+type Tenant struct {
+	ID               uuid.UUID  `json:"id"`
+	Slug             string     `json:"slug"`
+	Name             string     `json:"name"`
+	Status           string     `json:"status"`
+	SuspensionReason string     `json:"suspension_reason,omitempty"`
+	Plan             string     `json:"plan"`
+	CreatedAt        time.Time  `json:"created_at"`
+	UpdatedAt        time.Time  `json:"updated_at"`
+	DeletedAt        *time.Time `json:"deleted_at,omitempty"`
+}
+
+// Branding is how a tenant's product looks to its users.
+type Branding struct {
+	DisplayName  string `json:"display_name,omitempty"`
+	LogoURL      string `json:"logo_url,omitempty"`
+	PrimaryColor string `json:"primary_color,omitempty"`
+	AccentColor  string `json:"accent_color,omitempty"`
+	SupportEmail string `json:"support_email,omitempty"`
+}
+
+// TenantContext is everything a request needs about its tenant, loaded in
+// one catalog round trip and cached by the data plane.
+type TenantContext struct {
+	Tenant
+	PlanDisplayName string           `json:"plan_display_name"`
+	Features        map[string]bool  `json:"features"`
+	Limits          map[string]int64 `json:"limits"`
+	Branding        Branding         `json:"branding"`
+}
+
+// Feature reports whether feature is on for the tenant.
+func (c *TenantContext) Feature(name string) bool { return c.Features[name] }
+
+// Limit returns the tenant's limit called name and whether it is set.
+func (c *TenantContext) Limit(name string) (int64, bool) {
+	v, ok := c.Limits[name]
+	return v, ok
+}
+
+func fromRow(r catalogdb.TenantkitTenant) Tenant {
+	return Tenant{
+		ID: r.ID, Slug: r.Slug, Name: r.Name, Status: r.Status, SuspensionReason: r.SuspensionReason,
+		Plan: r.Plan, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, DeletedAt: r.DeletedAt,
+	}
+}
