@@ -448,3 +448,24 @@ func tailFile(path string, n int) string {
 	}
 	return string(b)
 }
+
+// StopIfRunning stops a cluster running in dataDir, if any, and reports
+// whether one was running.
+func StopIfRunning(dataDir string) (bool, error) {
+	binDir, err := FindBinDir()
+	if err != nil {
+		return false, err
+	}
+	abs, err := filepath.Abs(dataDir)
+	if err != nil {
+		return false, err
+	}
+	c := &Cluster{dataDir: abs, binDir: binDir}
+	if c.cred, err = credential(); err != nil {
+		return false, err
+	}
+	if _, err := os.Stat(filepath.Join(c.pgdata(), "PG_VERSION")); err != nil || !c.running() {
+		return false, nil
+	}
+	return true, c.Stop()
+}

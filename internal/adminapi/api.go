@@ -1,0 +1,308 @@
+package adminapi
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/tenantkit/tenantkit/internal/catalog"
+	"github.com/tenantkit/tenantkit/internal/problem"
+)
+
+// Config configures the admin API.
+type Config struct {
+	// Store is the catalog. Required.
+	Store *catalog.Store
+	// Token is the bearer token every /api/v1 request must carry. Required.
+	Token string
+	// ReadyFunc reports whether the server can serve (the catalog answers).
+	// Defaults to always ready.
+	ReadyFunc func(context.Context) error
+	// Logger receives errors that are not the client's. Defaults to
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// API serves the admin routes.
+type API struct {
+	store *catalog.Store
+	token []byte
+	ready func(context.Context) error
+	log   *slog.Logger
+	mux   *http.ServeMux
+}
+
+// maxBody bounds request bodies.
+const maxBody = 1 << 20
+
+// New returns the admin API.
+func New(cfg Config) (*API, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("adminapi: Config.Store is required")
+	}
+	if len(cfg.Token) < 16 {
+		return nil, errors.New("adminapi: Config.Token must be at least 16 characters")
+	}
+	a := &API{store: cfg.Store, token: []byte(cfg.Token), ready: cfg.ReadyFunc, log: cfg.Logger, mux: http.NewServeMux()}
+	if a.log == nil {
+		a.log = slog.Default()
+	}
+	a.routes()
+	return a, nil
+}
+
+func (a *API) routes() {
+	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	a.mux.HandleFunc("GET /readyz", a.readyz)
+	auth := func(h http.HandlerFunc) http.Handler { return a.authenticate(h) }
+	a.mux.Handle("POST /api/v1/tenants", auth(a.createTenant))
+	a.mux.Handle("GET /api/v1/tenants", auth(a.listTenants))
+	a.mux.Handle("GET /api/v1/tenants/{ref}", auth(a.getTenant))
+	a.mux.Handle("PATCH /api/v1/tenants/{ref}", auth(a.updateTenant))
+	a.mux.Handle("DELETE /api/v1/tenants/{ref}", auth(a.deleteTenant))
+	a.mux.Handle("POST /api/v1/tenants/{ref}/suspend", auth(a.suspendTenant))
+	a.mux.Handle("POST /api/v1/tenants/{ref}/resume", auth(a.resumeTenant))
+	a.mux.Handle("POST /api/v1/tenants/{ref}/domains", auth(a.addDomain))
+	a.mux.Handle("POST /api/v1/domains/{host}/verify", auth(a.verifyDomain))
+	a.mux.Handle("/api/v1/", auth(func(w http.ResponseWriter, r *http.Request) {
+		problem.Write(w, r, problem.New(http.StatusNotFound, problem.NotFound, "no such admin route"))
+	}))
+}
+
+// Handler returns the API's handler. Requests it has no route for get 404.
+func (a *API) Handler() http.Handler { return a.mux }
+
+// Routes reports whether a path belongs to the admin API, so a server can
+// send everything else to the tenant pipeline.
+func Routes(path string) bool {
+	return path == "/healthz" || path == "/readyz" || path == "/api/v1" || strings.HasPrefix(path, "/api/v1/")
+}
+
+func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
+	if a.ready != nil {
+		if err := a.ready(r.Context()); err != nil {
+			a.log.WarnContext(r.Context(), "adminapi: not ready", "err", err)
+			problem.Write(w, r, problem.New(http.StatusServiceUnavailable, problem.Unavailable, "catalog unavailable"))
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+func (a *API) authenticate(next http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), a.token) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="tenantkit"`)
+			detail := "missing bearer token"
+			if ok {
+				detail = "wrong bearer token"
+			}
+			problem.Write(w, r, problem.New(http.StatusUnauthorized, problem.Unauthorized, detail))
+			return
+		}
+		next(w, r)
+	})
+}
+
+func actor(r *http.Request) string {
+	if a := strings.TrimSpace(r.Header.Get("X-Tenantkit-Actor")); a != "" && len(a) <= 100 {
+		return "api:" + a
+	}
+	return "api"
+}
+
+func (a *API) createTenant(w http.ResponseWriter, r *http.Request) {
+	var p catalog.CreateParams
+	if !a.decode(w, r, &p) {
+		return
+	}
+	t, err := a.store.CreateTenant(r.Context(), actor(r), p)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/api/v1/tenants/"+t.ID.String())
+	writeJSON(w, http.StatusCreated, t)
+}
+
+func (a *API) listTenants(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	p := catalog.ListParams{After: q.Get("after"), Status: q.Get("status")}
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			a.fail(w, r, &catalog.ValidationError{Fields: []catalog.FieldError{{Field: "limit", Message: "must be a whole number"}}})
+			return
+		}
+		p.Limit = n
+	}
+	page, err := a.store.ListTenants(r.Context(), p)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if page.Next != "" {
+		next := *r.URL
+		qs := next.Query()
+		qs.Set("after", page.Next)
+		next.RawQuery = qs.Encode()
+		w.Header().Set("Link", fmt.Sprintf("<%s>; rel=\"next\"", next.RequestURI()))
+	}
+	writeJSON(w, http.StatusOK, page)
+}
+
+func (a *API) getTenant(w http.ResponseWriter, r *http.Request) {
+	t, err := a.store.GetTenant(r.Context(), r.PathValue("ref"))
+	a.respond(w, r, t, err)
+}
+
+func (a *API) updateTenant(w http.ResponseWriter, r *http.Request) {
+	var p catalog.UpdateParams
+	if !a.decode(w, r, &p) {
+		return
+	}
+	t, err := a.store.UpdateTenant(r.Context(), actor(r), r.PathValue("ref"), p)
+	a.respond(w, r, t, err)
+}
+
+func (a *API) deleteTenant(w http.ResponseWriter, r *http.Request) {
+	t, err := a.store.DeleteTenant(r.Context(), actor(r), r.PathValue("ref"))
+	a.respond(w, r, t, err)
+}
+
+func (a *API) suspendTenant(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Reason string `json:"reason"`
+	}
+	if !a.decode(w, r, &body) {
+		return
+	}
+	t, err := a.store.SuspendTenant(r.Context(), actor(r), r.PathValue("ref"), body.Reason)
+	a.respond(w, r, t, err)
+}
+
+func (a *API) resumeTenant(w http.ResponseWriter, r *http.Request) {
+	t, err := a.store.ResumeTenant(r.Context(), actor(r), r.PathValue("ref"))
+	a.respond(w, r, t, err)
+}
+
+func (a *API) addDomain(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Host string `json:"host"`
+	}
+	if !a.decode(w, r, &body) {
+		return
+	}
+	d, err := a.store.AddDomain(r.Context(), actor(r), r.PathValue("ref"), body.Host)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, d)
+}
+
+func (a *API) verifyDomain(w http.ResponseWriter, r *http.Request) {
+	d, err := a.store.MarkDomainVerified(r.Context(), actor(r), r.PathValue("host"))
+	a.respond(w, r, d, err)
+}
+
+func (a *API) respond(w http.ResponseWriter, r *http.Request, v any, err error) {
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+// decode reads a JSON body into v, answering 400, 413, 415 or 422 itself
+// when it cannot.
+func (a *API) decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+			problem.Write(w, r, problem.New(http.StatusUnsupportedMediaType, problem.UnsupportedMedia, "send application/json"))
+			return false
+		}
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil {
+		if _, extra := dec.Token(); extra != io.EOF {
+			err = errors.New("trailing data after the JSON object")
+		}
+	}
+	if err == nil {
+		return true
+	}
+	var (
+		typeErr *json.UnmarshalTypeError
+		tooBig  *http.MaxBytesError
+	)
+	switch {
+	case errors.As(err, &tooBig):
+		problem.Write(w, r, problem.New(http.StatusRequestEntityTooLarge, problem.RequestTooLarge, "request body over 1 MiB"))
+	case errors.As(err, &typeErr) && typeErr.Field != "":
+		a.fail(w, r, &catalog.ValidationError{Fields: []catalog.FieldError{{Field: typeErr.Field, Message: "must be a " + typeErr.Type.String()}}})
+	case errors.Is(err, io.EOF):
+		problem.Write(w, r, problem.New(http.StatusBadRequest, problem.MalformedJSON, "request body is empty; send a JSON object"))
+	default:
+		problem.Write(w, r, problem.New(http.StatusBadRequest, problem.MalformedJSON, "malformed JSON: "+err.Error()))
+	}
+	return false
+}
+
+// fail answers with the problem of a store error, logging errors that are
+// not the client's.
+func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
+	p := ProblemFor(err)
+	if p.Status == http.StatusInternalServerError {
+		a.log.ErrorContext(r.Context(), "adminapi: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	problem.Write(w, r, p)
+}
+
+// ProblemFor maps a catalog error to its problem. Errors that are not the
+// client's become a 500 that shows nothing of the cause.
+func ProblemFor(err error) *problem.Problem {
+	var v *catalog.ValidationError
+	switch {
+	case errors.As(err, &v):
+		p := problem.New(http.StatusUnprocessableEntity, problem.InvalidFields, "some fields are invalid")
+		for _, f := range v.Fields {
+			p.Errors = append(p.Errors, problem.FieldError{Field: f.Field, Message: f.Message})
+		}
+		return p
+	case errors.Is(err, catalog.ErrTenantNotFound):
+		return problem.New(http.StatusNotFound, problem.TenantNotFound, "no such tenant")
+	case errors.Is(err, catalog.ErrSlugTaken):
+		return problem.New(http.StatusConflict, problem.SlugTaken, "that slug is taken")
+	case errors.Is(err, catalog.ErrTenantDeleted):
+		return problem.New(http.StatusConflict, problem.TenantDeleted, "the tenant is deleted")
+	case errors.Is(err, catalog.ErrDomainTaken):
+		return problem.New(http.StatusConflict, problem.DomainTaken, "that domain is registered already")
+	case errors.Is(err, catalog.ErrDomainNotFound):
+		return problem.New(http.StatusNotFound, problem.DomainNotFound, "no such domain")
+	}
+	return problem.New(http.StatusInternalServerError, problem.Internal, "internal error")
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"error":"encoding failed"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}

@@ -1,0 +1,254 @@
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/spf13/cobra"
+
+	"github.com/tenantkit/tenantkit/internal/bootstrap"
+	"github.com/tenantkit/tenantkit/internal/catalog"
+	"github.com/tenantkit/tenantkit/internal/pgcluster"
+)
+
+// Database names of the dev cluster.
+const (
+	devCatalogDB = "tenantkit"
+	devDataDB    = "tenantkit_data"
+)
+
+type devSecrets struct {
+	Passwords  bootstrap.Passwords `json:"passwords"`
+	AdminToken string              `json:"admin_token"`
+}
+
+func newDev(e env, g *globals) *cobra.Command {
+	var (
+		dataDir string
+		fresh   bool
+		o       serveOptions
+	)
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Run tenantkit with a private PostgreSQL and demo tenants",
+		Long: "Start a private PostgreSQL cluster from this machine's server binaries in\n" +
+			"--data-dir, create the roles, the catalog and demo tenants, and serve.\n" +
+			"A second run on the same --data-dir reuses it; --fresh starts over.\n" +
+			"Connection settings are written to DATA_DIR/dev.env.",
+		Args: exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.log = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+			o.redisURL = g.redisURL
+			return runDev(cmd.Context(), e, dataDir, fresh, o)
+		},
+	}
+	cmd.Flags().StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen address")
+	cmd.Flags().StringVar(&dataDir, "data-dir", filepath.Join(".tenantkit", "dev"), "where the cluster and dev.env live")
+	cmd.Flags().BoolVar(&fresh, "fresh", false, "wipe the data directory and start over")
+	cmd.Flags().StringVar(&o.baseDomain, "base-domain", "localhost", "tenants are served on SLUG.BASE-DOMAIN")
+	return cmd
+}
+
+func runDev(ctx context.Context, e env, dataDir string, fresh bool, o serveOptions) error {
+	if _, err := pgcluster.FindBinDir(); err != nil {
+		return err
+	}
+	if fresh {
+		if _, err := pgcluster.StopIfRunning(filepath.Join(dataDir, "postgres")); err != nil {
+			return err
+		}
+		if err := os.RemoveAll(dataDir); err != nil {
+			return err
+		}
+	}
+	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+		return err
+	}
+	sec, err := loadSecrets(dataDir, e.getenv("TENANTKIT_ADMIN_TOKEN"))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stdout, "starting PostgreSQL in "+filepath.Join(dataDir, "postgres")+" …")
+	cluster, err := pgcluster.Start(ctx, pgcluster.Config{DataDir: filepath.Join(dataDir, "postgres")})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := cluster.Stop(); err != nil {
+			fmt.Fprintln(e.stderr, "tenantkit: stop PostgreSQL: "+oneLine(err.Error()))
+			return
+		}
+		fmt.Fprintln(e.stdout, "PostgreSQL stopped")
+	}()
+	if err := prepareDev(ctx, cluster, sec); err != nil {
+		return err
+	}
+	catalogURL := pgcluster.URL(cluster.Addr(), bootstrap.OwnerRole, sec.Passwords.Owner, devCatalogDB)
+	appURL := pgcluster.URL(cluster.Addr(), bootstrap.AppRole, sec.Passwords.App, devDataDB)
+	if err := seedDemo(ctx, catalogURL); err != nil {
+		return err
+	}
+	o.databaseURL, o.adminToken = catalogURL, sec.AdminToken
+	o.ready = func(addr string) {
+		envPath := filepath.Join(dataDir, "dev.env")
+		url := "http://" + addr
+		vars := [][2]string{
+			{"TENANTKIT_URL", url}, {"TENANTKIT_ADMIN_TOKEN", sec.AdminToken},
+			{"TENANTKIT_DATABASE_URL", catalogURL}, {"TENANTKIT_APP_DATABASE_URL", appURL},
+		}
+		if err := writeEnvFile(envPath, vars); err != nil {
+			fmt.Fprintln(e.stderr, "tenantkit: write "+envPath+": "+err.Error())
+		}
+		printBanner(e.stdout, addr, o.baseDomain, envPath, sec.AdminToken)
+	}
+	err = serve(ctx, o)
+	fmt.Fprintln(e.stdout, "server stopped")
+	return err
+}
+
+func loadSecrets(dataDir, envToken string) (devSecrets, error) {
+	path := filepath.Join(dataDir, "secrets.json")
+	var s devSecrets
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		if err := json.Unmarshal(b, &s); err != nil {
+			return s, fmt.Errorf("read %s: %w (use --fresh to start over)", path, err)
+		}
+	case errors.Is(err, os.ErrNotExist):
+		s.Passwords = bootstrap.Passwords{Owner: randomHex(16), App: randomHex(16), Replication: randomHex(16)}
+		s.AdminToken = "tk_" + randomHex(20)
+	default:
+		return s, err
+	}
+	if envToken != "" {
+		if len(envToken) < 16 {
+			return s, errors.New("TENANTKIT_ADMIN_TOKEN must be at least 16 characters")
+		}
+		s.AdminToken = envToken
+	}
+	b, _ = json.MarshalIndent(s, "", "  ")
+	return s, os.WriteFile(path, b, 0o600)
+}
+
+// prepareDev creates roles and databases and migrates the catalog.
+func prepareDev(ctx context.Context, cluster *pgcluster.Cluster, sec devSecrets) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, cluster.SuperuserURL("postgres"))
+	if err != nil {
+		return fmt.Errorf("connect to the dev cluster: %w", err)
+	}
+	defer conn.Close(ctx)
+	if err := bootstrap.EnsureRoles(ctx, conn, sec.Passwords); err != nil {
+		return err
+	}
+	for _, db := range []string{devCatalogDB, devDataDB} {
+		if err := bootstrap.CreateDatabase(ctx, conn, db); err != nil {
+			return err
+		}
+	}
+	_, err = catalog.Migrate(ctx, pgcluster.URL(cluster.Addr(), bootstrap.OwnerRole, sec.Passwords.Owner, devCatalogDB))
+	return err
+}
+
+// demoTenant is one of the tenants `tenantkit dev` creates.
+type demoTenant struct {
+	slug, name, plan string
+	brand            catalog.Branding
+}
+
+var demoTenants = []demoTenant{
+	{"acme", "Acme Corp", "free", catalog.Branding{DisplayName: "Acme", PrimaryColor: "#d9480f"}},
+	{"globex", "Globex Corporation", "pro", catalog.Branding{DisplayName: "Globex", PrimaryColor: "#1971c2"}},
+	{"initech", "Initech", "enterprise", catalog.Branding{DisplayName: "Initech", PrimaryColor: "#2f9e44"}},
+}
+
+// seedDemo creates the demo plans' limits and features and the demo
+// tenants, once.
+func seedDemo(ctx context.Context, catalogURL string) error {
+	pool, err := pgxpool.New(ctx, catalogURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	store, err := catalog.NewStore(catalog.StoreConfig{Pool: pool})
+	if err != nil {
+		return err
+	}
+	if _, err := store.GetTenant(ctx, demoTenants[0].slug); err == nil {
+		return nil // seeded on an earlier run
+	}
+	const actor = "tenantkit dev"
+	limits := map[string]map[string]int64{
+		"free":       {"seats": 5, "requests_per_minute": 600},
+		"pro":        {"seats": 50, "requests_per_minute": 6000},
+		"enterprise": {"seats": 1000, "requests_per_minute": 60000},
+	}
+	features := map[string][]string{"pro": {"sso"}, "enterprise": {"sso", "audit_export"}}
+	for plan, ls := range limits {
+		for name, v := range ls {
+			if err := store.SetPlanLimit(ctx, actor, plan, name, v); err != nil {
+				return err
+			}
+		}
+		for _, f := range features[plan] {
+			if err := store.SetPlanFeature(ctx, actor, plan, f); err != nil {
+				return err
+			}
+		}
+	}
+	for _, d := range demoTenants {
+		if _, err := store.CreateTenant(ctx, actor, catalog.CreateParams{Slug: d.slug, Name: d.name, Plan: d.plan}); err != nil {
+			return fmt.Errorf("seed %s: %w", d.slug, err)
+		}
+		if err := store.SetBranding(ctx, actor, d.slug, d.brand); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func writeEnvFile(path string, vars [][2]string) error {
+	var b strings.Builder
+	b.WriteString("# written by tenantkit dev; source it: set -a; . " + path + "; set +a\n")
+	for _, kv := range vars {
+		b.WriteString(kv[0] + "=" + kv[1] + "\n")
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o600)
+}
+
+func printBanner(w io.Writer, addr, baseDomain, envPath, token string) {
+	_, port, _ := net.SplitHostPort(addr)
+	fmt.Fprintf(w, `
+tenantkit dev is serving on http://%[1]s
+  admin token   %[4]s
+  settings      %[3]s  (set -a; . %[3]s; set +a)
+
+  curl -H 'Host: acme.%[5]s' http://%[1]s/api/whoami
+  curl http://acme.%[5]s:%[2]s/api/whoami
+  tenantkit tenants list          (with the settings sourced)
+  tenantkit tenants suspend acme --reason 'unpaid invoice'
+
+Ctrl-C stops the server and PostgreSQL.
+`, addr, port, envPath, token, baseDomain)
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

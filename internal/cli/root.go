@@ -1,0 +1,107 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// Exit statuses.
+const (
+	exitOK    = 0
+	exitError = 1
+	exitUsage = 2
+)
+
+// env is what commands read from the outside world.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         func(string) string
+}
+
+// globals are the flags every command shares.
+type globals struct {
+	output      string
+	server      string
+	token       string
+	databaseURL string
+	redisURL    string
+}
+
+type usageError struct{ error }
+
+// Main runs the CLI with args and returns the exit status.
+func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return run(ctx, args, env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv})
+}
+
+func run(ctx context.Context, args []string, e env) int {
+	root := newRoot(e)
+	root.SetArgs(args)
+	root.SetIn(e.stdin)
+	root.SetOut(e.stdout)
+	root.SetErr(e.stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintln(e.stderr, "tenantkit: "+oneLine(err.Error()))
+	var ue usageError
+	if errors.As(err, &ue) {
+		return exitUsage
+	}
+	return exitError
+}
+
+func oneLine(s string) string {
+	s = strings.TrimSpace(s)
+	s = strings.TrimPrefix(s, "tenantkit: ")
+	return strings.Join(strings.Fields(s), " ")
+}
+
+func newRoot(e env) *cobra.Command {
+	g := &globals{}
+	root := &cobra.Command{
+		Use:           "tenantkit",
+		Short:         "tenantkit: the control plane of a multi-tenant SaaS on PostgreSQL",
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if g.output != "table" && g.output != "json" {
+				return usageError{fmt.Errorf("--output must be table or json, not %q", g.output)}
+			}
+			return nil
+		},
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	pf := root.PersistentFlags()
+	pf.StringVarP(&g.output, "output", "o", "table", "output format: table or json")
+	pf.StringVar(&g.server, "server", e.getenv("TENANTKIT_SERVER"), "admin API base URL (env TENANTKIT_SERVER); when set, commands go through the server")
+	pf.StringVar(&g.token, "token", e.getenv("TENANTKIT_ADMIN_TOKEN"), "admin API bearer token (env TENANTKIT_ADMIN_TOKEN)")
+	pf.StringVar(&g.databaseURL, "database-url", e.getenv("TENANTKIT_DATABASE_URL"), "catalog database URL (env TENANTKIT_DATABASE_URL)")
+	pf.StringVar(&g.redisURL, "redis-url", e.getenv("TENANTKIT_REDIS_URL"), "Redis URL for cache invalidation (env TENANTKIT_REDIS_URL); default is PostgreSQL LISTEN/NOTIFY")
+	root.AddCommand(newDev(e, g), newServe(e, g), newCatalog(e, g), newTenants(e, g))
+	return root
+}
+
+// exactArgs is cobra.ExactArgs with a usage error.
+func exactArgs(n int, what string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usageError{fmt.Errorf("%s: want %s", cmd.CommandPath(), what)}
+		}
+		return nil
+	}
+}
+
+func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }

@@ -1,0 +1,41 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tenantkit/tenantkit/internal/catalog"
+)
+
+func newServe(e env, g *globals) *cobra.Command {
+	o := serveOptions{}
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the tenantkit server against your PostgreSQL",
+		Long: "Run the admin API and the tenant pipeline against the catalog at --database-url\n" +
+			"(TENANTKIT_DATABASE_URL), migrating it first. The admin token comes from\n" +
+			"TENANTKIT_ADMIN_TOKEN.",
+		Args: exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.databaseURL, o.redisURL, o.adminToken = g.databaseURL, g.redisURL, g.token
+			if o.databaseURL == "" {
+				return usageError{errors.New("serve needs --database-url or TENANTKIT_DATABASE_URL")}
+			}
+			if len(o.adminToken) < 16 {
+				return usageError{errors.New("serve needs TENANTKIT_ADMIN_TOKEN (or --token) of at least 16 characters")}
+			}
+			o.log = slog.New(slog.NewTextHandler(e.stderr, nil))
+			if _, err := catalog.Migrate(cmd.Context(), o.databaseURL); err != nil {
+				return err
+			}
+			o.ready = func(addr string) { fmt.Fprintf(e.stdout, "tenantkit serving on http://%s\n", addr) }
+			return serve(cmd.Context(), o)
+		},
+	}
+	cmd.Flags().StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen address")
+	cmd.Flags().StringVar(&o.baseDomain, "base-domain", "localhost", "tenants are served on SLUG.BASE-DOMAIN")
+	return cmd
+}

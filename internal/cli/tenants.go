@@ -1,0 +1,161 @@
+package cli
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/tenantkit/tenantkit/internal/catalog"
+)
+
+func newTenants(e env, g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "tenants",
+		Short: "Create, list, inspect, change, suspend, resume and delete tenants",
+	}
+	cmd.AddCommand(
+		tenantsCreate(e, g), tenantsList(e, g), tenantsGet(e, g), tenantsUpdate(e, g),
+		tenantsSuspend(e, g), tenantsResume(e, g), tenantsDelete(e, g),
+	)
+	return cmd
+}
+
+// withOps runs fn with the ops for the flags and prints the tenant it
+// returns.
+func withOps(e env, g *globals, fn func(cmd *cobra.Command, ops tenantOps) (catalog.Tenant, error)) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, _ []string) error {
+		ops, done, err := connect(cmd.Context(), g)
+		if err != nil {
+			return err
+		}
+		defer done()
+		t, err := fn(cmd, ops)
+		if err != nil {
+			return err
+		}
+		return printTenant(e.stdout, g.output, t)
+	}
+}
+
+func tenantsCreate(e env, g *globals) *cobra.Command {
+	var p catalog.CreateParams
+	cmd := &cobra.Command{
+		Use:   "create SLUG --name NAME [--plan PLAN]",
+		Short: "Create a tenant",
+		Args:  exactArgs(1, "one SLUG"),
+	}
+	cmd.Flags().StringVar(&p.Name, "name", "", "display name (required)")
+	cmd.Flags().StringVar(&p.Plan, "plan", catalog.DefaultPlan, "plan")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		p.Slug = args[0]
+		return withOps(e, g, func(cmd *cobra.Command, ops tenantOps) (catalog.Tenant, error) {
+			return ops.CreateTenant(cmd.Context(), p)
+		})(cmd, args)
+	}
+	return cmd
+}
+
+func tenantsList(e env, g *globals) *cobra.Command {
+	var p catalog.ListParams
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List tenants by slug, a page at a time",
+		Args:  exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ops, done, err := connect(cmd.Context(), g)
+			if err != nil {
+				return err
+			}
+			defer done()
+			page, err := ops.ListTenants(cmd.Context(), p)
+			if err != nil {
+				return err
+			}
+			return printTenants(e.stdout, g.output, page)
+		},
+	}
+	cmd.Flags().StringVar(&p.After, "after", "", "start after this slug (the previous page's last)")
+	cmd.Flags().IntVar(&p.Limit, "limit", 50, "page size, 1 to 500")
+	cmd.Flags().StringVar(&p.Status, "status", "", "only tenants with this status: active, suspended or deleted")
+	return cmd
+}
+
+func tenantsGet(e env, g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "get ID|SLUG",
+		Short: "Show a tenant",
+		Args:  exactArgs(1, "one ID or SLUG"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withOps(e, g, func(cmd *cobra.Command, ops tenantOps) (catalog.Tenant, error) {
+				return ops.GetTenant(cmd.Context(), args[0])
+			})(cmd, args)
+		},
+	}
+}
+
+func tenantsUpdate(e env, g *globals) *cobra.Command {
+	var name, plan string
+	cmd := &cobra.Command{
+		Use:   "update ID|SLUG [--name NAME] [--plan PLAN]",
+		Short: "Change a tenant's name or plan",
+		Args:  exactArgs(1, "one ID or SLUG"),
+	}
+	cmd.Flags().StringVar(&name, "name", "", "new display name")
+	cmd.Flags().StringVar(&plan, "plan", "", "new plan")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		var p catalog.UpdateParams
+		if cmd.Flags().Changed("name") {
+			p.Name = &name
+		}
+		if cmd.Flags().Changed("plan") {
+			p.Plan = &plan
+		}
+		if p.Name == nil && p.Plan == nil {
+			return usageError{errorf("tenants update: give --name or --plan")}
+		}
+		return withOps(e, g, func(cmd *cobra.Command, ops tenantOps) (catalog.Tenant, error) {
+			return ops.UpdateTenant(cmd.Context(), args[0], p)
+		})(cmd, args)
+	}
+	return cmd
+}
+
+func tenantsSuspend(e env, g *globals) *cobra.Command {
+	var reason string
+	cmd := &cobra.Command{
+		Use:   "suspend ID|SLUG [--reason TEXT]",
+		Short: "Suspend a tenant: its requests get 403 with the reason",
+		Args:  exactArgs(1, "one ID or SLUG"),
+	}
+	cmd.Flags().StringVar(&reason, "reason", "suspended by an operator", "why, shown to the tenant's users")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		return withOps(e, g, func(cmd *cobra.Command, ops tenantOps) (catalog.Tenant, error) {
+			return ops.SuspendTenant(cmd.Context(), args[0], reason)
+		})(cmd, args)
+	}
+	return cmd
+}
+
+func tenantsResume(e env, g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "resume ID|SLUG",
+		Short: "Resume a suspended tenant",
+		Args:  exactArgs(1, "one ID or SLUG"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withOps(e, g, func(cmd *cobra.Command, ops tenantOps) (catalog.Tenant, error) {
+				return ops.ResumeTenant(cmd.Context(), args[0])
+			})(cmd, args)
+		},
+	}
+}
+
+func tenantsDelete(e env, g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "delete ID|SLUG",
+		Short: "Soft-delete a tenant: it stays in the catalog, its requests get 404",
+		Args:  exactArgs(1, "one ID or SLUG"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withOps(e, g, func(cmd *cobra.Command, ops tenantOps) (catalog.Tenant, error) {
+				return ops.DeleteTenant(cmd.Context(), args[0])
+			})(cmd, args)
+		},
+	}
+}

@@ -1,0 +1,122 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tenantkit/tenantkit"
+	"github.com/tenantkit/tenantkit/internal/adminapi"
+	"github.com/tenantkit/tenantkit/internal/bus"
+	"github.com/tenantkit/tenantkit/internal/catalog"
+)
+
+// Config configures a Server.
+type Config struct {
+	// Pool connects to the catalog. Required.
+	Pool *pgxpool.Pool
+	// Kit resolves tenants for the tenant-facing routes. Required.
+	Kit *tenantkit.Kit
+	// AdminToken protects the admin API. Required.
+	AdminToken string
+	// App serves tenant-facing routes after resolution, besides
+	// /api/whoami. Defaults to none (404 problem).
+	App http.Handler
+	// AfterCommitFunc is handed to the catalog store, to publish
+	// invalidations on a bus other than LISTEN/NOTIFY. Defaults to nil.
+	AfterCommitFunc func(context.Context, bus.Message)
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// Server is the tenantkit HTTP server.
+type Server struct {
+	handler http.Handler
+	log     *slog.Logger
+}
+
+// New returns a Server.
+func New(cfg Config) (*Server, error) {
+	if cfg.Pool == nil || cfg.Kit == nil {
+		return nil, errors.New("server: Config.Pool and Config.Kit are required")
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	store, err := catalog.NewStore(catalog.StoreConfig{Pool: cfg.Pool, AfterCommitFunc: cfg.AfterCommitFunc})
+	if err != nil {
+		return nil, err
+	}
+	api, err := adminapi.New(adminapi.Config{
+		Store: store, Token: cfg.AdminToken, Logger: log,
+		ReadyFunc: func(ctx context.Context) error {
+			ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			defer cancel()
+			return cfg.Pool.Ping(ctx)
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	tenantMux := http.NewServeMux()
+	tenantMux.HandleFunc("GET /api/whoami", whoami)
+	if cfg.App != nil {
+		tenantMux.Handle("/", cfg.App)
+	}
+	tenantRoutes := cfg.Kit.Middleware(tenantMux)
+	admin := api.Handler()
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if adminapi.Routes(r.URL.Path) {
+			admin.ServeHTTP(w, r)
+			return
+		}
+		tenantRoutes.ServeHTTP(w, r)
+	})
+	return &Server{handler: h, log: log}, nil
+}
+
+// Handler is the server's whole handler.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Serve serves on l until ctx is done, then shuts down gracefully.
+func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	srv := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil {
+		return err
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// Whoami is the resolved tenant as the demo route shows it.
+type Whoami struct {
+	ID     string `json:"id"`
+	Slug   string `json:"slug"`
+	Name   string `json:"name"`
+	Plan   string `json:"plan"`
+	Status string `json:"status"`
+}
+
+func whoami(w http.ResponseWriter, r *http.Request) {
+	t, _ := tenantkit.FromContext(r.Context())
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(Whoami{ID: t.ID.String(), Slug: t.Slug, Name: t.Name, Plan: t.Plan, Status: t.Status})
+}

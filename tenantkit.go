@@ -1,0 +1,164 @@
+package tenantkit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tenantkit/tenantkit/internal/bus"
+	"github.com/tenantkit/tenantkit/internal/catalog"
+	"github.com/tenantkit/tenantkit/internal/resolve"
+	"github.com/tenantkit/tenantkit/internal/tenantcache"
+)
+
+// Config configures a Kit.
+type Config struct {
+	// DatabaseURL connects to the catalog database. Required unless Pool
+	// is set.
+	DatabaseURL string
+	// Pool is a ready pool on the catalog database, used instead of
+	// DatabaseURL. The Kit does not close it. Defaults to nil.
+	Pool *pgxpool.Pool
+	// RedisURL, when set, carries cache invalidations over Redis pub/sub
+	// instead of PostgreSQL LISTEN/NOTIFY. Defaults to "" (LISTEN/NOTIFY).
+	RedisURL string
+	// Resolvers says how requests name their tenant. Defaults to the
+	// subdomain of BaseDomain "localhost" only.
+	Resolvers ResolverConfig
+	// CacheTTL bounds how long a tenant context is served from memory
+	// without an invalidation. Defaults to 5 minutes.
+	CacheTTL time.Duration
+	// NegativeCacheTTL is how long an unknown tenant, slug or host is
+	// remembered. Defaults to 5 seconds.
+	NegativeCacheTTL time.Duration
+	// CacheSize bounds the number of tenant contexts held. Defaults to
+	// 100,000.
+	CacheSize int
+	// Logger receives the Kit's logs. Defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+func (c *Config) validate() error {
+	if c.DatabaseURL == "" && c.Pool == nil {
+		return errors.New("tenantkit: Config.DatabaseURL or Config.Pool is required")
+	}
+	if c.CacheTTL < 0 || c.NegativeCacheTTL < 0 || c.CacheSize < 0 {
+		return errors.New("tenantkit: cache durations and size must not be negative")
+	}
+	return nil
+}
+
+// Kit is the data plane of tenantkit inside an application.
+type Kit struct {
+	cfg       Config
+	log       *slog.Logger
+	pool      *pgxpool.Pool
+	ownsPool  bool
+	store     *catalog.Store
+	cache     *tenantcache.Cache
+	resolvers []resolve.Resolver
+	closers   []func()
+	sub       subscriber
+}
+
+type subscriber interface {
+	Run(ctx context.Context, h bus.Handler) error
+}
+
+// New returns a Kit. It does not connect yet: the pool connects on first
+// use, and Start listens for catalog changes.
+func New(cfg Config) (*Kit, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	k := &Kit{cfg: cfg, log: cfg.Logger, pool: cfg.Pool}
+	if k.log == nil {
+		k.log = slog.Default()
+	}
+	if k.pool == nil {
+		pool, err := pgxpool.New(context.Background(), cfg.DatabaseURL)
+		if err != nil {
+			return nil, fmt.Errorf("tenantkit: catalog pool: %w", err)
+		}
+		k.pool, k.ownsPool = pool, true
+	}
+	var err error
+	if k.store, err = catalog.NewStore(catalog.StoreConfig{Pool: k.pool}); err != nil {
+		return nil, err
+	}
+	if k.cache, err = tenantcache.New(tenantcache.Config{
+		Source: k.store, TTL: cfg.CacheTTL, NegativeTTL: cfg.NegativeCacheTTL, MaximumSize: cfg.CacheSize,
+	}); err != nil {
+		return nil, err
+	}
+	if err := k.buildResolvers(); err != nil {
+		k.Close()
+		return nil, err
+	}
+	if err := k.buildSubscriber(); err != nil {
+		k.Close()
+		return nil, err
+	}
+	return k, nil
+}
+
+func (k *Kit) buildSubscriber() error {
+	if k.cfg.RedisURL != "" {
+		r, err := bus.NewRedis(bus.RedisConfig{URL: k.cfg.RedisURL, Logger: k.log})
+		if err != nil {
+			return fmt.Errorf("tenantkit: redis: %w", err)
+		}
+		k.sub = r
+		k.closers = append(k.closers, func() { _ = r.Close() })
+		return nil
+	}
+	connString := k.cfg.DatabaseURL
+	if connString == "" {
+		connString = k.pool.Config().ConnConfig.ConnString()
+	}
+	l, err := bus.NewPGListener(bus.PGListenerConfig{ConnString: connString, Logger: k.log})
+	if err != nil {
+		return err
+	}
+	k.sub = l
+	return nil
+}
+
+// Start listens for catalog changes and drops the cached entries they name
+// until ctx is done. After a lost connection it reconnects with backoff and
+// drops the whole cache, since messages may have been missed. It returns
+// when ctx is done.
+func (k *Kit) Start(ctx context.Context) error {
+	err := k.sub.Run(ctx, k.cache)
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return nil
+	}
+	return err
+}
+
+// Close releases the Kit's resources. Stop Start's context first.
+func (k *Kit) Close() {
+	for _, c := range k.closers {
+		c()
+	}
+	if k.ownsPool {
+		k.pool.Close()
+	}
+}
+
+// Lookup returns the tenant context of a tenant by id, slug, or verified
+// custom domain, from memory when cached.
+func (k *Kit) Lookup(ctx context.Context, idOrSlug string) (*Tenant, error) {
+	if id, err := uuid.Parse(idOrSlug); err == nil {
+		return k.cache.ByID(ctx, id)
+	}
+	return k.cache.Lookup(ctx, resolve.Ref{Kind: resolve.BySlug, Value: idOrSlug})
+}
+
+// InvalidateAll drops every cached tenant context.
+func (k *Kit) InvalidateAll() { k.cache.Reset() }
