@@ -12,7 +12,6 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/tenantkit/tenantkit"
-	"github.com/tenantkit/tenantkit/tenantkittest"
 )
 
 var secret = []byte("0123456789abcdef0123456789abcdef-test-secret")
@@ -239,4 +238,3 @@ func waitFor(t testing.TB, limit time.Duration, cond func() bool) time.Duration 
 	return time.Since(start)
 }
 
-func TestMain(m *testing.M) { tenantkittest.Main(m) }

@@ -68,6 +68,7 @@ type Kit struct {
 
 type subscriber interface {
 	Run(ctx context.Context, h bus.Handler) error
+	Connected() bool
 }
 
 // New returns a Kit. It does not connect yet: the pool connects on first
@@ -140,6 +141,10 @@ func (k *Kit) Start(ctx context.Context) error {
 	}
 	return err
 }
+
+// Listening reports whether Start is connected to the invalidation bus:
+// while it is not, cached contexts may be stale for up to CacheTTL.
+func (k *Kit) Listening() bool { return k.sub.Connected() }
 
 // Close releases the Kit's resources. Stop Start's context first.
 func (k *Kit) Close() {

@@ -27,7 +27,7 @@ func newRedisBus(t testing.TB, cfg bus.RedisConfig) *bus.RedisBus {
 
 func TestRedisSubscribersBothReceiveAMessage(t *testing.T) {
 	t.Parallel()
-	srv := startRedis(t)
+	srv := tenantkittest.StartRedis(t)
 	sa, sb := newRedisBus(t, bus.RedisConfig{URL: srv.URL()}), newRedisBus(t, bus.RedisConfig{URL: srv.URL()})
 	a, b := run(t, sa), run(t, sb)
 	a.waitResets(t, 1, 10*time.Second)
@@ -53,7 +53,7 @@ func TestRedisSubscribersBothReceiveAMessage(t *testing.T) {
 
 func TestRedisResubscribesAfterServerRestart(t *testing.T) {
 	t.Parallel()
-	srv := startRedis(t)
+	srv := tenantkittest.StartRedis(t)
 	sub := newRedisBus(t, bus.RedisConfig{URL: srv.URL()})
 	r := run(t, sub)
 	r.waitResets(t, 1, 10*time.Second)
@@ -79,7 +79,7 @@ func TestRedisResubscribesAfterServerRestart(t *testing.T) {
 
 func TestRedisDetectsSilentServer(t *testing.T) {
 	t.Parallel()
-	srv := startRedis(t)
+	srv := tenantkittest.StartRedis(t)
 	proxy := startProxy(t, srv.Addr())
 	r := run(t, newRedisBus(t, bus.RedisConfig{URL: "redis://" + proxy.Addr(), PingInterval: 200 * time.Millisecond}))
 	r.waitResets(t, 1, 10*time.Second)
@@ -97,7 +97,7 @@ func TestRedisDetectsSilentServer(t *testing.T) {
 
 func TestRedisResetsOnUndecodablePayload(t *testing.T) {
 	t.Parallel()
-	srv := startRedis(t)
+	srv := tenantkittest.StartRedis(t)
 	sub := newRedisBus(t, bus.RedisConfig{URL: srv.URL()})
 	r := run(t, sub)
 	r.waitResets(t, 1, 10*time.Second)
@@ -115,7 +115,7 @@ func TestRedisResetsOnUndecodablePayload(t *testing.T) {
 func TestFanoutPublishesOnEveryBus(t *testing.T) {
 	t.Parallel()
 	db := tenantkittest.NewDatabase(t)
-	srv := startRedis(t)
+	srv := tenantkittest.StartRedis(t)
 	onPG := run(t, newListener(t, bus.PGListenerConfig{ConnString: db.AppDSN()}))
 	onRedis := run(t, newRedisBus(t, bus.RedisConfig{URL: srv.URL()}))
 	onPG.waitResets(t, 1, 10*time.Second)

@@ -60,5 +60,5 @@ func newCatalog(e env, g *globals) *cobra.Command {
 		},
 	}
 	cmd.AddCommand(migrate, status)
-	return cmd
+	return group(cmd)
 }

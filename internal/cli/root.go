@@ -91,7 +91,25 @@ func newRoot(e env) *cobra.Command {
 	pf.StringVar(&g.databaseURL, "database-url", e.getenv("TENANTKIT_DATABASE_URL"), "catalog database URL (env TENANTKIT_DATABASE_URL)")
 	pf.StringVar(&g.redisURL, "redis-url", e.getenv("TENANTKIT_REDIS_URL"), "Redis URL for cache invalidation (env TENANTKIT_REDIS_URL); default is PostgreSQL LISTEN/NOTIFY")
 	root.AddCommand(newDev(e, g), newServe(e, g), newCatalog(e, g), newTenants(e, g))
-	return root
+	return group(root)
+}
+
+// group makes cmd a holder of subcommands: bare, it shows its help; with an
+// unknown subcommand it is a usage error. Left to cobra, an unknown
+// subcommand exits 1 at the root and shows the help with exit 0 below it.
+func group(cmd *cobra.Command) *cobra.Command {
+	cmd.Args = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return nil
+		}
+		err := fmt.Errorf("unknown command %q for %q", args[0], cmd.CommandPath())
+		if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+			err = fmt.Errorf("%w (did you mean %q?)", err, s[0])
+		}
+		return usageError{err}
+	}
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+	return cmd
 }
 
 // exactArgs is cobra.ExactArgs with a usage error.

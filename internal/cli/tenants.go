@@ -15,7 +15,7 @@ func newTenants(e env, g *globals) *cobra.Command {
 		tenantsCreate(e, g), tenantsList(e, g), tenantsGet(e, g), tenantsUpdate(e, g),
 		tenantsSuspend(e, g), tenantsResume(e, g), tenantsDelete(e, g),
 	)
-	return cmd
+	return group(cmd)
 }
 
 // withOps runs fn with the ops for the flags and prints the tenant it

@@ -3,10 +3,12 @@ package tenantcache
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/maypok86/otter/v2"
 	"golang.org/x/sync/singleflight"
 
@@ -125,7 +127,7 @@ func (c *Cache) ByID(ctx context.Context, id uuid.UUID) (*catalog.TenantContext,
 	}
 	v, err, _ := c.sf.Do("i"+id.String(), func() (any, error) {
 		gen := c.gen.Load()
-		tc, err := c.src.LoadContext(ctx, id)
+		tc, err := retryRead(ctx, func() (*catalog.TenantContext, error) { return c.src.LoadContext(ctx, id) })
 		if errors.Is(err, catalog.ErrTenantNotFound) {
 			tc, err = nil, nil
 		}
@@ -143,6 +145,30 @@ func (c *Cache) ByID(ctx context.Context, id uuid.UUID) (*catalog.TenantContext,
 	return found(v.(*catalog.TenantContext))
 }
 
+// retryRead runs a catalog read up to three times while it fails on the
+// connection rather than in the query: after a catalog restart a pool's
+// idle connections are dead until used, and these reads are idempotent.
+func retryRead[T any](ctx context.Context, read func() (T, error)) (T, error) {
+	v, err := read()
+	for try := 1; try < 3 && err != nil && ctx.Err() == nil && connectionError(err); try++ {
+		v, err = read()
+	}
+	return v, err
+}
+
+// connectionError reports whether err is a lost connection or a server
+// going down, as opposed to an error of the query itself.
+func connectionError(err error) bool {
+	if errors.Is(err, catalog.ErrTenantNotFound) {
+		return false
+	}
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return true
+	}
+	return strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "57P")
+}
+
 func found(tc *catalog.TenantContext) (*catalog.TenantContext, error) {
 	if tc == nil {
 		return nil, catalog.ErrTenantNotFound
@@ -157,7 +183,7 @@ func (c *Cache) mapKey(ctx context.Context, m *otter.Cache[string, uuid.UUID], p
 	}
 	v, err, _ := c.sf.Do(prefix+key, func() (any, error) {
 		gen := c.gen.Load()
-		id, err := load(ctx, key)
+		id, err := retryRead(ctx, func() (uuid.UUID, error) { return load(ctx, key) })
 		if errors.Is(err, catalog.ErrTenantNotFound) {
 			id, err = uuid.Nil, nil
 		}

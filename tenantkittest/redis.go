@@ -1,9 +1,10 @@
-package bus_test
+package tenantkittest
 
 import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"github.com/tenantkit/tenantkit/internal/pgcluster"
 	"net"
 	"os/exec"
 	"strconv"
@@ -12,9 +13,9 @@ import (
 	"time"
 )
 
-// redisServer is a private redis-server on a loopback port, killed when the
+// Redis is a private redis-server on a loopback port, killed when the
 // test ends. It keeps nothing on disk.
-type redisServer struct {
+type Redis struct {
 	bin  string
 	dir  string
 	port int
@@ -23,22 +24,22 @@ type redisServer struct {
 	done chan struct{}
 }
 
-// startRedis starts a redis-server for the test, failing it when none is
+// StartRedis starts a redis-server for the test, failing it when none is
 // installed.
-func startRedis(t testing.TB) *redisServer {
+func StartRedis(t testing.TB) *Redis {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		bin = "/usr/bin/redis-server"
 		if _, err := exec.LookPath(bin); err != nil {
-			t.Fatal("redis-server not found: apt-get install redis-server (make deps-test installs it)")
+			t.Fatal("redis-server not found: apt-get install redis-server (make test installs it)")
 		}
 	}
-	s := &redisServer{bin: bin, dir: t.TempDir()}
+	s := &Redis{bin: bin, dir: t.TempDir()}
 	t.Cleanup(s.Stop)
 	var lastErr error
 	for range 3 { // a free port can be taken between probe and bind
-		if s.port, lastErr = freePort(); lastErr != nil {
+		if s.port, lastErr = pgcluster.FreePort(); lastErr != nil {
 			continue
 		}
 		if lastErr = s.start(); lastErr == nil {
@@ -50,14 +51,14 @@ func startRedis(t testing.TB) *redisServer {
 }
 
 // URL is a redis:// URL of the server.
-func (s *redisServer) URL() string { return "redis://" + s.Addr() + "/0" }
+func (s *Redis) URL() string { return "redis://" + s.Addr() + "/0" }
 
 // Addr is the server's host:port.
-func (s *redisServer) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)) }
+func (s *Redis) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)) }
 
 // Restart kills the server, as a crash would, and starts a new one on the
 // same port.
-func (s *redisServer) Restart(t testing.TB) {
+func (s *Redis) Restart(t testing.TB) {
 	t.Helper()
 	s.Stop()
 	if err := s.start(); err != nil {
@@ -66,7 +67,7 @@ func (s *redisServer) Restart(t testing.TB) {
 }
 
 // Stop kills the server and waits for it to exit.
-func (s *redisServer) Stop() {
+func (s *Redis) Stop() {
 	if s.cmd == nil {
 		return
 	}
@@ -75,7 +76,7 @@ func (s *redisServer) Stop() {
 	s.cmd = nil
 }
 
-func (s *redisServer) start() error {
+func (s *Redis) start() error {
 	s.out = &syncBuffer{}
 	s.cmd = exec.Command(s.bin, "--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--daemonize", "no", "--dir", s.dir)
@@ -94,7 +95,7 @@ func (s *redisServer) start() error {
 }
 
 // waitReady waits until the server answers PING.
-func (s *redisServer) waitReady(timeout time.Duration) error {
+func (s *Redis) waitReady(timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		err := s.ping()
@@ -113,7 +114,7 @@ func (s *redisServer) waitReady(timeout time.Duration) error {
 	}
 }
 
-func (s *redisServer) ping() error {
+func (s *Redis) ping() error {
 	c, err := net.DialTimeout("tcp", s.Addr(), time.Second)
 	if err != nil {
 		return err
@@ -131,15 +132,6 @@ func (s *redisServer) ping() error {
 		return fmt.Errorf("PING answered %q", line)
 	}
 	return nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // syncBuffer collects a process's output while it runs.
