@@ -151,6 +151,7 @@ func (k *Kit) Close() {
 	for _, c := range k.closers {
 		c()
 	}
+	k.cache.Close()
 	if k.ownsPool {
 		k.pool.Close()
 	}

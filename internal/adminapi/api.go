@@ -1,6 +1,7 @@
 package adminapi
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
@@ -140,9 +141,11 @@ func (a *API) listTenants(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	p := catalog.ListParams{After: q.Get("after"), Status: q.Get("status")}
 	if s := q.Get("limit"); s != "" {
+		// The store reads a zero Limit as "default", so an explicit 0 is
+		// refused here.
 		n, err := strconv.Atoi(s)
-		if err != nil {
-			a.fail(w, r, &catalog.ValidationError{Fields: []catalog.FieldError{{Field: "limit", Message: "must be a whole number"}}})
+		if err != nil || n < 1 {
+			a.fail(w, r, &catalog.ValidationError{Fields: []catalog.FieldError{{Field: "limit", Message: "must be a whole number between 1 and 500"}}})
 			return
 		}
 		p.Limit = n
@@ -234,13 +237,11 @@ func (a *API) decode(w http.ResponseWriter, r *http.Request, v any) bool {
 			return false
 		}
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
+	// Read the whole (bounded) body first, so that a body over the limit is
+	// 413 wherever the limit falls, even in padding after the object.
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err == nil {
-		if _, extra := dec.Token(); extra != io.EOF {
-			err = errors.New("trailing data after the JSON object")
-		}
+		err = decodeObject(body, v)
 	}
 	if err == nil {
 		return true
@@ -260,6 +261,27 @@ func (a *API) decode(w http.ResponseWriter, r *http.Request, v any) bool {
 		problem.Write(w, r, problem.New(http.StatusBadRequest, problem.MalformedJSON, "malformed JSON: "+err.Error()))
 	}
 	return false
+}
+
+// decodeObject decodes body, which must hold exactly one JSON object, into
+// v. A body of only whitespace gives io.EOF.
+func decodeObject(body []byte, v any) error {
+	switch rest := bytes.TrimLeft(body, " \t\r\n"); {
+	case len(rest) == 0:
+		return io.EOF
+	case rest[0] != '{':
+		// null would otherwise decode as {}, and a PATCH of null write.
+		return errors.New("send a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("trailing data after the JSON object")
+	}
+	return nil
 }
 
 // fail answers with the problem of a store error, logging errors that are

@@ -319,6 +319,7 @@ func TestBadBodiesWriteNothing(t *testing.T) {
 		{"POST", create, `{"slug":"globex","name":"G","plan":true}`, 422, "invalid-fields", "plan"},
 		{"PATCH", tenant, ``, 400, "malformed-json", ""},
 		{"PATCH", tenant, `{"name":`, 400, "malformed-json", ""},
+		{"PATCH", tenant, `null`, 400, "malformed-json", ""},
 		{"PATCH", tenant, `{"status":"deleted"}`, 400, "malformed-json", ""},
 		{"PATCH", tenant, `{"name":"A"} {}`, 400, "malformed-json", ""},
 		{"PATCH", tenant, `{"plan":5}`, 422, "invalid-fields", "plan"},

@@ -136,7 +136,7 @@ func loadSecrets(dataDir, envToken string) (devSecrets, error) {
 	}
 	if envToken != "" {
 		if len(envToken) < 16 {
-			return s, errors.New("TENANTKIT_ADMIN_TOKEN must be at least 16 characters")
+			return s, usageError{errors.New("TENANTKIT_ADMIN_TOKEN must be at least 16 characters")}
 		}
 		s.AdminToken = envToken
 	}

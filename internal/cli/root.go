@@ -98,6 +98,7 @@ func newRoot(e env) *cobra.Command {
 // unknown subcommand it is a usage error. Left to cobra, an unknown
 // subcommand exits 1 at the root and shows the help with exit 0 below it.
 func group(cmd *cobra.Command) *cobra.Command {
+	cmd.SuggestionsMinimumDistance = 2 // cobra's default, which SuggestionsFor does not apply
 	cmd.Args = func(cmd *cobra.Command, args []string) error {
 		if len(args) == 0 {
 			return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -39,15 +40,33 @@ type Config struct {
 }
 
 // Cache is a tenant-context cache. It implements bus.Handler.
+//
+// Every reference a request may carry — id, slug, verified host — is a key
+// of one cache whose value is the tenant context itself, so a warm lookup
+// is a single read. An index from tenant id to its keys lets an
+// invalidation naming only the tenant drop every key that leads to it.
 type Cache struct {
-	src   Source
-	ids   *otter.Cache[uuid.UUID, *catalog.TenantContext]
-	slugs *otter.Cache[string, uuid.UUID]
-	hosts *otter.Cache[string, uuid.UUID]
-	sf    singleflight.Group
+	src     Source
+	entries *otter.Cache[key, *catalog.TenantContext]
+	sf      singleflight.Group
 	// gen counts invalidations. A load that raced one is not stored, so a
 	// context read before a write committed never outlives its invalidation.
 	gen atomic.Uint64
+
+	mu    sync.Mutex
+	index map[uuid.UUID]map[key]struct{}
+	clock *otter.CoarseClock
+}
+
+// clockResolution is how often the cache reads the time. Reading it on
+// every lookup costs more than the rest of a lookup on some machines;
+// entries live up to this much longer or shorter than their TTL.
+const clockResolution = 20 * time.Millisecond
+
+// key is a reference to a tenant; its value is the id text, slug or host.
+type key struct {
+	kind  resolve.Kind
+	value string
 }
 
 // New returns a Cache.
@@ -67,82 +86,123 @@ func New(cfg Config) (*Cache, error) {
 	if cfg.TTL < 0 || cfg.NegativeTTL < 0 || cfg.MaximumSize < 0 {
 		return nil, errors.New("tenantcache: TTL, NegativeTTL and MaximumSize must not be negative")
 	}
-	return &Cache{
-		src: cfg.Source,
-		ids: otter.Must(&otter.Options[uuid.UUID, *catalog.TenantContext]{
-			MaximumSize: cfg.MaximumSize,
-			ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[uuid.UUID, *catalog.TenantContext]) time.Duration {
-				if e.Value == nil {
-					return cfg.NegativeTTL
-				}
-				return cfg.TTL
-			}),
-		}),
-		slugs: idCache(cfg),
-		hosts: idCache(cfg),
-	}, nil
-}
-
-func idCache(cfg Config) *otter.Cache[string, uuid.UUID] {
-	return otter.Must(&otter.Options[string, uuid.UUID]{
-		MaximumSize: cfg.MaximumSize,
-		ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[string, uuid.UUID]) time.Duration {
-			if e.Value == uuid.Nil {
+	c := &Cache{src: cfg.Source, index: map[uuid.UUID]map[key]struct{}{}, clock: otter.NewCoarseClock(clockResolution)}
+	c.entries = otter.Must(&otter.Options[key, *catalog.TenantContext]{
+		Clock: c.clock,
+		// Each tenant is usually reached by id and one slug or host.
+		MaximumSize: 3 * cfg.MaximumSize,
+		ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[key, *catalog.TenantContext]) time.Duration {
+			if e.Value == nil {
 				return cfg.NegativeTTL
 			}
 			return cfg.TTL
 		}),
+		OnDeletion: func(e otter.DeletionEvent[key, *catalog.TenantContext]) {
+			// Deletions may be reported inside a write that holds mu:
+			// unindex later, on its own goroutine.
+			if e.WasEvicted() && e.Value != nil {
+				go c.unindex(e.Value.ID, e.Key)
+			}
+		},
 	})
+	return c, nil
 }
 
 // Lookup returns the tenant context named by ref, loading it on a miss. An
 // unknown tenant gives catalog.ErrTenantNotFound.
 func (c *Cache) Lookup(ctx context.Context, ref resolve.Ref) (*catalog.TenantContext, error) {
-	var (
-		id  uuid.UUID
-		err error
-	)
+	k := key{ref.Kind, ref.Value}
+	if tc, ok := c.entries.GetIfPresent(k); ok {
+		return found(tc)
+	}
 	switch ref.Kind {
 	case resolve.ByID:
-		if id, err = uuid.Parse(ref.Value); err != nil {
+		id, err := uuid.Parse(ref.Value)
+		if err != nil {
 			return nil, catalog.ErrTenantNotFound
 		}
+		return c.ByID(ctx, id)
 	case resolve.BySlug:
-		id, err = c.mapKey(ctx, c.slugs, "s", ref.Value, c.src.TenantIDBySlug)
+		return c.load(ctx, k, c.src.TenantIDBySlug)
 	case resolve.ByHost:
-		id, err = c.mapKey(ctx, c.hosts, "h", ref.Value, c.src.TenantIDByVerifiedHost)
-	default:
-		return nil, errors.New("tenantcache: unknown reference kind")
+		return c.load(ctx, k, c.src.TenantIDByVerifiedHost)
 	}
-	if err != nil {
-		return nil, err
-	}
-	return c.ByID(ctx, id)
+	return nil, errors.New("tenantcache: unknown reference kind")
 }
 
 // ByID returns the context of tenant id, loading it on a miss.
 func (c *Cache) ByID(ctx context.Context, id uuid.UUID) (*catalog.TenantContext, error) {
-	if tc, ok := c.ids.GetIfPresent(id); ok {
+	k := key{resolve.ByID, id.String()}
+	if tc, ok := c.entries.GetIfPresent(k); ok {
 		return found(tc)
 	}
-	v, err, _ := c.sf.Do("i"+id.String(), func() (any, error) {
+	return c.load(ctx, k, func(context.Context, string) (uuid.UUID, error) { return id, nil })
+}
+
+// load maps k to a tenant id with toID, loads the tenant's context, and
+// caches it under k and under the tenant's id — unless an invalidation
+// came in meanwhile. Concurrent loads of one key share one trip.
+func (c *Cache) load(ctx context.Context, k key, toID func(context.Context, string) (uuid.UUID, error)) (*catalog.TenantContext, error) {
+	v, err, _ := c.sf.Do(string(rune('0'+k.kind))+k.value, func() (any, error) {
 		gen := c.gen.Load()
-		tc, err := retryRead(ctx, func() (*catalog.TenantContext, error) { return c.src.LoadContext(ctx, id) })
+		id, err := retryRead(ctx, func() (uuid.UUID, error) { return toID(ctx, k.value) })
+		var tc *catalog.TenantContext
+		if err == nil {
+			tc, err = retryRead(ctx, func() (*catalog.TenantContext, error) { return c.src.LoadContext(ctx, id) })
+		}
 		if errors.Is(err, catalog.ErrTenantNotFound) {
 			tc, err = nil, nil
 		}
 		if err != nil {
 			return nil, err
 		}
-		if c.gen.Load() == gen {
-			c.ids.Set(id, tc)
-		}
+		c.store(gen, k, tc)
 		return tc, nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	return found(v.(*catalog.TenantContext))
+}
+
+// store caches tc under k (and its id key) if no invalidation happened
+// since gen. The check and the writes hold mu, as invalidations do.
+func (c *Cache) store(gen uint64, k key, tc *catalog.TenantContext) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen.Load() != gen {
+		return
+	}
+	if tc == nil {
+		c.entries.Set(k, nil)
+		return
+	}
+	keys := c.index[tc.ID]
+	if keys == nil {
+		keys = map[key]struct{}{}
+		c.index[tc.ID] = keys
+	}
+	idKey := key{resolve.ByID, tc.ID.String()}
+	for _, kk := range []key{k, idKey} {
+		keys[kk] = struct{}{}
+		c.entries.Set(kk, tc)
+	}
+}
+
+// unindex forgets that k leads to tenant id, unless k was cached again
+// since it was evicted.
+func (c *Cache) unindex(id uuid.UUID, k key) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if tc, ok := c.entries.GetIfPresent(k); ok && tc != nil && tc.ID == id {
+		return
+	}
+	if keys := c.index[id]; keys != nil {
+		delete(keys, k)
+		if len(keys) == 0 {
+			delete(c.index, id)
+		}
+	}
 }
 
 // retryRead runs a catalog read up to three times while it fails on the
@@ -208,31 +268,43 @@ func foundID(id uuid.UUID) (uuid.UUID, error) {
 	return id, nil
 }
 
-// Invalidate drops the entries a message names.
+// Invalidate drops the entries a message names: every key leading to the
+// tenant, and the slugs and hosts listed (which may be cached as unknown).
 func (c *Cache) Invalidate(m bus.Message) {
-	c.gen.Add(1)
 	if m.All {
 		c.Reset()
 		return
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen.Add(1)
 	if id, err := uuid.Parse(m.Tenant); err == nil {
-		c.ids.Invalidate(id)
+		for k := range c.index[id] {
+			c.entries.Invalidate(k)
+		}
+		delete(c.index, id)
+		c.entries.Invalidate(key{resolve.ByID, id.String()})
 	}
 	for _, s := range m.Slugs {
-		c.slugs.Invalidate(s)
+		c.entries.Invalidate(key{resolve.BySlug, s})
 	}
 	for _, h := range m.Hosts {
-		c.hosts.Invalidate(h)
+		c.entries.Invalidate(key{resolve.ByHost, h})
 	}
 }
 
 // Reset drops every entry.
 func (c *Cache) Reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.gen.Add(1)
-	c.ids.InvalidateAll()
-	c.slugs.InvalidateAll()
-	c.hosts.InvalidateAll()
+	c.entries.InvalidateAll()
+	c.index = map[uuid.UUID]map[key]struct{}{}
 }
 
-// Len is the number of cached tenant contexts, negative entries included.
-func (c *Cache) Len() int { return c.ids.EstimatedSize() }
+// Close stops the cache's clock. The cache keeps working, reading the
+// precise time.
+func (c *Cache) Close() { c.clock.Stop() }
+
+// Len is the number of cached keys, unknown ones included.
+func (c *Cache) Len() int { return c.entries.EstimatedSize() }

@@ -1,0 +1,50 @@
+package tenantkit_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/tenantkit/tenantkit"
+)
+
+// discard is a ResponseWriter that keeps nothing, so a benchmark measures
+// the handler and not the recorder.
+type discard struct{ h http.Header }
+
+func (d *discard) Header() http.Header         { return d.h }
+func (d *discard) Write(b []byte) (int, error) { return len(b), nil }
+func (d *discard) WriteHeader(int)             {}
+
+var sink string
+
+func app(w http.ResponseWriter, r *http.Request) {
+	if t, ok := tenantkit.FromContext(r.Context()); ok {
+		sink = t.Slug
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+func benchHandler(b *testing.B, h http.Handler) {
+	req := httptest.NewRequest(http.MethodGet, "http://acme.example.test/api/orders", nil)
+	w := &discard{h: http.Header{}}
+	h.ServeHTTP(w, req) // warm
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		h.ServeHTTP(w, req)
+	}
+}
+
+// BenchmarkBareHandler is the baseline: the application handler alone.
+func BenchmarkBareHandler(b *testing.B) {
+	benchHandler(b, http.HandlerFunc(app))
+}
+
+// BenchmarkMiddlewareWarm is the whole pipeline — resolve by subdomain,
+// cached tenant context, gate — in front of the same handler.
+func BenchmarkMiddlewareWarm(b *testing.B) {
+	bn := setup(b, tenantkit.Config{Resolvers: tenantkit.ResolverConfig{BaseDomain: "example.test"}})
+	bn.tenant(b, "acme", "free")
+	benchHandler(b, bn.kit.Middleware(http.HandlerFunc(app)))
+}

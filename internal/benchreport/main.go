@@ -1,0 +1,112 @@
+// Command benchreport runs tenantkit's benchmarks and prints each figure
+// with its baseline measured in the same run, as `make bench` shows them.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+)
+
+// pair is a benchmark and the baseline it is judged against.
+type pair struct {
+	pkg, bench, baseline, target string
+}
+
+var pairs = []pair{
+	{".", "MiddlewareWarm", "BareHandler", "≤ 1 µs and ≤ 3 allocs added"},
+	{"./internal/tenantcache", "LookupHit", "MapLookup", "< 100 ns, 0 allocs"},
+	{"./internal/resolve", "SubdomainResolve", "", "0 allocs"},
+}
+
+type result struct{ ns, allocs, bytes float64 }
+
+var line = regexp.MustCompile(`^Benchmark(\S+?)(?:-\d+)?\s+\d+\s+([\d.]+) ns/op(?:\s+([\d.]+) B/op\s+([\d.]+) allocs/op)?`)
+
+func main() {
+	count := flag.Int("count", 5, "runs of each benchmark; the median is reported")
+	flag.Parse()
+	results := map[string]map[string][]result{}
+	for _, pkg := range packages() {
+		out, err := run(pkg, *count)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "benchreport: %s: %v\n%s", pkg, err, out)
+			os.Exit(1)
+		}
+		results[pkg] = parse(out)
+	}
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "benchmark\tns/op\tallocs/op\tbaseline\tbaseline ns/op\tratio\tadded ns\tadded allocs\ttarget")
+	for _, p := range pairs {
+		r := median(results[p.pkg][p.bench])
+		if p.baseline == "" {
+			fmt.Fprintf(tw, "%s\t%.1f\t%.0f\t-\t-\t-\t-\t-\t%s\n", p.bench, r.ns, r.allocs, p.target)
+			continue
+		}
+		b := median(results[p.pkg][p.baseline])
+		fmt.Fprintf(tw, "%s\t%.1f\t%.0f\t%s\t%.1f\t%.2fx\t%.1f\t%.0f\t%s\n",
+			p.bench, r.ns, r.allocs, p.baseline, b.ns, r.ns/b.ns, r.ns-b.ns, r.allocs-b.allocs, p.target)
+	}
+	_ = tw.Flush()
+}
+
+func packages() []string {
+	seen := map[string]bool{}
+	var pkgs []string
+	for _, p := range pairs {
+		if !seen[p.pkg] {
+			seen[p.pkg] = true
+			pkgs = append(pkgs, p.pkg)
+		}
+	}
+	return pkgs
+}
+
+func run(pkg string, count int) ([]byte, error) {
+	var names []string
+	for _, p := range pairs {
+		if p.pkg == pkg {
+			names = append(names, p.bench)
+			if p.baseline != "" {
+				names = append(names, p.baseline)
+			}
+		}
+	}
+	pattern := "^Benchmark(" + strings.Join(names, "|") + ")$"
+	cmd := exec.Command("go", "test", "-run", "^$", "-bench", pattern, "-benchmem", "-count", strconv.Itoa(count), pkg)
+	cmd.Stderr = os.Stderr
+	return cmd.Output()
+}
+
+func parse(out []byte) map[string][]result {
+	m := map[string][]result{}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		g := line.FindStringSubmatch(sc.Text())
+		if g == nil {
+			continue
+		}
+		var r result
+		r.ns, _ = strconv.ParseFloat(g[2], 64)
+		r.bytes, _ = strconv.ParseFloat(g[3], 64)
+		r.allocs, _ = strconv.ParseFloat(g[4], 64)
+		m[g[1]] = append(m[g[1]], r)
+	}
+	return m
+}
+
+func median(rs []result) result {
+	if len(rs) == 0 {
+		return result{}
+	}
+	sort.Slice(rs, func(i, j int) bool { return rs[i].ns < rs[j].ns })
+	return rs[len(rs)/2]
+}

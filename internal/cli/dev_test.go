@@ -1,0 +1,405 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tenantkit/tenantkit/internal/catalog"
+	"github.com/tenantkit/tenantkit/internal/pgcluster"
+	"github.com/tenantkit/tenantkit/internal/problem"
+	"github.com/tenantkit/tenantkit/internal/server"
+)
+
+// TestDev runs `tenantkit dev` as a user would: start, suspend and resume
+// a tenant with the CLI while watching its requests, stop; start again on
+// the same data directory; start over with --fresh.
+func TestDev(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts PostgreSQL clusters")
+	}
+	if _, err := pgcluster.FindBinDir(); err != nil {
+		t.Skip(err)
+	}
+	dir := devDataDir(t)
+
+	// First run: a new cluster, the demo tenants, suspend and resume.
+	dev := startDev(t, dir)
+	first := dev.vars
+	w := whoamiClient{base: first["TENANTKIT_URL"]}
+	w.requireActive(t, "acme", "free")
+	requireAdminList(t, first, 3)
+
+	// Measure invalidation, not a cold load: acme must be cached.
+	w.requireCached(t, superuserURL(t, dir), "acme")
+	direct := map[string]string{"TENANTKIT_DATABASE_URL": first["TENANTKIT_DATABASE_URL"]}
+	if r := runCLI(t, direct, "tenants", "suspend", "acme", "--reason", "unpaid invoice"); r.exit != exitOK {
+		t.Fatalf("suspend acme: %+v", r)
+	}
+	latency := w.waitStatus(t, "acme", http.StatusForbidden, time.Second)
+	t.Logf("suspend → 403 in %v", latency)
+	w.requireSuspended(t, "acme", "unpaid invoice")
+	if r := runCLI(t, direct, "tenants", "resume", "acme"); r.exit != exitOK {
+		t.Fatalf("resume acme: %+v", r)
+	}
+	latency = w.waitStatus(t, "acme", http.StatusOK, time.Second)
+	t.Logf("resume → 200 in %v", latency)
+	w.requireActive(t, "acme", "free")
+
+	// The CLI through the dev server, with the settings of dev.env.
+	viaServer := map[string]string{"TENANTKIT_SERVER": first["TENANTKIT_URL"], "TENANTKIT_ADMIN_TOKEN": first["TENANTKIT_ADMIN_TOKEN"]}
+	if r := runCLI(t, viaServer, "tenants", "list"); r.exit != exitOK || strings.Count(r.stdout, "\n") != 4 {
+		t.Errorf("tenants list through the dev server: %+v", r)
+	}
+	pgAddr := hostOf(t, first["TENANTKIT_DATABASE_URL"])
+	dev.stop(t)
+	requirePostgresStopped(t, dir, pgAddr)
+
+	// Second run: the same cluster, tenants and secrets.
+	dev = startDev(t, dir)
+	second := dev.vars
+	for _, k := range []string{"TENANTKIT_ADMIN_TOKEN", "TENANTKIT_DATABASE_URL", "TENANTKIT_APP_DATABASE_URL"} {
+		if second[k] != first[k] {
+			t.Errorf("second run: %s changed from %q to %q", k, first[k], second[k])
+		}
+	}
+	w = whoamiClient{base: second["TENANTKIT_URL"]}
+	w.requireActive(t, "acme", "free")
+	requireAdminList(t, second, 3)
+	if r := runCLI(t, direct, "tenants", "create", "hooli", "--name", "Hooli"); r.exit != exitOK {
+		t.Fatalf("create hooli: %+v", r)
+	}
+	w.waitStatus(t, "hooli", http.StatusOK, 5*time.Second)
+	dev.stop(t)
+	requirePostgresStopped(t, dir, pgAddr)
+
+	// Third run, --fresh: new secrets, the demo tenants only.
+	dev = startDev(t, dir, "--fresh")
+	third := dev.vars
+	if third["TENANTKIT_ADMIN_TOKEN"] == first["TENANTKIT_ADMIN_TOKEN"] {
+		t.Error("--fresh kept the admin token")
+	}
+	requireAdminList(t, third, 3)
+	direct = map[string]string{"TENANTKIT_DATABASE_URL": third["TENANTKIT_DATABASE_URL"]}
+	if r := runCLI(t, direct, "tenants", "get", "hooli"); r.exit != exitError || r.stderr != "tenantkit: no such tenant\n" {
+		t.Errorf("after --fresh, get hooli: %+v", r)
+	}
+	w = whoamiClient{base: third["TENANTKIT_URL"]}
+	w.requireActive(t, "acme", "free")
+	w.waitStatus(t, "hooli", http.StatusNotFound, time.Second)
+	dev.stop(t)
+	requirePostgresStopped(t, dir, hostOf(t, third["TENANTKIT_DATABASE_URL"]))
+}
+
+// devDataDir is a data directory the postgres user can reach when the
+// tests run as root, removed with whatever cluster is left in it.
+func devDataDir(t *testing.T) string {
+	dir, err := os.MkdirTemp("", "tkdev-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if _, err := pgcluster.StopIfRunning(filepath.Join(dir, "postgres")); err != nil {
+			t.Logf("stop a leftover cluster: %v", err)
+		}
+		os.RemoveAll(dir)
+	})
+	return dir
+}
+
+// devProcess is `tenantkit dev` running in a goroutine, as a process
+// would.
+type devProcess struct {
+	cancel         context.CancelFunc
+	done           chan int
+	stdout, stderr *syncBuffer
+	vars           map[string]string // dev.env
+	stopped        bool
+}
+
+// startDev runs `tenantkit dev` on a free port and waits until it serves
+// and has written its dev.env.
+func startDev(t *testing.T, dir string, args ...string) *devProcess {
+	t.Helper()
+	port, err := pgcluster.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	ctx, cancel := context.WithCancel(context.Background())
+	d := &devProcess{cancel: cancel, done: make(chan int, 1), stdout: &syncBuffer{}, stderr: &syncBuffer{}}
+	args = append([]string{"dev", "--data-dir", dir, "--addr", addr}, args...)
+	go func() {
+		d.done <- run(ctx, args, env{stdin: strings.NewReader(""), stdout: d.stdout, stderr: d.stderr, getenv: mapEnv(nil)})
+	}()
+	t.Cleanup(func() { d.stop(t) })
+
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		select {
+		case code := <-d.done:
+			d.stopped = true
+			t.Fatalf("dev exited %d before serving\nstdout:\n%s\nstderr:\n%s", code, d.stdout, d.stderr)
+		default:
+		}
+		// dev.env can be left from an earlier run: wait for this one's.
+		if vars, err := readEnvFile(filepath.Join(dir, "dev.env")); err == nil && vars["TENANTKIT_URL"] == "http://"+addr && answers(addr) {
+			d.vars = vars
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("dev not serving on %s after 2 minutes\nstdout:\n%s\nstderr:\n%s", addr, d.stdout, d.stderr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, k := range []string{"TENANTKIT_URL", "TENANTKIT_ADMIN_TOKEN", "TENANTKIT_DATABASE_URL", "TENANTKIT_APP_DATABASE_URL"} {
+		if d.vars[k] == "" {
+			t.Errorf("dev.env has no %s: %v", k, d.vars)
+		}
+	}
+	return d
+}
+
+// stop cancels dev's context, as SIGINT would, and requires a clean exit
+// within 30 seconds.
+func (d *devProcess) stop(t *testing.T) {
+	t.Helper()
+	if d.stopped {
+		return
+	}
+	d.stopped = true
+	d.cancel()
+	select {
+	case code := <-d.done:
+		if code != exitOK {
+			t.Errorf("dev exited %d, want 0\nstderr:\n%s", code, d.stderr)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("dev still running 30s after it was told to stop\nstdout:\n%s", d.stdout)
+	}
+	out := d.stdout.String()
+	if !strings.HasSuffix(out, "server stopped\nPostgreSQL stopped\n") {
+		t.Errorf("dev's output does not end with the server and PostgreSQL stopping:\n%s", out)
+	}
+	if s := d.stderr.String(); s != "" {
+		t.Logf("dev's stderr:\n%s", s)
+	}
+}
+
+func readEnvFile(path string) (map[string]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	vars := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		if k, v, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(line, "#") {
+			vars[k] = v
+		}
+	}
+	return vars, sc.Err()
+}
+
+// answers reports whether something accepts TCP connections on addr.
+func answers(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+func hostOf(t *testing.T, rawURL string) string {
+	t.Helper()
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.Host
+}
+
+// requirePostgresStopped checks that the cluster in dir is down: no
+// postmaster.pid and nothing on its port.
+func requirePostgresStopped(t *testing.T, dir, addr string) {
+	t.Helper()
+	pid := filepath.Join(dir, "postgres", "pgdata", "postmaster.pid")
+	if _, err := os.Stat(pid); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("%s still there after dev stopped (stat: %v)", pid, err)
+	}
+	if answers(addr) {
+		t.Errorf("PostgreSQL still accepts connections on %s after dev stopped", addr)
+	}
+}
+
+// requireAdminList checks the admin API with dev.env's token.
+func requireAdminList(t *testing.T, vars map[string]string, want int) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, vars["TENANTKIT_URL"]+"/api/v1/tenants", nil)
+	req.Header.Set("Authorization", "Bearer "+vars["TENANTKIT_ADMIN_TOKEN"])
+	var page catalog.Page
+	code, _, body := do(t, req)
+	if code != http.StatusOK {
+		t.Fatalf("GET /api/v1/tenants: %d %s", code, body)
+	}
+	if err := json.Unmarshal(body, &page); err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Tenants) != want {
+		t.Errorf("admin API lists %d tenants, want %d: %s", len(page.Tenants), want, body)
+	}
+}
+
+func do(t *testing.T, req *http.Request) (int, string, []byte) {
+	t.Helper()
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, resp.Header.Get("Content-Type"), b
+}
+
+// whoamiClient asks the dev server who a tenant's subdomain resolves to.
+type whoamiClient struct{ base string }
+
+func (w whoamiClient) get(t *testing.T, slug string) (int, string, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, w.base+"/api/whoami", nil)
+	req.Host = slug + ".localhost"
+	return do(t, req)
+}
+
+func (w whoamiClient) requireActive(t *testing.T, slug, plan string) {
+	t.Helper()
+	code, ctype, body := w.get(t, slug)
+	var got server.Whoami
+	if code != http.StatusOK || !strings.HasPrefix(ctype, "application/json") || json.Unmarshal(body, &got) != nil {
+		t.Fatalf("whoami %s: %d %s %s", slug, code, ctype, body)
+	}
+	if got.Slug != slug || got.Plan != plan || got.Status != catalog.StatusActive {
+		t.Errorf("whoami %s: %+v, want slug %s, plan %s, active", slug, got, slug, plan)
+	}
+}
+
+func (w whoamiClient) requireSuspended(t *testing.T, slug, reason string) {
+	t.Helper()
+	code, ctype, body := w.get(t, slug)
+	var p problem.Problem
+	if code != http.StatusForbidden || ctype != problem.ContentType || json.Unmarshal(body, &p) != nil {
+		t.Fatalf("whoami %s: %d %s %s", slug, code, ctype, body)
+	}
+	if p.Type != problem.TypePrefix+problem.TenantSuspended || p.Reason != reason {
+		t.Errorf("whoami %s: %s, want type %s and reason %q", slug, body, problem.TypePrefix+problem.TenantSuspended, reason)
+	}
+}
+
+// requireCached makes sure the server answers for slug from its cache, so
+// that what follows measures invalidation. The proof is a change the
+// catalog's triggers do not announce (session_replication_role = replica)
+// that whoami does not show. The listener drops the whole cache once it
+// connects, which may come after the first requests, hence the retries.
+func (w whoamiClient) requireCached(t *testing.T, superuser, slug string) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, superuser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	rename := func(name string) {
+		t.Helper()
+		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, "SET LOCAL session_replication_role = replica"); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, "UPDATE tenantkit.tenants SET name = $1 WHERE slug = $2", name, slug)
+			return err
+		})
+		if err != nil {
+			t.Fatalf("rename %s unannounced: %v", slug, err)
+		}
+	}
+	var original string
+	if err := conn.QueryRow(ctx, "SELECT name FROM tenantkit.tenants WHERE slug = $1", slug).Scan(&original); err != nil {
+		t.Fatal(err)
+	}
+	defer rename(original)
+	deadline := time.Now().Add(10 * time.Second)
+	for i := 1; ; i++ {
+		name := original + " #" + strconv.Itoa(i)
+		rename(name)
+		code, _, body := w.get(t, slug)
+		var got server.Whoami
+		if code != http.StatusOK || json.Unmarshal(body, &got) != nil {
+			t.Fatalf("whoami %s: %d %s", slug, code, body)
+		}
+		if got.Name != name {
+			t.Logf("whoami %s served from the cache after %d tries", slug, i)
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("whoami %s is never served from the cache", slug)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// superuserURL connects to the dev cluster's catalog as its superuser.
+func superuserURL(t *testing.T, dir string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "postgres", "cluster.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st struct {
+		Port     int    `json:"port"`
+		Password string `json:"password"`
+	}
+	if err := json.Unmarshal(b, &st); err != nil {
+		t.Fatal(err)
+	}
+	return pgcluster.URL("127.0.0.1:"+strconv.Itoa(st.Port), pgcluster.Superuser, st.Password, devCatalogDB)
+}
+
+// waitStatus polls whoami until it answers status, failing after within,
+// and returns how long that took.
+func (w whoamiClient) waitStatus(t *testing.T, slug string, status int, within time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for {
+		code, _, body := w.get(t, slug)
+		took := time.Since(start)
+		if code == status {
+			return took
+		}
+		if took > within {
+			t.Fatalf("whoami %s still %d %s after %v, want %d", slug, code, body, within, status)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
