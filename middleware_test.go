@@ -237,4 +237,3 @@ func waitFor(t testing.TB, limit time.Duration, cond func() bool) time.Duration 
 	}
 	return time.Since(start)
 }
-

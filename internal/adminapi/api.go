@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -60,24 +61,53 @@ func New(cfg Config) (*API, error) {
 	return a, nil
 }
 
+// route is one path of the API and its handler per method.
+type route struct {
+	path    string
+	methods map[string]http.HandlerFunc
+	public  bool // no token needed
+}
+
 func (a *API) routes() {
-	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	a.mux.HandleFunc("GET /readyz", a.readyz)
-	auth := func(h http.HandlerFunc) http.Handler { return a.authenticate(h) }
-	a.mux.Handle("POST /api/v1/tenants", auth(a.createTenant))
-	a.mux.Handle("GET /api/v1/tenants", auth(a.listTenants))
-	a.mux.Handle("GET /api/v1/tenants/{ref}", auth(a.getTenant))
-	a.mux.Handle("PATCH /api/v1/tenants/{ref}", auth(a.updateTenant))
-	a.mux.Handle("DELETE /api/v1/tenants/{ref}", auth(a.deleteTenant))
-	a.mux.Handle("POST /api/v1/tenants/{ref}/suspend", auth(a.suspendTenant))
-	a.mux.Handle("POST /api/v1/tenants/{ref}/resume", auth(a.resumeTenant))
-	a.mux.Handle("POST /api/v1/tenants/{ref}/domains", auth(a.addDomain))
-	a.mux.Handle("POST /api/v1/domains/{host}/verify", auth(a.verifyDomain))
-	a.mux.Handle("/api/v1/", auth(func(w http.ResponseWriter, r *http.Request) {
+	table := []route{
+		{path: "/healthz", public: true, methods: map[string]http.HandlerFunc{"GET": a.healthz}},
+		{path: "/readyz", public: true, methods: map[string]http.HandlerFunc{"GET": a.readyz}},
+		{path: "/api/v1/tenants", methods: map[string]http.HandlerFunc{"POST": a.createTenant, "GET": a.listTenants}},
+		{path: "/api/v1/tenants/{ref}", methods: map[string]http.HandlerFunc{"GET": a.getTenant, "PATCH": a.updateTenant, "DELETE": a.deleteTenant}},
+		{path: "/api/v1/tenants/{ref}/suspend", methods: map[string]http.HandlerFunc{"POST": a.suspendTenant}},
+		{path: "/api/v1/tenants/{ref}/resume", methods: map[string]http.HandlerFunc{"POST": a.resumeTenant}},
+		{path: "/api/v1/tenants/{ref}/domains", methods: map[string]http.HandlerFunc{"POST": a.addDomain}},
+		{path: "/api/v1/domains/{host}/verify", methods: map[string]http.HandlerFunc{"POST": a.verifyDomain}},
+	}
+	for _, rt := range table {
+		var allow []string
+		for method, h := range rt.methods {
+			allow = append(allow, method)
+			a.mux.Handle(method+" "+rt.path, a.guard(rt.public, h))
+		}
+		sort.Strings(allow)
+		// Any other method on a known path: 405 with Allow, as a problem.
+		a.mux.Handle(rt.path, a.guard(rt.public, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			problem.Write(w, r, problem.New(http.StatusMethodNotAllowed, problem.MethodNotAllowed, r.Method+" is not allowed here"))
+		}))
+	}
+	notFound := a.guard(false, func(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, r, problem.New(http.StatusNotFound, problem.NotFound, "no such admin route"))
-	}))
+	})
+	a.mux.Handle("/api/v1/", notFound)
+	a.mux.Handle("/api/v1", notFound)
+}
+
+func (a *API) guard(public bool, h http.HandlerFunc) http.Handler {
+	if public {
+		return h
+	}
+	return a.authenticate(h)
+}
+
+func (a *API) healthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 // Handler returns the API's handler. Requests it has no route for get 404.
@@ -102,7 +132,8 @@ func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) authenticate(next http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		scheme, got, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+		ok := strings.EqualFold(scheme, "Bearer") // the scheme is case-insensitive (RFC 9110)
 		if !ok || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), a.token) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="tenantkit"`)
 			detail := "missing bearer token"

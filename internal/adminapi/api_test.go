@@ -764,3 +764,35 @@ func TestProblemFor(t *testing.T) {
 		}
 	}
 }
+
+func TestWrongMethodIsAProblemWithAllow(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.create(t, "acme")
+	cases := []struct{ method, path, allow string }{
+		{"PUT", "/api/v1/tenants", "GET, POST"},
+		{"POST", "/api/v1/tenants/acme", "DELETE, GET, PATCH"},
+		{"GET", "/api/v1/tenants/acme/suspend", "POST"},
+		{"POST", "/healthz", "GET"},
+	}
+	for _, c := range cases {
+		w := b.do(t, c.method, c.path, "")
+		wantProblem(t, w, http.StatusMethodNotAllowed, "method-not-allowed")
+		if got := w.Header().Get("Allow"); got != c.allow {
+			t.Errorf("%s %s: Allow %q, want %q", c.method, c.path, got, c.allow)
+		}
+	}
+	wantProblem(t, b.do(t, "GET", "/api/v1", ""), http.StatusNotFound, "not-found")
+}
+
+func TestBearerSchemeIsCaseInsensitive(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	r := httptest.NewRequest("GET", "/api/v1/tenants", nil)
+	r.Header.Set("Authorization", "bearer "+token)
+	w := httptest.NewRecorder()
+	b.h.ServeHTTP(w, r)
+	if w.Code != http.StatusOK {
+		t.Fatalf("lower-case scheme: %d %s", w.Code, w.Body)
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -81,6 +83,7 @@ func (s *Store) CreateTenant(ctx context.Context, actor string, p CreateParams) 
 	if p.Plan == "" {
 		p.Plan = DefaultPlan
 	}
+	p.Name = strings.TrimSpace(p.Name)
 	v := &ValidationError{}
 	if msg := ValidateSlug(p.Slug); msg != "" {
 		v.add("slug", msg)
@@ -149,6 +152,15 @@ func (s *Store) get(ctx context.Context, q *catalogdb.Queries, ref string, forUp
 	return fromRow(row), nil
 }
 
+// getLive locks a tenant that is not deleted.
+func (s *Store) getLive(ctx context.Context, q *catalogdb.Queries, ref string) (Tenant, error) {
+	t, err := s.get(ctx, q, ref, true)
+	if err == nil && t.Status == StatusDeleted {
+		return t, fmt.Errorf("%w: %q", ErrTenantDeleted, ref)
+	}
+	return t, err
+}
+
 // ListTenants returns a page of tenants ordered by slug.
 func (s *Store) ListTenants(ctx context.Context, p ListParams) (Page, error) {
 	if p.Limit == 0 {
@@ -193,7 +205,7 @@ func (s *Store) UpdateTenant(ctx context.Context, actor, ref string, p UpdatePar
 		name, plan := before.Name, before.Plan
 		v := &ValidationError{}
 		if p.Name != nil {
-			name = *p.Name
+			name = strings.TrimSpace(*p.Name)
 			validateName(v, name)
 		}
 		if p.Plan != nil {
@@ -204,6 +216,10 @@ func (s *Store) UpdateTenant(ctx context.Context, actor, ref string, p UpdatePar
 		}
 		if err := v.orNil(); err != nil {
 			return bus.Message{}, err
+		}
+		if name == before.Name && plan == before.Plan {
+			t = before // nothing changes: no write, no audit record
+			return bus.Message{}, nil
 		}
 		row, err := q.UpdateTenant(ctx, catalogdb.UpdateTenantParams{ID: before.ID, Name: name, Plan: plan})
 		if err != nil {
@@ -217,8 +233,9 @@ func (s *Store) UpdateTenant(ctx context.Context, actor, ref string, p UpdatePar
 
 // SuspendTenant suspends a tenant: its requests get 403 with reason.
 func (s *Store) SuspendTenant(ctx context.Context, actor, ref, reason string) (Tenant, error) {
+	reason = strings.TrimSpace(reason)
 	v := &ValidationError{}
-	switch n := len(reason); {
+	switch n := utf8.RuneCountInString(reason); {
 	case n == 0:
 		v.add("reason", "is required")
 	case n > 500:
@@ -322,7 +339,7 @@ func (s *Store) AddDomain(ctx context.Context, actor, ref, host string) (Domain,
 	}
 	var d Domain
 	err := s.write(ctx, func(q *catalogdb.Queries) (bus.Message, error) {
-		t, err := s.get(ctx, q, ref, true)
+		t, err := s.getLive(ctx, q, ref)
 		if err != nil {
 			return bus.Message{}, err
 		}
@@ -349,6 +366,9 @@ func (s *Store) MarkDomainVerified(ctx context.Context, actor, host string) (Dom
 			return bus.Message{}, fmt.Errorf("%w: %q", ErrDomainNotFound, host)
 		}
 		if err != nil {
+			return bus.Message{}, err
+		}
+		if _, err := s.getLive(ctx, q, before.TenantID.String()); err != nil {
 			return bus.Message{}, err
 		}
 		d, err = q.VerifyDomain(ctx, host)

@@ -330,3 +330,51 @@ func TestUnverifiedDomainDoesNotResolve(t *testing.T) {
 		t.Fatalf("second add: %v", err)
 	}
 }
+
+func TestStoreTrimsAndSkipsNoOps(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	tn, err := b.store.CreateTenant(ctx, "t", catalog.CreateParams{Slug: "acme", Name: "  Acme  "})
+	if err != nil || tn.Name != "Acme" {
+		t.Fatalf("created %q, %v; want the name trimmed", tn.Name, err)
+	}
+	long := strings.Repeat("n", 200) + "   "
+	if _, err := b.store.CreateTenant(ctx, "t", catalog.CreateParams{Slug: "long", Name: long}); err != nil {
+		t.Fatalf("a 200-character name with trailing spaces: %v", err)
+	}
+	same := "Acme"
+	auditBefore := b.count(t, "SELECT count(*) FROM tenantkit.audit_log")
+	u, err := b.store.UpdateTenant(ctx, "t", "acme", catalog.UpdateParams{Name: &same})
+	if err != nil || !u.UpdatedAt.Equal(tn.UpdatedAt) {
+		t.Fatalf("no-op update changed the tenant: %+v %v", u, err)
+	}
+	if n := b.count(t, "SELECT count(*) FROM tenantkit.audit_log"); n != auditBefore {
+		t.Fatal("a no-op update wrote an audit record")
+	}
+	var v *catalog.ValidationError
+	if _, err := b.store.SuspendTenant(ctx, "t", "acme", "   "); !errors.As(err, &v) {
+		t.Fatalf("blank reason: %v", err)
+	}
+}
+
+func TestDeletedTenantsGetNoDomains(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	if _, err := b.store.CreateTenant(ctx, "t", catalog.CreateParams{Slug: "acme", Name: "Acme"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.store.AddDomain(ctx, "t", "acme", "shop.acme.test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.store.DeleteTenant(ctx, "t", "acme"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.store.AddDomain(ctx, "t", "acme", "other.acme.test"); !errors.Is(err, catalog.ErrTenantDeleted) {
+		t.Fatalf("add domain to a deleted tenant: %v", err)
+	}
+	if _, err := b.store.MarkDomainVerified(ctx, "t", "shop.acme.test"); !errors.Is(err, catalog.ErrTenantDeleted) {
+		t.Fatalf("verify a deleted tenant's domain: %v", err)
+	}
+}
