@@ -77,6 +77,8 @@ func FindBinDir() (string, error) {
 	}
 	globs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
 	globs2, _ := filepath.Glob("/opt/homebrew/opt/postgresql@*/bin")
+	globs3, _ := filepath.Glob("/usr/local/opt/postgresql@*/bin")
+	globs2 = append(globs2, globs3...)
 	globs = append(globs, globs2...)
 	sort.Slice(globs, func(i, j int) bool { return versionOf(globs[i]) > versionOf(globs[j]) })
 	candidates = append(candidates, globs...)
