@@ -12,6 +12,9 @@ import (
 // It is shared between requests: treat it as read-only.
 type Tenant = catalog.TenantContext
 
+// TenantRecord is a tenant's catalog record, embedded in Tenant.
+type TenantRecord = catalog.Tenant
+
 // Branding is how a tenant's product looks to its users.
 type Branding = catalog.Branding
 

@@ -116,7 +116,7 @@ func (s *Store) checkPlan(ctx context.Context, q *catalogdb.Queries, v *Validati
 		return err
 	}
 	if !ok {
-		v.add("plan", fmt.Sprintf("unknown plan %q", plan))
+		v.add("plan", fmt.Sprintf("must be a known plan, not %q", plan))
 	}
 	return nil
 }

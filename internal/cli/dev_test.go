@@ -403,3 +403,18 @@ func (w whoamiClient) waitStatus(t *testing.T, slug string, status int, within t
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestDevWithoutPostgreSQL: no server binaries is one line naming the
+// package to install, a failure exit, and nothing created.
+func TestDevWithoutPostgreSQL(t *testing.T) {
+	t.Setenv(pgcluster.EnvBinDir, t.TempDir()) // a directory with no server in it
+	dir := filepath.Join(t.TempDir(), "dev")
+	r := runCLI(t, nil, "dev", "--data-dir", dir, "--addr", "127.0.0.1:0")
+	requireOneErrorLine(t, r)
+	if r.exit != exitError || !strings.Contains(r.stderr, "apt-get install postgresql") {
+		t.Fatalf("exit %d, stderr %q", r.exit, r.stderr)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("data dir created without a server: %v", err)
+	}
+}

@@ -128,7 +128,7 @@ func TestErrorPaths(t *testing.T) {
 		{name: "unknown id", on: both, args: []string{"tenants", "suspend", "00000000-0000-4000-8000-000000000000", "--reason", "x"}, exit: exitError,
 			want: "tenantkit: no such tenant"},
 		{name: "newline in plan", on: both, args: []string{"tenants", "create", "new-co", "--name", "A\nB", "--plan", "gold\nplan"}, exit: exitError,
-			want: `tenantkit: some fields are invalid: plan unknown plan "gold\nplan"`},
+			want: `tenantkit: some fields are invalid: plan must be a known plan, not "gold\nplan"`},
 
 		// The server or the catalog cannot be had.
 		{name: "wrong token", on: only(viaHTTP), args: []string{"tenants", "list", "--token", "wrong-token-0123456789"}, exit: exitError,

@@ -61,10 +61,21 @@ type state struct {
 // Superuser is the name of the cluster's superuser role.
 const Superuser = "postgres"
 
+// EnvBinDir names a variable that, when set, is the only directory
+// FindBinDir looks in.
+const EnvBinDir = "TENANTKIT_PG_BINDIR"
+
 // FindBinDir looks for PostgreSQL server binaries on PATH, in
-// `pg_config --bindir`, then in /usr/lib/postgresql/*/bin (newest first), and
-// returns the first directory holding a server of MinMajorVersion or newer.
+// `pg_config --bindir`, then in /usr/lib/postgresql/*/bin and Homebrew's
+// folders (newest first), and returns the first directory holding a server
+// of MinMajorVersion or newer. TENANTKIT_PG_BINDIR overrides the search.
 func FindBinDir() (string, error) {
+	if dir := os.Getenv(EnvBinDir); dir != "" {
+		if major, ok := serverMajor(dir); ok && major >= MinMajorVersion {
+			return dir, nil
+		}
+		return "", ErrNoBinaries
+	}
 	var candidates []string
 	if p, err := exec.LookPath("pg_ctl"); err == nil {
 		if r, err := filepath.EvalSymlinks(p); err == nil {
