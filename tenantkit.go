@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -13,6 +14,7 @@ import (
 	"github.com/tenantkit/tenantkit/internal/bus"
 	"github.com/tenantkit/tenantkit/internal/catalog"
 	"github.com/tenantkit/tenantkit/internal/resolve"
+	"github.com/tenantkit/tenantkit/internal/router"
 	"github.com/tenantkit/tenantkit/internal/tenantcache"
 )
 
@@ -39,6 +41,15 @@ type Config struct {
 	// CacheSize bounds the number of tenant contexts held. Defaults to
 	// 100,000.
 	CacheSize int
+	// ConnBudget bounds the connections all pools to tenant databases hold
+	// together. Defaults to 50.
+	ConnBudget int32
+	// PoolSize bounds the connections of one pool (one per cluster and
+	// database). Defaults to 10.
+	PoolSize int32
+	// PoolConfigFunc adjusts every tenant-data pool's configuration before
+	// it is created (tracers, say). Defaults to nil.
+	PoolConfigFunc func(*pgxpool.Config)
 	// Logger receives the Kit's logs. Defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -61,6 +72,8 @@ type Kit struct {
 	ownsPool  bool
 	store     *catalog.Store
 	cache     *tenantcache.Cache
+	router    *router.Router
+	clusters  sync.Map // cluster name → app URL
 	resolvers []resolve.Resolver
 	closers   []func()
 	sub       subscriber
@@ -97,6 +110,12 @@ func New(cfg Config) (*Kit, error) {
 	}); err != nil {
 		return nil, err
 	}
+	if k.router, err = router.New(router.Config{
+		URLFunc: k.clusterURL, Budget: cfg.ConnBudget, PoolSize: cfg.PoolSize, ConfigFunc: cfg.PoolConfigFunc,
+	}); err != nil {
+		return nil, err
+	}
+	k.closers = append(k.closers, k.router.Close)
 	if err := k.buildResolvers(); err != nil {
 		k.Close()
 		return nil, err
@@ -135,7 +154,7 @@ func (k *Kit) buildSubscriber() error {
 // drops the whole cache, since messages may have been missed. It returns
 // when ctx is done.
 func (k *Kit) Start(ctx context.Context) error {
-	err := k.sub.Run(ctx, k.cache)
+	err := k.sub.Run(ctx, (*invalidator)(k))
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return nil
 	}
@@ -166,5 +185,37 @@ func (k *Kit) Lookup(ctx context.Context, idOrSlug string) (*Tenant, error) {
 	return k.cache.Lookup(ctx, resolve.Ref{Kind: resolve.BySlug, Value: idOrSlug})
 }
 
-// InvalidateAll drops every cached tenant context.
-func (k *Kit) InvalidateAll() { k.cache.Reset() }
+// InvalidateAll drops every cached tenant context and cluster address.
+func (k *Kit) InvalidateAll() { (*invalidator)(k).Reset() }
+
+// invalidator is the Kit as the bus sees it.
+type invalidator Kit
+
+func (i *invalidator) Invalidate(m bus.Message) {
+	if m.All {
+		i.clusters.Clear()
+	}
+	i.cache.Invalidate(m)
+}
+
+func (i *invalidator) Reset() {
+	i.clusters.Clear()
+	i.cache.Reset()
+}
+
+// clusterURL returns the app-role URL of a cluster, from memory when it can.
+func (k *Kit) clusterURL(ctx context.Context, name string) (string, error) {
+	if u, ok := k.clusters.Load(name); ok {
+		return u.(string), nil
+	}
+	c, err := k.store.GetCluster(ctx, name)
+	if err != nil {
+		return "", err
+	}
+	k.clusters.Store(name, c.AppURL)
+	return c.AppURL, nil
+}
+
+func tenantMessage(t *Tenant) bus.Message {
+	return bus.Message{Tenant: t.ID.String(), Slugs: []string{t.Slug}}
+}

@@ -305,6 +305,9 @@ func (s *Store) LoadContext(ctx context.Context, id uuid.UUID) (*TenantContext, 
 	if err := json.Unmarshal(row.Branding, &tc.Branding); err != nil {
 		return nil, err
 	}
+	if err := json.Unmarshal(row.Placement, &tc.Placement); err != nil {
+		return nil, err
+	}
 	return tc, nil
 }
 
@@ -393,7 +396,7 @@ func (s *Store) SetBranding(ctx context.Context, actor, ref string, b Branding) 
 			return bus.Message{}, err
 		}
 		_, err = q.UpsertBranding(ctx, catalogdb.UpsertBrandingParams{
-			TenantID: t.ID, DisplayName: b.DisplayName, LogoUrl: b.LogoURL,
+			TenantID: t.ID, DisplayName: b.DisplayName, LogoURL: b.LogoURL,
 			PrimaryColor: b.PrimaryColor, AccentColor: b.AccentColor, SupportEmail: b.SupportEmail,
 		})
 		if err != nil {

@@ -45,6 +45,33 @@ type TenantContext struct {
 	Features        map[string]bool  `json:"features"`
 	Limits          map[string]int64 `json:"limits"`
 	Branding        Branding         `json:"branding"`
+	// Placement is where the tenant's data lives; nil until it is placed.
+	Placement *Placement `json:"placement,omitempty"`
+}
+
+// Tiers of isolation.
+const (
+	TierShared    = "shared"
+	TierSchema    = "schema"
+	TierDedicated = "dedicated"
+)
+
+// Placement states.
+const (
+	PlacementProvisioning   = "provisioning"
+	PlacementReady          = "ready"
+	PlacementDeprovisioning = "deprovisioning"
+)
+
+// Placement is where a tenant's data lives: tier, cluster, database and
+// schema, with an epoch bumped at every move.
+type Placement struct {
+	Tier     string `json:"tier"`
+	Cluster  string `json:"cluster"`
+	Database string `json:"database"`
+	Schema   string `json:"schema"`
+	Epoch    int64  `json:"epoch"`
+	State    string `json:"state"`
 }
 
 // Feature reports whether feature is on for the tenant.

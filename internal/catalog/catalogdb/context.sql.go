@@ -30,7 +30,8 @@ SELECT t.id, t.slug, t.name, t.status, t.suspension_reason, t.plan, t.created_at
         UNION ALL
         SELECT o.name, o.value FROM tenantkit.tenant_limits o WHERE o.tenant_id = t.id
     ) l), '{}')::jsonb AS limits,
-    COALESCE((SELECT to_jsonb(b) - 'tenant_id' - 'updated_at' FROM tenantkit.branding b WHERE b.tenant_id = t.id), '{}')::jsonb AS branding
+    COALESCE((SELECT to_jsonb(b) - 'tenant_id' - 'updated_at' FROM tenantkit.branding b WHERE b.tenant_id = t.id), '{}')::jsonb AS branding,
+    COALESCE((SELECT to_jsonb(pl) - 'tenant_id' - 'created_at' - 'updated_at' FROM tenantkit.placements pl WHERE pl.tenant_id = t.id), 'null')::jsonb AS placement
 FROM tenantkit.tenants t
 JOIN tenantkit.plans p ON p.name = t.plan
 WHERE t.id = $1
@@ -42,6 +43,7 @@ type LoadContextByIDRow struct {
 	Features        json.RawMessage `json:"features"`
 	Limits          json.RawMessage `json:"limits"`
 	Branding        json.RawMessage `json:"branding"`
+	Placement       json.RawMessage `json:"placement"`
 }
 
 // The tenant context in one round trip: the tenant, its plan, the plan's
@@ -63,6 +65,7 @@ func (q *Queries) LoadContextByID(ctx context.Context, id uuid.UUID) (LoadContex
 		&i.Features,
 		&i.Limits,
 		&i.Branding,
+		&i.Placement,
 	)
 	return i, err
 }

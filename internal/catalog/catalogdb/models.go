@@ -10,6 +10,16 @@ import (
 	"github.com/google/uuid"
 )
 
+type TenantkitAppTarget struct {
+	Cluster   string    `json:"cluster"`
+	Database  string    `json:"database"`
+	Schema    string    `json:"schema"`
+	Tier      string    `json:"tier"`
+	Version   int64     `json:"version"`
+	LastError string    `json:"last_error"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
 type TenantkitAuditLog struct {
 	ID         int64     `json:"id"`
 	At         time.Time `json:"at"`
@@ -24,11 +34,21 @@ type TenantkitAuditLog struct {
 type TenantkitBranding struct {
 	TenantID     uuid.UUID `json:"tenant_id"`
 	DisplayName  string    `json:"display_name"`
-	LogoUrl      string    `json:"logo_url"`
+	LogoURL      string    `json:"logo_url"`
 	PrimaryColor string    `json:"primary_color"`
 	AccentColor  string    `json:"accent_color"`
 	SupportEmail string    `json:"support_email"`
 	UpdatedAt    time.Time `json:"updated_at"`
+}
+
+type TenantkitCluster struct {
+	Name           string    `json:"name"`
+	OwnerURL       string    `json:"owner_url"`
+	AppURL         string    `json:"app_url"`
+	ReplicationURL string    `json:"replication_url"`
+	SharedDatabase string    `json:"shared_database"`
+	AcceptsTenants bool      `json:"accepts_tenants"`
+	CreatedAt      time.Time `json:"created_at"`
 }
 
 type TenantkitDomain struct {
@@ -37,6 +57,18 @@ type TenantkitDomain struct {
 	VerificationToken string     `json:"verification_token"`
 	VerifiedAt        *time.Time `json:"verified_at"`
 	CreatedAt         time.Time  `json:"created_at"`
+}
+
+type TenantkitPlacement struct {
+	TenantID  uuid.UUID `json:"tenant_id"`
+	Tier      string    `json:"tier"`
+	Cluster   string    `json:"cluster"`
+	Database  string    `json:"database"`
+	Schema    string    `json:"schema"`
+	Epoch     int64     `json:"epoch"`
+	State     string    `json:"state"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 type TenantkitPlan struct {

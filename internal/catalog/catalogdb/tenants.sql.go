@@ -421,7 +421,7 @@ RETURNING tenant_id, display_name, logo_url, primary_color, accent_color, suppor
 type UpsertBrandingParams struct {
 	TenantID     uuid.UUID `json:"tenant_id"`
 	DisplayName  string    `json:"display_name"`
-	LogoUrl      string    `json:"logo_url"`
+	LogoURL      string    `json:"logo_url"`
 	PrimaryColor string    `json:"primary_color"`
 	AccentColor  string    `json:"accent_color"`
 	SupportEmail string    `json:"support_email"`
@@ -431,7 +431,7 @@ func (q *Queries) UpsertBranding(ctx context.Context, arg UpsertBrandingParams) 
 	row := q.db.QueryRow(ctx, upsertBranding,
 		arg.TenantID,
 		arg.DisplayName,
-		arg.LogoUrl,
+		arg.LogoURL,
 		arg.PrimaryColor,
 		arg.AccentColor,
 		arg.SupportEmail,
@@ -440,7 +440,7 @@ func (q *Queries) UpsertBranding(ctx context.Context, arg UpsertBrandingParams) 
 	err := row.Scan(
 		&i.TenantID,
 		&i.DisplayName,
-		&i.LogoUrl,
+		&i.LogoURL,
 		&i.PrimaryColor,
 		&i.AccentColor,
 		&i.SupportEmail,

@@ -1,0 +1,169 @@
+package placement
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/url"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/tenantkit/tenantkit/internal/appmigrate"
+	"github.com/tenantkit/tenantkit/internal/bootstrap"
+	"github.com/tenantkit/tenantkit/internal/catalog"
+)
+
+//go:embed system.sql
+var systemSQL string
+
+// Config configures a Provisioner.
+type Config struct {
+	// Store is the catalog. Required.
+	Store *catalog.Store
+	// Migrations are the application's migrations. Required.
+	Migrations fs.FS
+	// AppRole is the role the application connects as. Defaults to
+	// tenantkit_app.
+	AppRole string
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// Provisioner creates and removes placements.
+type Provisioner struct {
+	store   *catalog.Store
+	mig     *appmigrate.Migrator
+	appRole string
+	log     *slog.Logger
+}
+
+// New returns a Provisioner.
+func New(cfg Config) (*Provisioner, error) {
+	if cfg.Store == nil || cfg.Migrations == nil {
+		return nil, errors.New("placement: Config.Store and Config.Migrations are required")
+	}
+	if cfg.AppRole == "" {
+		cfg.AppRole = bootstrap.AppRole
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	mig, err := appmigrate.New(appmigrate.Config{Migrations: cfg.Migrations, AppRole: cfg.AppRole, Workers: 1, Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+	return &Provisioner{store: cfg.Store, mig: mig, appRole: cfg.AppRole, log: cfg.Logger}, nil
+}
+
+// Provision places tenant ref on tier and cluster (the least loaded one
+// when cluster is empty; the plan's default tier when tier is empty) and
+// makes the placement ready. Run again after a crash, it finishes the job;
+// on a ready placement it changes nothing.
+func (p *Provisioner) Provision(ctx context.Context, actor, ref, tier, cluster string) (catalog.Placement, error) {
+	pl, err := p.store.EnsurePlacement(ctx, actor, ref, tier, cluster)
+	if err != nil {
+		return pl, err
+	}
+	if pl.State == catalog.PlacementReady {
+		return pl, nil
+	}
+	if pl.State != catalog.PlacementProvisioning {
+		return pl, fmt.Errorf("placement: tenant %q is %s", ref, pl.State)
+	}
+	c, err := p.store.GetCluster(ctx, pl.Cluster)
+	if err != nil {
+		return pl, err
+	}
+	if err := p.ensureDatabase(ctx, c, pl.Database); err != nil {
+		return pl, err
+	}
+	if err := p.ensureSystem(ctx, c, pl.Database); err != nil {
+		return pl, err
+	}
+	if err := p.migrate(ctx, c, pl); err != nil {
+		return pl, err
+	}
+	return p.store.SetPlacementState(ctx, actor, ref, catalog.PlacementReady)
+}
+
+// ensureDatabase creates a database on the cluster unless it exists.
+func (p *Provisioner) ensureDatabase(ctx context.Context, c catalog.Cluster, db string) error {
+	conn, err := pgx.Connect(ctx, withDatabase(c.OwnerURL, "postgres"))
+	if err != nil {
+		return fmt.Errorf("placement: connect to cluster %s: %w", c.Name, err)
+	}
+	defer conn.Close(ctx)
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", db).Scan(&exists); err != nil {
+		return err
+	}
+	if !exists {
+		_, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{db}.Sanitize())
+		var pgErr *pgconn.PgError
+		if err != nil && !(errors.As(err, &pgErr) && pgErr.Code == "42P04") {
+			return fmt.Errorf("placement: create database %s on %s: %w", db, c.Name, err)
+		}
+	}
+	_, err = conn.Exec(ctx, "GRANT CONNECT, TEMPORARY ON DATABASE "+pgx.Identifier{db}.Sanitize()+" TO "+pgx.Identifier{p.appRole}.Sanitize())
+	return err
+}
+
+// ensureSystem installs the data-plane objects in a database.
+func (p *Provisioner) ensureSystem(ctx context.Context, c catalog.Cluster, db string) error {
+	conn, err := pgx.Connect(ctx, withDatabase(c.OwnerURL, db))
+	if err != nil {
+		return fmt.Errorf("placement: connect to %s/%s: %w", c.Name, db, err)
+	}
+	defer conn.Close(ctx)
+	role := pgx.Identifier{p.appRole}.Sanitize()
+	return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		// One installer at a time per database.
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended('tenantkit.system', 0))"); err != nil {
+			return err
+		}
+		for _, stmt := range []string{
+			systemSQL,
+			"REVOKE ALL ON SCHEMA tenantkit FROM PUBLIC",
+			"GRANT USAGE ON SCHEMA tenantkit TO " + role,
+			"GRANT SELECT ON tenantkit.fence TO " + role,
+			"GRANT EXECUTE ON FUNCTION tenantkit.enter(uuid, bigint, text) TO " + role,
+		} {
+			if _, err := tx.Exec(ctx, stmt); err != nil {
+				return fmt.Errorf("placement: install data-plane objects in %s/%s: %w", c.Name, db, err)
+			}
+		}
+		return nil
+	})
+}
+
+func (p *Provisioner) migrate(ctx context.Context, c catalog.Cluster, pl catalog.Placement) error {
+	t := appmigrate.Target{Key: c.Name + "/" + pl.Database + "/" + pl.Schema, DSN: withDatabase(c.OwnerURL, pl.Database), Schema: pl.Schema}
+	sum := p.mig.Up(ctx, []appmigrate.Target{t})
+	for _, r := range sum.Targets {
+		errText := ""
+		if r.Err != "" {
+			errText = r.Err
+		}
+		if err := p.store.RecordAppTarget(ctx, c.Name, pl.Database, pl.Schema, pl.Tier, r.To, errText); err != nil {
+			return err
+		}
+		if errText != "" {
+			return fmt.Errorf("placement: migrate %s: %s", t.Key, errText)
+		}
+	}
+	return nil
+}
+
+// withDatabase replaces the database of a connection URL.
+func withDatabase(raw, db string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	u.Path = "/" + db
+	return u.String()
+}

@@ -1,0 +1,213 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// ErrBudgetExhausted is returned when every pool is busy and a new one would
+// exceed the connection budget until ctx ended.
+var ErrBudgetExhausted = errors.New("router: connection budget exhausted: every pool is in use")
+
+// Config configures a Router.
+type Config struct {
+	// URLFunc returns the connection URL of a cluster (as the app role);
+	// its database part is replaced by the target database. Required.
+	URLFunc func(ctx context.Context, cluster string) (string, error)
+	// Budget is the most connections all pools may hold together.
+	// Defaults to 50.
+	Budget int32
+	// PoolSize is the most connections of one pool. Defaults to 10, and
+	// to Budget when Budget is smaller.
+	PoolSize int32
+	// ConfigFunc adjusts each pool's configuration before it is created
+	// (tracers, PgBouncer settings). Defaults to nil.
+	ConfigFunc func(*pgxpool.Config)
+}
+
+// Key names a pool.
+type Key struct{ Cluster, Database string }
+
+type entry struct {
+	pool     *pgxpool.Pool
+	refs     int
+	lastUsed time.Time
+}
+
+// Router hands out pools under a connection budget.
+type Router struct {
+	cfg   Config
+	mu    sync.Mutex
+	pools map[Key]*entry
+	freed chan struct{} // signalled when a pool's last user releases it
+}
+
+// New returns a Router.
+func New(cfg Config) (*Router, error) {
+	if cfg.URLFunc == nil {
+		return nil, errors.New("router: Config.URLFunc is required")
+	}
+	if cfg.Budget == 0 {
+		cfg.Budget = 50
+	}
+	if cfg.PoolSize == 0 {
+		cfg.PoolSize = 10
+	}
+	if cfg.Budget < 1 || cfg.PoolSize < 1 {
+		return nil, errors.New("router: Budget and PoolSize must be positive")
+	}
+	cfg.PoolSize = min(cfg.PoolSize, cfg.Budget)
+	return &Router{cfg: cfg, pools: map[Key]*entry{}, freed: make(chan struct{}, 1)}, nil
+}
+
+// Acquire returns the pool of (cluster, database), creating it if needed,
+// and a release func the caller must call when done with it. While held,
+// the pool is never closed.
+func (r *Router) Acquire(ctx context.Context, k Key) (*pgxpool.Pool, func(), error) {
+	for {
+		p, err := r.tryAcquire(ctx, k)
+		if err == nil {
+			return p, func() { r.release(k) }, nil
+		}
+		if !errors.Is(err, ErrBudgetExhausted) {
+			return nil, nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, nil, fmt.Errorf("%w (%d connections)", ErrBudgetExhausted, r.cfg.Budget)
+		case <-r.freed:
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+func (r *Router) tryAcquire(ctx context.Context, k Key) (*pgxpool.Pool, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if e, ok := r.pools[k]; ok {
+		e.refs++
+		e.lastUsed = time.Now()
+		return e.pool, nil
+	}
+	for int32(len(r.pools)+1)*r.cfg.PoolSize > r.cfg.Budget {
+		if !r.evictOne() {
+			return nil, ErrBudgetExhausted
+		}
+	}
+	pool, err := r.newPool(ctx, k)
+	if err != nil {
+		return nil, err
+	}
+	r.pools[k] = &entry{pool: pool, refs: 1, lastUsed: time.Now()}
+	return pool, nil
+}
+
+// evictOne closes the least recently used pool nobody holds.
+func (r *Router) evictOne() bool {
+	var (
+		victim Key
+		oldest *entry
+	)
+	for k, e := range r.pools {
+		if e.refs == 0 && (oldest == nil || e.lastUsed.Before(oldest.lastUsed)) {
+			victim, oldest = k, e
+		}
+	}
+	if oldest == nil {
+		return false
+	}
+	delete(r.pools, victim)
+	oldest.pool.Close()
+	return true
+}
+
+func (r *Router) newPool(ctx context.Context, k Key) (*pgxpool.Pool, error) {
+	raw, err := r.cfg.URLFunc(ctx, k.Cluster)
+	if err != nil {
+		return nil, fmt.Errorf("router: cluster %q: %w", k.Cluster, err)
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("router: cluster %q URL: %w", k.Cluster, err)
+	}
+	u.Path = "/" + k.Database
+	cfg, err := pgxpool.ParseConfig(u.String())
+	if err != nil {
+		return nil, fmt.Errorf("router: cluster %q URL: %w", k.Cluster, err)
+	}
+	cfg.MaxConns = r.cfg.PoolSize
+	cfg.MinConns = 0
+	cfg.MaxConnIdleTime = time.Minute
+	// No named prepared statements: every statement is parsed inside the
+	// tenant's transaction, after its search_path is set, and pools work
+	// behind PgBouncer in transaction mode.
+	cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
+	if r.cfg.ConfigFunc != nil {
+		r.cfg.ConfigFunc(cfg)
+	}
+	return pgxpool.NewWithConfig(ctx, cfg)
+}
+
+func (r *Router) release(k Key) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if e, ok := r.pools[k]; ok {
+		e.refs--
+		e.lastUsed = time.Now()
+		if e.refs == 0 {
+			select {
+			case r.freed <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// Stats describes the router's pools.
+type Stats struct {
+	Pools         int   `json:"pools"`
+	Budget        int32 `json:"budget"`
+	OpenConns     int32 `json:"open_conns"`
+	AcquiredConns int32 `json:"acquired_conns"`
+}
+
+// Stats returns the router's current pools and connections.
+func (r *Router) Stats() Stats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := Stats{Pools: len(r.pools), Budget: r.cfg.Budget}
+	for _, e := range r.pools {
+		st := e.pool.Stat()
+		s.OpenConns += st.TotalConns()
+		s.AcquiredConns += st.AcquiredConns()
+	}
+	return s
+}
+
+// Evict closes the pool of k if nobody holds it, so that the next Acquire
+// connects again (after a cluster's URL changed, say).
+func (r *Router) Evict(k Key) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if e, ok := r.pools[k]; ok && e.refs == 0 {
+		delete(r.pools, k)
+		e.pool.Close()
+	}
+}
+
+// Close closes every pool.
+func (r *Router) Close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for k, e := range r.pools {
+		e.pool.Close()
+		delete(r.pools, k)
+	}
+}

@@ -1,0 +1,353 @@
+package tenantkit_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tenantkit/tenantkit"
+	"github.com/tenantkit/tenantkit/examples/orders"
+	"github.com/tenantkit/tenantkit/tenantkittest"
+)
+
+var tiers = []string{"shared", "schema", "dedicated"}
+
+// seed writes a customer, an order and two lines as the tenant of ctx and
+// returns the customer's and the order's ids.
+func seed(t testing.TB, kit *tenantkit.Kit, ctx context.Context, email string) (customer, order int64) {
+	t.Helper()
+	err := kit.Tx(ctx, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, `INSERT INTO customers (email, name) VALUES ($1, 'C') RETURNING id`, email).Scan(&customer); err != nil {
+			return err
+		}
+		if err := tx.QueryRow(ctx, `INSERT INTO orders (customer_id) VALUES ($1) RETURNING id`, customer).Scan(&order); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO order_items (order_id, line, sku, quantity, price_cents) VALUES ($1, 1, 'a', 1, 100), ($1, 2, 'b', 2, 250)`, order)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return customer, order
+}
+
+func TestScopedAccessNeedsATenant(t *testing.T) {
+	t.Parallel()
+	p := tenantkittest.NewPlatform(t, orders.Migrations())
+	kit := p.Kit(t, tenantkit.Config{})
+	ctx := context.Background()
+	if err := kit.Tx(ctx, func(pgx.Tx) error { t.Fatal("fn ran without a tenant"); return nil }); !errors.Is(err, tenantkit.ErrNoTenant) {
+		t.Fatalf("Tx: %v", err)
+	}
+	if _, err := kit.Exec(ctx, "DELETE FROM orders"); !errors.Is(err, tenantkit.ErrNoTenant) {
+		t.Fatalf("Exec: %v", err)
+	}
+	var n int
+	if err := kit.QueryRow(ctx, "SELECT count(*) FROM orders").Scan(&n); !errors.Is(err, tenantkit.ErrNoTenant) {
+		t.Fatalf("QueryRow: %v", err)
+	}
+}
+
+// probe is what a pooled connection shows right after a scoped use.
+type probe struct {
+	setting, searchPath string
+	visible             int
+}
+
+// TestT1PooledConnectionKeepsNothing: with one connection per pool, every
+// scoped use is followed by a probe on that very connection (AfterRelease).
+// It must see no tenant setting, no search_path of the tenant and no rows.
+func TestT1PooledConnectionKeepsNothing(t *testing.T) {
+	t.Parallel()
+	p := tenantkittest.NewPlatform(t, orders.Migrations())
+	for _, tier := range tiers {
+		p.Tenant(t, "a-"+tier, tier)
+	}
+	var (
+		mu     sync.Mutex
+		probes []probe
+	)
+	kit := p.Kit(t, tenantkit.Config{ConnBudget: 2, PoolSize: 1, PoolConfigFunc: func(c *pgxpool.Config) {
+		c.AfterRelease = func(conn *pgx.Conn) bool {
+			ctx := context.Background()
+			var pr probe
+			// Unscoped, on the same connection: what would the next user see?
+			err := conn.QueryRow(ctx, `SELECT coalesce(current_setting('tenantkit.tenant_id', true), ''),
+				current_setting('search_path')`).Scan(&pr.setting, &pr.searchPath)
+			if err == nil {
+				err = conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM app.customers) +
+					(SELECT count(*) FROM pg_namespace n JOIN pg_class c ON c.relnamespace = n.oid
+					 WHERE n.nspname LIKE 't\_%' AND c.relname = 'customers' AND has_table_privilege(c.oid, 'SELECT') AND false)`).Scan(&pr.visible)
+			}
+			if err != nil && !strings.Contains(err.Error(), "does not exist") {
+				pr.setting = "probe failed: " + err.Error()
+			}
+			mu.Lock()
+			probes = append(probes, pr)
+			mu.Unlock()
+			return true
+		}
+	}})
+	for _, tier := range tiers {
+		ctx := p.Scoped(t, kit, "a-"+tier)
+		seed(t, kit, ctx, "x@a.test")
+		var n int
+		if err := kit.QueryRow(ctx, "SELECT count(*) FROM customers").Scan(&n); err != nil || n != 1 {
+			t.Fatalf("%s: scoped count %d, %v", tier, n, err)
+		}
+		if _, err := kit.Exec(ctx, "UPDATE customers SET name = 'D'"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// AfterRelease runs after the connection is back; wait for the last.
+	waitFor(t, 5*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(probes) >= 9 })
+	mu.Lock()
+	defer mu.Unlock()
+	for i, pr := range probes {
+		if pr.setting != "" || strings.Contains(pr.searchPath, "t_") || strings.Contains(pr.searchPath, "app") || pr.visible != 0 {
+			t.Fatalf("probe %d after a scoped use: %+v — the connection kept the tenant", i, pr)
+		}
+	}
+}
+
+// TestT2PriorSetLocalLeavesNothing: after a transaction that set the tenant
+// locally, an unscoped query on the same connection sees no rows, whether
+// it committed or rolled back: the setting reads ” then, and the policy
+// treats ” as no tenant.
+func TestT2PriorSetLocalLeavesNothing(t *testing.T) {
+	t.Parallel()
+	p := tenantkittest.NewPlatform(t, orders.Migrations())
+	a := p.Tenant(t, "acme", "shared")
+	kit := p.Kit(t, tenantkit.Config{})
+	seed(t, kit, p.Scoped(t, kit, "acme"), "x@acme.test")
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, p.AppDSN(p.SharedDatabase))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, end := range []string{"COMMIT", "ROLLBACK"} {
+		if _, err := conn.Exec(ctx, "BEGIN"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Exec(ctx, "SELECT set_config('tenantkit.tenant_id', $1, true)", a.String()); err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		if err := conn.QueryRow(ctx, "SELECT count(*) FROM app.customers").Scan(&n); err != nil || n != 1 {
+			t.Fatalf("inside: %d %v", n, err)
+		}
+		if _, err := conn.Exec(ctx, end); err != nil {
+			t.Fatal(err)
+		}
+		var setting string
+		if err := conn.QueryRow(ctx, "SELECT current_setting('tenantkit.tenant_id', true)").Scan(&setting); err != nil || setting != "" {
+			t.Fatalf("after %s the setting reads %q (%v)", end, setting, err)
+		}
+		if err := conn.QueryRow(ctx, "SELECT count(*) FROM app.customers").Scan(&n); err != nil || n != 0 {
+			t.Fatalf("after %s an unscoped query saw %d rows (%v)", end, n, err)
+		}
+	}
+}
+
+// snapshot is every row of a tenant's tables, as text, via the owner role
+// with the tenant's setting (the owner is subject to FORCE RLS too).
+func snapshot(t *testing.T, p *tenantkittest.Platform, slug string, id uuid.UUID) string {
+	t.Helper()
+	pl := p.Placement(t, slug)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, p.OwnerDSN(pl.Database))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var out strings.Builder
+	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT set_config('tenantkit.tenant_id', $1, true)", id.String()); err != nil {
+			return err
+		}
+		for _, table := range []string{"customers", "orders", "order_items"} {
+			rows, err := tx.Query(ctx, fmt.Sprintf("SELECT t::text FROM %s t ORDER BY t::text", pgx.Identifier{pl.Schema, table}.Sanitize()))
+			if err != nil {
+				return err
+			}
+			lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(&out, "%s: %s\n", table, strings.Join(lines, " | "))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out.String()
+}
+
+// TestT4CrossTenantMatrix: as tenant A, every way of reaching tenant B's
+// rows — on every table and tier — touches nothing, and B's rows stay
+// byte-identical.
+func TestT4CrossTenantMatrix(t *testing.T) {
+	t.Parallel()
+	p := tenantkittest.NewPlatform(t, orders.Migrations())
+	kit := p.Kit(t, tenantkit.Config{})
+	for _, tier := range tiers {
+		t.Run(tier, func(t *testing.T) {
+			aSlug, bSlug := "a-"+tier, "b-"+tier
+			p.Tenant(t, aSlug, tier)
+			bID := p.Tenant(t, bSlug, tier)
+			actx, bctx := p.Scoped(t, kit, aSlug), p.Scoped(t, kit, bSlug)
+			seed(t, kit, actx, "a@a.test")
+			bCustomer, bOrder := seed(t, kit, bctx, "b@b.test")
+			before := snapshot(t, p, bSlug, bID)
+			if !strings.Contains(before, "b@b.test") {
+				t.Fatalf("B's snapshot is empty: %s", before)
+			}
+			bSchema := pgx.Identifier{p.Placement(t, bSlug).Schema}.Sanitize()
+			b := bID.String()
+			// Every attempt returns the tenant_id of each row it read or
+			// wrote; none may be B's, and B's rows must not change.
+			attempts := []struct{ name, sql string }{
+				{"select B's customer by id", fmt.Sprintf("SELECT tenant_id FROM customers WHERE id = %d", bCustomer)},
+				{"select B's order by id", fmt.Sprintf("SELECT tenant_id FROM orders WHERE id = %d", bOrder)},
+				{"select B's lines", fmt.Sprintf("SELECT tenant_id FROM order_items WHERE order_id = %d", bOrder)},
+				{"list customers", "SELECT tenant_id FROM customers"},
+				{"list orders", "SELECT tenant_id FROM orders"},
+				{"list lines", "SELECT tenant_id FROM order_items"},
+				{"select by B's tenant_id", fmt.Sprintf("SELECT tenant_id FROM customers WHERE tenant_id = '%s'", b)},
+				{"update B's customer", fmt.Sprintf("UPDATE customers SET name = 'pwned' WHERE id = %d RETURNING tenant_id", bCustomer)},
+				{"update B's order", fmt.Sprintf("UPDATE orders SET status = 'cancelled' WHERE id = %d RETURNING tenant_id", bOrder)},
+				{"update B's lines", fmt.Sprintf("UPDATE order_items SET quantity = 99 WHERE order_id = %d RETURNING tenant_id", bOrder)},
+				{"delete B's lines", fmt.Sprintf("DELETE FROM order_items WHERE order_id = %d RETURNING tenant_id", bOrder)},
+				{"delete B's order", fmt.Sprintf("DELETE FROM orders WHERE id = %d RETURNING tenant_id", bOrder)},
+				{"delete B's customer", "DELETE FROM customers WHERE email = 'b@b.test' RETURNING tenant_id"},
+				{"insert with B's tenant_id", fmt.Sprintf("INSERT INTO customers (tenant_id, email, name) VALUES ('%s', 'evil@x.test', 'E') RETURNING tenant_id", b)},
+				{"insert a line into B's order", fmt.Sprintf("INSERT INTO order_items (tenant_id, order_id, line, sku, quantity, price_cents) VALUES ('%s', %d, 9, 'x', 1, 1) RETURNING tenant_id", b, bOrder)},
+				{"move own rows to B", fmt.Sprintf("UPDATE customers SET tenant_id = '%s' RETURNING tenant_id", b)},
+				{"upsert on B's key", fmt.Sprintf("INSERT INTO customers (tenant_id, email, name) VALUES ('%s', 'b@b.test', 'X') ON CONFLICT (tenant_id, email) DO UPDATE SET name = 'pwned' RETURNING tenant_id", b)},
+				{"qualified select of B's schema", fmt.Sprintf("SELECT tenant_id FROM %s.customers", bSchema)},
+				{"qualified update of B's schema", fmt.Sprintf("UPDATE %s.customers SET name = 'pwned' RETURNING tenant_id", bSchema)},
+				{"qualified delete of B's schema", fmt.Sprintf("DELETE FROM %s.order_items RETURNING tenant_id", bSchema)},
+				{"truncate", "TRUNCATE order_items"},
+				{"disable RLS", "ALTER TABLE customers DISABLE ROW LEVEL SECURITY"},
+			}
+			for _, at := range attempts {
+				var seen []uuid.UUID
+				err := kit.Tx(actx, func(tx pgx.Tx) error {
+					rows, err := tx.Query(actx, at.sql)
+					if err != nil {
+						return err
+					}
+					seen, err = pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+					return err
+				})
+				for _, id := range seen {
+					if id == bID {
+						t.Errorf("%s: reached a row of B (err %v)", at.name, err)
+					}
+				}
+			}
+			if after := snapshot(t, p, bSlug, bID); after != before {
+				t.Fatalf("B's rows changed:\nbefore %s\nafter  %s", before, after)
+			}
+		})
+	}
+}
+
+// TestT5NoExistenceOracle: a foreign key to B's row fails exactly as one to
+// a row that does not exist, and A and B can hold the same unique value.
+func TestT5NoExistenceOracle(t *testing.T) {
+	t.Parallel()
+	p := tenantkittest.NewPlatform(t, orders.Migrations())
+	kit := p.Kit(t, tenantkit.Config{})
+	p.Tenant(t, "acme", "shared")
+	p.Tenant(t, "globex", "shared")
+	actx, bctx := p.Scoped(t, kit, "acme"), p.Scoped(t, kit, "globex")
+	bCustomer, _ := seed(t, kit, bctx, "same@example.test")
+	seed(t, kit, actx, "same@example.test") // the same email under another tenant is fine
+	insert := func(customer int64) *pgconn.PgError {
+		_, err := kit.Exec(actx, "INSERT INTO orders (customer_id) VALUES ($1)", customer)
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) {
+			t.Fatalf("insert referencing %d: %v, want a foreign key error", customer, err)
+		}
+		return pgErr
+	}
+	toB, toNothing := insert(bCustomer), insert(bCustomer+1_000_000)
+	digits := regexp.MustCompile(`\d+`)
+	same := func(a, b string) bool { return digits.ReplaceAllString(a, "N") == digits.ReplaceAllString(b, "N") }
+	if toB.Code != toNothing.Code || toB.ConstraintName != toNothing.ConstraintName ||
+		!same(toB.Message, toNothing.Message) || !same(toB.Detail, toNothing.Detail) {
+		t.Fatalf("B's row is distinguishable:\n%+v\n%+v", toB, toNothing)
+	}
+}
+
+// TestT8PolicyIsAnInitPlanAndUsesTheIndex: the tenant setting is evaluated
+// once per query and the (tenant_id, …) index serves it.
+func TestT8PolicyIsAnInitPlanAndUsesTheIndex(t *testing.T) {
+	t.Parallel()
+	p := tenantkittest.NewPlatform(t, orders.Migrations())
+	kit := p.Kit(t, tenantkit.Config{})
+	p.Tenant(t, "acme", "shared")
+	p.Tenant(t, "globex", "shared")
+	for _, slug := range []string{"acme", "globex"} {
+		ctx := p.Scoped(t, kit, slug)
+		err := kit.Tx(ctx, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, `INSERT INTO customers (email, name) SELECT 'c' || g || '@x.test', 'c' FROM generate_series(1, 200) g`); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, `INSERT INTO orders (customer_id) SELECT c.id FROM customers c, generate_series(1, 20)`)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, p.OwnerDSN(p.SharedDatabase))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "ANALYZE app.customers, app.orders, app.order_items"); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close(ctx)
+	actx := p.Scoped(t, kit, "acme")
+	for _, q := range []string{
+		"EXPLAIN SELECT * FROM orders WHERE customer_id = 5",
+		"EXPLAIN SELECT * FROM customers WHERE email = 'c7@x.test'",
+		"EXPLAIN SELECT * FROM orders WHERE id = 42",
+	} {
+		var plan []string
+		err := kit.Tx(actx, func(tx pgx.Tx) error {
+			rows, err := tx.Query(actx, q)
+			if err != nil {
+				return err
+			}
+			plan, err = pgx.CollectRows(rows, pgx.RowTo[string])
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := strings.Join(plan, "\n")
+		if !strings.Contains(text, "InitPlan") {
+			t.Errorf("%s: no InitPlan, the setting is evaluated per row:\n%s", q, text)
+		}
+		if !strings.Contains(text, "Index") || !regexp.MustCompile(`Index Cond: \(\(tenant_id = \$0\)`).MatchString(text) {
+			t.Errorf("%s: the (tenant_id, …) index does not serve the policy:\n%s", q, text)
+		}
+	}
+}
