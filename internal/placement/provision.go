@@ -29,6 +29,10 @@ type Config struct {
 	// AppRole is the role the application connects as. Defaults to
 	// tenantkit_app.
 	AppRole string
+	// StepFunc, when set, is called before each step of provisioning
+	// ("database", "system", "migrate", "ready"); an error stops
+	// provisioning there, as a crash would. For tests. Defaults to nil.
+	StepFunc func(step string) error
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -38,6 +42,7 @@ type Provisioner struct {
 	store   *catalog.Store
 	mig     *appmigrate.Migrator
 	appRole string
+	step    func(string) error
 	log     *slog.Logger
 }
 
@@ -56,7 +61,11 @@ func New(cfg Config) (*Provisioner, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Provisioner{store: cfg.Store, mig: mig, appRole: cfg.AppRole, log: cfg.Logger}, nil
+	step := cfg.StepFunc
+	if step == nil {
+		step = func(string) error { return nil }
+	}
+	return &Provisioner{store: cfg.Store, mig: mig, appRole: cfg.AppRole, step: step, log: cfg.Logger}, nil
 }
 
 // Provision places tenant ref on tier and cluster (the least loaded one
@@ -78,13 +87,23 @@ func (p *Provisioner) Provision(ctx context.Context, actor, ref, tier, cluster s
 	if err != nil {
 		return pl, err
 	}
-	if err := p.ensureDatabase(ctx, c, pl.Database); err != nil {
-		return pl, err
+	steps := []struct {
+		name string
+		run  func() error
+	}{
+		{"database", func() error { return p.ensureDatabase(ctx, c, pl.Database) }},
+		{"system", func() error { return p.ensureSystem(ctx, c, pl.Database) }},
+		{"migrate", func() error { return p.migrate(ctx, c, pl) }},
 	}
-	if err := p.ensureSystem(ctx, c, pl.Database); err != nil {
-		return pl, err
+	for _, s := range steps {
+		if err := p.step(s.name); err != nil {
+			return pl, err
+		}
+		if err := s.run(); err != nil {
+			return pl, err
+		}
 	}
-	if err := p.migrate(ctx, c, pl); err != nil {
+	if err := p.step("ready"); err != nil {
 		return pl, err
 	}
 	return p.store.SetPlacementState(ctx, actor, ref, catalog.PlacementReady)
