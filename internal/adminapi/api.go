@@ -11,11 +11,13 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/tenantkit/tenantkit/internal/catalog"
+	"github.com/tenantkit/tenantkit/internal/placement"
 	"github.com/tenantkit/tenantkit/internal/problem"
 )
 
@@ -28,6 +30,9 @@ type Config struct {
 	// ReadyFunc reports whether the server can serve (the catalog answers).
 	// Defaults to always ready.
 	ReadyFunc func(context.Context) error
+	// Provisioner places tenants' data. Without it, tenants are created
+	// unplaced and the placement routes answer 501. Defaults to nil.
+	Provisioner *placement.Provisioner
 	// Logger receives errors that are not the client's. Defaults to
 	// slog.Default().
 	Logger *slog.Logger
@@ -36,6 +41,7 @@ type Config struct {
 // API serves the admin routes.
 type API struct {
 	store *catalog.Store
+	prov  *placement.Provisioner
 	token []byte
 	ready func(context.Context) error
 	log   *slog.Logger
@@ -53,7 +59,7 @@ func New(cfg Config) (*API, error) {
 	if len(cfg.Token) < 16 {
 		return nil, errors.New("adminapi: Config.Token must be at least 16 characters")
 	}
-	a := &API{store: cfg.Store, token: []byte(cfg.Token), ready: cfg.ReadyFunc, log: cfg.Logger, mux: http.NewServeMux()}
+	a := &API{store: cfg.Store, prov: cfg.Provisioner, token: []byte(cfg.Token), ready: cfg.ReadyFunc, log: cfg.Logger, mux: http.NewServeMux()}
 	if a.log == nil {
 		a.log = slog.Default()
 	}
@@ -78,6 +84,9 @@ func (a *API) routes() {
 		{path: "/api/v1/tenants/{ref}/resume", methods: map[string]http.HandlerFunc{"POST": a.resumeTenant}},
 		{path: "/api/v1/tenants/{ref}/domains", methods: map[string]http.HandlerFunc{"POST": a.addDomain}},
 		{path: "/api/v1/domains/{host}/verify", methods: map[string]http.HandlerFunc{"POST": a.verifyDomain}},
+		{path: "/api/v1/tenants/{ref}/placement", methods: map[string]http.HandlerFunc{"GET": a.getPlacement, "POST": a.placeTenant}},
+		{path: "/api/v1/clusters", methods: map[string]http.HandlerFunc{"POST": a.addCluster, "GET": a.listClusters}},
+		{path: "/api/v1/clusters/{name}", methods: map[string]http.HandlerFunc{"DELETE": a.removeCluster}},
 	}
 	for _, rt := range table {
 		var allow []string
@@ -154,18 +163,122 @@ func actor(r *http.Request) string {
 	return "api"
 }
 
+// createBody is a new tenant, and optionally where to place its data.
+type createBody struct {
+	Slug    string `json:"slug"`
+	Name    string `json:"name"`
+	Plan    string `json:"plan"`
+	Tier    string `json:"tier"`
+	Cluster string `json:"cluster"`
+}
+
+// created is a new tenant with its placement, when it was placed.
+type created struct {
+	catalog.Tenant
+	Placement *catalog.Placement `json:"placement,omitempty"`
+}
+
 func (a *API) createTenant(w http.ResponseWriter, r *http.Request) {
-	var p catalog.CreateParams
+	var p createBody
 	if !a.decode(w, r, &p) {
 		return
 	}
-	t, err := a.store.CreateTenant(r.Context(), actor(r), p)
+	if a.prov == nil && (p.Tier != "" || p.Cluster != "") {
+		a.noProvisioner(w, r)
+		return
+	}
+	t, err := a.store.CreateTenant(r.Context(), actor(r), catalog.CreateParams{Slug: p.Slug, Name: p.Name, Plan: p.Plan})
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
 	w.Header().Set("Location", "/api/v1/tenants/"+t.ID.String())
-	writeJSON(w, http.StatusCreated, t)
+	out := created{Tenant: t}
+	if a.prov != nil {
+		pl, err := a.prov.Provision(r.Context(), actor(r), t.ID.String(), p.Tier, p.Cluster)
+		if err != nil {
+			// The tenant exists; its placement resumes with POST …/placement.
+			a.fail(w, r, fmt.Errorf("tenant %s created, placing its data failed (retry POST /api/v1/tenants/%s/placement): %w", t.Slug, t.ID, err))
+			return
+		}
+		out.Placement = &pl
+	}
+	writeJSON(w, http.StatusCreated, out)
+}
+
+func (a *API) noProvisioner(w http.ResponseWriter, r *http.Request) {
+	problem.Write(w, r, problem.New(http.StatusNotImplemented, problem.NotImplemented,
+		"this server places no tenant data: start it with the application's migrations"))
+}
+
+func (a *API) getPlacement(w http.ResponseWriter, r *http.Request) {
+	pl, err := a.store.GetPlacement(r.Context(), r.PathValue("ref"))
+	a.respond(w, r, pl, err)
+}
+
+// placeTenant places a tenant's data, or finishes placing it.
+func (a *API) placeTenant(w http.ResponseWriter, r *http.Request) {
+	if a.prov == nil {
+		a.noProvisioner(w, r)
+		return
+	}
+	var body struct {
+		Tier    string `json:"tier"`
+		Cluster string `json:"cluster"`
+	}
+	if r.ContentLength != 0 && !a.decode(w, r, &body) {
+		return
+	}
+	pl, err := a.prov.Provision(r.Context(), actor(r), r.PathValue("ref"), body.Tier, body.Cluster)
+	a.respond(w, r, pl, err)
+}
+
+func (a *API) addCluster(w http.ResponseWriter, r *http.Request) {
+	var p catalog.ClusterParams
+	if !a.decode(w, r, &p) {
+		return
+	}
+	c, err := a.store.AddCluster(r.Context(), actor(r), p)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, clusterView(c))
+}
+
+func (a *API) listClusters(w http.ResponseWriter, r *http.Request) {
+	cs, err := a.store.ListClusters(r.Context())
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	out := make([]map[string]string, 0, len(cs))
+	for _, c := range cs {
+		out = append(out, clusterView(c))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"clusters": out})
+}
+
+func (a *API) removeCluster(w http.ResponseWriter, r *http.Request) {
+	if err := a.store.RemoveCluster(r.Context(), actor(r), r.PathValue("name")); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// clusterView is a cluster as the API shows it: without passwords.
+func clusterView(c catalog.Cluster) map[string]string {
+	hide := func(raw string) string {
+		u, err := url.Parse(raw)
+		if err != nil || u.User == nil {
+			return raw
+		}
+		u.User = url.User(u.User.Username())
+		return u.String()
+	}
+	return map[string]string{"name": c.Name, "shared_database": c.SharedDatabase,
+		"owner_url": hide(c.OwnerURL), "app_url": hide(c.AppURL), "replication_url": hide(c.ReplicationURL)}
 }
 
 func (a *API) listTenants(w http.ResponseWriter, r *http.Request) {
@@ -210,7 +323,19 @@ func (a *API) updateTenant(w http.ResponseWriter, r *http.Request) {
 	a.respond(w, r, t, err)
 }
 
+// deleteTenant soft-deletes a tenant; with ?hard=true it first removes
+// its data (database, schema or rows).
 func (a *API) deleteTenant(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Query().Get("hard") == "true" {
+		if a.prov == nil {
+			a.noProvisioner(w, r)
+			return
+		}
+		if err := a.prov.Deprovision(r.Context(), actor(r), r.PathValue("ref")); err != nil {
+			a.fail(w, r, err)
+			return
+		}
+	}
 	t, err := a.store.DeleteTenant(r.Context(), actor(r), r.PathValue("ref"))
 	a.respond(w, r, t, err)
 }
@@ -346,6 +471,18 @@ func ProblemFor(err error) *problem.Problem {
 		return problem.New(http.StatusConflict, problem.DomainTaken, "that domain is registered already")
 	case errors.Is(err, catalog.ErrDomainNotFound):
 		return problem.New(http.StatusNotFound, problem.DomainNotFound, "no such domain")
+	case errors.Is(err, catalog.ErrClusterNotFound):
+		return problem.New(http.StatusNotFound, problem.ClusterNotFound, "no such cluster")
+	case errors.Is(err, catalog.ErrClusterExists):
+		return problem.New(http.StatusConflict, problem.ClusterExists, "a cluster of that name is registered already")
+	case errors.Is(err, catalog.ErrClusterInUse):
+		return problem.New(http.StatusConflict, problem.ClusterInUse, "the cluster holds tenants")
+	case errors.Is(err, catalog.ErrNoCluster):
+		return problem.New(http.StatusConflict, problem.NoCluster, "no cluster accepts tenants: register one first")
+	case errors.Is(err, catalog.ErrAlreadyPlaced):
+		return problem.New(http.StatusConflict, problem.AlreadyPlaced, "the tenant is placed elsewhere already; move it instead")
+	case errors.Is(err, catalog.ErrNotPlaced):
+		return problem.New(http.StatusNotFound, problem.NotPlaced, "the tenant has no placement")
 	}
 	return problem.New(http.StatusInternalServerError, problem.Internal, "internal error")
 }

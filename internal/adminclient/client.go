@@ -93,6 +93,18 @@ func (c *Client) DeleteTenant(ctx context.Context, ref string) (catalog.Tenant, 
 	return t, c.do(ctx, http.MethodDelete, tenantPath(ref), nil, &t)
 }
 
+// PlaceTenant places a tenant's data, or finishes placing it.
+func (c *Client) PlaceTenant(ctx context.Context, ref, tier, cluster string) (catalog.Placement, error) {
+	var pl catalog.Placement
+	return pl, c.do(ctx, http.MethodPost, tenantPath(ref)+"/placement", map[string]string{"tier": tier, "cluster": cluster}, &pl)
+}
+
+// PurgeTenant removes a tenant's data and soft-deletes it.
+func (c *Client) PurgeTenant(ctx context.Context, ref string) (catalog.Tenant, error) {
+	var t catalog.Tenant
+	return t, c.do(ctx, http.MethodDelete, tenantPath(ref)+"?hard=true", nil, &t)
+}
+
 func tenantPath(ref string) string { return "/api/v1/tenants/" + url.PathEscape(ref) }
 
 func (c *Client) do(ctx context.Context, method, path string, body, out any) error {

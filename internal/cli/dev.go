@@ -19,9 +19,12 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
 
+	"github.com/tenantkit/tenantkit"
+	"github.com/tenantkit/tenantkit/examples/orders"
 	"github.com/tenantkit/tenantkit/internal/bootstrap"
 	"github.com/tenantkit/tenantkit/internal/catalog"
 	"github.com/tenantkit/tenantkit/internal/pgcluster"
+	"github.com/tenantkit/tenantkit/internal/placement"
 )
 
 // Database names of the dev cluster.
@@ -98,10 +101,13 @@ func runDev(ctx context.Context, e env, dataDir string, fresh bool, o serveOptio
 	}
 	catalogURL := pgcluster.URL(cluster.Addr(), bootstrap.OwnerRole, sec.Passwords.Owner, devCatalogDB)
 	appURL := pgcluster.URL(cluster.Addr(), bootstrap.AppRole, sec.Passwords.App, devDataDB)
-	if err := seedDemo(ctx, catalogURL); err != nil {
+	if err := seedDemo(ctx, catalogURL, cluster, sec); err != nil {
 		return err
 	}
 	o.databaseURL, o.adminToken = catalogURL, sec.AdminToken
+	o.migrations = orders.Migrations()
+	o.rlsCheck = true
+	o.app = orders.Handler
 	o.ready = func(addr string) {
 		envPath := filepath.Join(dataDir, "dev.env")
 		url := "http://" + addr
@@ -167,19 +173,24 @@ func prepareDev(ctx context.Context, cluster *pgcluster.Cluster, sec devSecrets)
 
 // demoTenant is one of the tenants `tenantkit dev` creates.
 type demoTenant struct {
-	slug, name, plan string
-	brand            catalog.Branding
+	slug, name, plan, tier string
+	brand                  catalog.Branding
 }
 
 var demoTenants = []demoTenant{
-	{"acme", "Acme Corp", "free", catalog.Branding{DisplayName: "Acme", PrimaryColor: "#d9480f"}},
-	{"globex", "Globex Corporation", "pro", catalog.Branding{DisplayName: "Globex", PrimaryColor: "#1971c2"}},
-	{"initech", "Initech", "enterprise", catalog.Branding{DisplayName: "Initech", PrimaryColor: "#2f9e44"}},
+	{"acme", "Acme Corp", "free", catalog.TierShared, catalog.Branding{DisplayName: "Acme", PrimaryColor: "#d9480f"}},
+	{"globex", "Globex Corporation", "pro", catalog.TierSchema, catalog.Branding{DisplayName: "Globex", PrimaryColor: "#1971c2"}},
+	{"initech", "Initech", "enterprise", catalog.TierDedicated, catalog.Branding{DisplayName: "Initech", PrimaryColor: "#2f9e44"}},
 }
 
-// seedDemo creates the demo plans' limits and features and the demo
-// tenants, once.
-func seedDemo(ctx context.Context, catalogURL string) error {
+// devCluster is the name the dev server registers itself under.
+const devCluster = "local"
+
+// seedDemo creates the demo plans' limits and features, registers the dev
+// server as a cluster, and creates the demo tenants on the three tiers
+// with an order each, once; on later runs it finishes any placement a
+// killed run left half-done.
+func seedDemo(ctx context.Context, catalogURL string, cluster *pgcluster.Cluster, sec devSecrets) error {
 	pool, err := pgxpool.New(ctx, catalogURL)
 	if err != nil {
 		return err
@@ -189,9 +200,25 @@ func seedDemo(ctx context.Context, catalogURL string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := store.GetTenant(ctx, demoTenants[0].slug); err == nil {
-		return nil // seeded on an earlier run
+	prov, err := placement.New(placement.Config{Store: store, Migrations: orders.Migrations(), Logger: discardLogger()})
+	if err != nil {
+		return err
 	}
+	const actor = "tenantkit dev"
+	if _, err := store.GetTenant(ctx, demoTenants[0].slug); err != nil {
+		if err := seedCatalog(ctx, store, cluster, sec); err != nil {
+			return err
+		}
+	}
+	for _, d := range demoTenants {
+		if _, err := prov.Provision(ctx, actor, d.slug, d.tier, devCluster); err != nil {
+			return fmt.Errorf("place %s: %w", d.slug, err)
+		}
+	}
+	return seedOrders(ctx, catalogURL)
+}
+
+func seedCatalog(ctx context.Context, store *catalog.Store, cluster *pgcluster.Cluster, sec devSecrets) error {
 	const actor = "tenantkit dev"
 	limits := map[string]map[string]int64{
 		"free":       {"seats": 5, "requests_per_minute": 600},
@@ -211,12 +238,61 @@ func seedDemo(ctx context.Context, catalogURL string) error {
 			}
 		}
 	}
+	if _, err := store.AddCluster(ctx, actor, catalog.ClusterParams{
+		Name:           devCluster,
+		OwnerURL:       pgcluster.URL(cluster.Addr(), bootstrap.OwnerRole, sec.Passwords.Owner, "postgres"),
+		AppURL:         pgcluster.URL(cluster.Addr(), bootstrap.AppRole, sec.Passwords.App, "postgres"),
+		ReplicationURL: pgcluster.URL(cluster.Addr(), bootstrap.ReplicationRole, sec.Passwords.Replication, "postgres"),
+		SharedDatabase: devDataDB,
+	}); err != nil && !errors.Is(err, catalog.ErrClusterExists) {
+		return err
+	}
 	for _, d := range demoTenants {
 		if _, err := store.CreateTenant(ctx, actor, catalog.CreateParams{Slug: d.slug, Name: d.name, Plan: d.plan}); err != nil {
 			return fmt.Errorf("seed %s: %w", d.slug, err)
 		}
 		if err := store.SetBranding(ctx, actor, d.slug, d.brand); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// seedOrders gives each demo tenant an order, through the same scoped
+// access the application uses, unless it has one.
+func seedOrders(ctx context.Context, catalogURL string) error {
+	kit, err := tenantkit.New(tenantkit.Config{DatabaseURL: catalogURL, Logger: discardLogger()})
+	if err != nil {
+		return err
+	}
+	defer kit.Close()
+	for i, d := range demoTenants {
+		t, err := kit.Lookup(ctx, d.slug)
+		if err != nil {
+			return err
+		}
+		tctx := tenantkit.WithTenant(ctx, t)
+		var n int
+		if err := kit.QueryRow(tctx, "SELECT count(*) FROM orders").Scan(&n); err != nil {
+			return fmt.Errorf("seed orders of %s: %w", d.slug, err)
+		}
+		if n > 0 {
+			continue
+		}
+		err = kit.Tx(tctx, func(tx pgx.Tx) error {
+			var customer, order int64
+			if err := tx.QueryRow(ctx, "INSERT INTO customers (email, name) VALUES ($1, $2) RETURNING id",
+				"chef@"+d.slug+".example", d.brand.DisplayName+" Kitchen").Scan(&customer); err != nil {
+				return err
+			}
+			if err := tx.QueryRow(ctx, "INSERT INTO orders (customer_id) VALUES ($1) RETURNING id", customer).Scan(&order); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, "INSERT INTO order_items (order_id, line, sku, quantity, price_cents) VALUES ($1, 1, 'margherita', $2, 1150)", order, i+1)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("seed orders of %s: %w", d.slug, err)
 		}
 	}
 	return nil
@@ -240,6 +316,8 @@ tenantkit dev is serving on http://%[1]s
 
   curl -H 'Host: acme.%[5]s' http://%[1]s/api/whoami
   curl http://acme.%[5]s:%[2]s/api/whoami
+  curl -H 'Host: globex.%[5]s' http://%[1]s/api/orders     (acme: shared, globex: schema, initech: dedicated)
+  curl -H 'Host: initech.%[5]s' -d '{"customer_email":"a@b.example","customer_name":"A","items":[{"sku":"pizza","quantity":2,"price_cents":900}]}' http://%[1]s/api/orders
   tenantkit tenants list          (with the settings sourced)
   tenantkit tenants suspend acme --reason 'unpaid invoice'
 

@@ -12,6 +12,7 @@ import (
 	"github.com/tenantkit/tenantkit/internal/adminclient"
 	"github.com/tenantkit/tenantkit/internal/bus"
 	"github.com/tenantkit/tenantkit/internal/catalog"
+	"github.com/tenantkit/tenantkit/internal/placement"
 )
 
 // tenantOps is what the tenants commands need, served either by the
@@ -24,6 +25,8 @@ type tenantOps interface {
 	SuspendTenant(ctx context.Context, ref, reason string) (catalog.Tenant, error)
 	ResumeTenant(ctx context.Context, ref string) (catalog.Tenant, error)
 	DeleteTenant(ctx context.Context, ref string) (catalog.Tenant, error)
+	PlaceTenant(ctx context.Context, ref, tier, cluster string) (catalog.Placement, error)
+	PurgeTenant(ctx context.Context, ref string) (catalog.Tenant, error)
 }
 
 var errNoTarget = errors.New("no catalog or server given: set TENANTKIT_DATABASE_URL (or --database-url), or --server with --token")
@@ -68,7 +71,19 @@ func connect(ctx context.Context, g *globals) (tenantOps, func(), error) {
 			c()
 		}
 	}
-	return directOps{store: store, actor: cliActor()}, closeAll, nil
+	ops := directOps{store: store, actor: cliActor()}
+	if g.migrations != "" {
+		fsys, err := migrationsFS(g.migrations)
+		if err != nil {
+			closeAll()
+			return nil, nil, err
+		}
+		if ops.prov, err = placement.New(placement.Config{Store: store, Migrations: fsys, Logger: discardLogger()}); err != nil {
+			closeAll()
+			return nil, nil, err
+		}
+	}
+	return ops, closeAll, nil
 }
 
 func cliActor() string {
@@ -85,7 +100,28 @@ func cliActor() string {
 // errors as the admin API.
 type directOps struct {
 	store *catalog.Store
+	prov  *placement.Provisioner // nil without --migrations
 	actor string
+}
+
+var errNoMigrations = usageError{errors.New("placing tenant data needs the application's migrations: --migrations DIR (or TENANTKIT_MIGRATIONS)")}
+
+func (d directOps) PlaceTenant(ctx context.Context, ref, tier, cluster string) (catalog.Placement, error) {
+	if d.prov == nil {
+		return catalog.Placement{}, errNoMigrations
+	}
+	pl, err := d.prov.Provision(ctx, d.actor, ref, tier, cluster)
+	return pl, problemErr(err)
+}
+
+func (d directOps) PurgeTenant(ctx context.Context, ref string) (catalog.Tenant, error) {
+	if d.prov == nil {
+		return catalog.Tenant{}, errNoMigrations
+	}
+	if err := d.prov.Deprovision(ctx, d.actor, ref); err != nil {
+		return catalog.Tenant{}, problemErr(err)
+	}
+	return d.DeleteTenant(ctx, ref)
 }
 
 func problemErr(err error) error {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -34,6 +35,7 @@ type globals struct {
 	token       string
 	databaseURL string
 	redisURL    string
+	migrations  string
 }
 
 type usageError struct{ error }
@@ -90,7 +92,8 @@ func newRoot(e env) *cobra.Command {
 	pf.StringVar(&g.token, "token", e.getenv("TENANTKIT_ADMIN_TOKEN"), "admin API bearer token (env TENANTKIT_ADMIN_TOKEN)")
 	pf.StringVar(&g.databaseURL, "database-url", e.getenv("TENANTKIT_DATABASE_URL"), "catalog database URL (env TENANTKIT_DATABASE_URL)")
 	pf.StringVar(&g.redisURL, "redis-url", e.getenv("TENANTKIT_REDIS_URL"), "Redis URL for cache invalidation (env TENANTKIT_REDIS_URL); default is PostgreSQL LISTEN/NOTIFY")
-	root.AddCommand(newDev(e, g), newServe(e, g), newCatalog(e, g), newTenants(e, g))
+	pf.StringVar(&g.migrations, "migrations", e.getenv("TENANTKIT_MIGRATIONS"), "directory of the application's migrations (env TENANTKIT_MIGRATIONS; \"example\" for the bundled orders app)")
+	root.AddCommand(newDev(e, g), newServe(e, g), newCatalog(e, g), newTenants(e, g), newClusters(e, g), newMigrate(e, g), newRLS(e, g))
 	return group(root)
 }
 
@@ -122,5 +125,8 @@ func exactArgs(n int, what string) cobra.PositionalArgs {
 		return nil
 	}
 }
+
+// discardLogger drops library logs: the CLI reports results itself.
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tenantkit/tenantkit/examples/orders"
 	"github.com/tenantkit/tenantkit/internal/catalog"
 )
 
@@ -28,6 +29,16 @@ func newServe(e env, g *globals) *cobra.Command {
 				return usageError{errors.New("serve needs TENANTKIT_ADMIN_TOKEN (or --token) of at least 16 characters")}
 			}
 			o.log = slog.New(slog.NewTextHandler(e.stderr, nil))
+			if g.migrations != "" {
+				fsys, err := migrationsFS(g.migrations)
+				if err != nil {
+					return err
+				}
+				o.migrations = fsys
+				if g.migrations == "example" {
+					o.app = orders.Handler
+				}
+			}
 			if _, err := catalog.Migrate(cmd.Context(), o.databaseURL); err != nil {
 				return err
 			}
@@ -37,5 +48,6 @@ func newServe(e env, g *globals) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen address")
 	cmd.Flags().StringVar(&o.baseDomain, "base-domain", "localhost", "tenants are served on SLUG.BASE-DOMAIN")
+	cmd.Flags().BoolVar(&o.rlsCheck, "rls-check", false, "audit row-level security on every target first; refuse to serve on a violation")
 	return cmd
 }

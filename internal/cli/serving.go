@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/tenantkit/tenantkit"
 	"github.com/tenantkit/tenantkit/internal/bus"
+	"github.com/tenantkit/tenantkit/internal/catalog"
+	"github.com/tenantkit/tenantkit/internal/rlsaudit"
 	"github.com/tenantkit/tenantkit/internal/server"
 )
 
@@ -23,8 +26,13 @@ type serveOptions struct {
 	redisURL    string
 	adminToken  string
 	baseDomain  string
-	app         http.Handler
-	log         *slog.Logger
+	migrations  fs.FS
+	// app builds the tenant-facing application on the kit.
+	app func(*tenantkit.Kit) http.Handler
+	log *slog.Logger
+	// rlsCheck audits every target before serving and refuses to serve
+	// when a violation is found.
+	rlsCheck bool
 	// ready is called with the bound address once the server listens.
 	ready func(addr string)
 }
@@ -36,6 +44,11 @@ func serve(ctx context.Context, o serveOptions) error {
 		return fmt.Errorf("catalog database URL: %w", err)
 	}
 	defer pool.Close()
+	if o.rlsCheck {
+		if err := auditBeforeServing(ctx, pool); err != nil {
+			return err
+		}
+	}
 	kit, err := tenantkit.New(tenantkit.Config{
 		Pool: pool, DatabaseURL: o.databaseURL, RedisURL: o.redisURL, Logger: o.log,
 		Resolvers: tenantkit.ResolverConfig{BaseDomain: o.baseDomain, CustomDomains: true},
@@ -57,7 +70,12 @@ func serve(ctx context.Context, o serveOptions) error {
 			}
 		}
 	}
-	srv, err := server.New(server.Config{Pool: pool, Kit: kit, AdminToken: o.adminToken, App: o.app, AfterCommitFunc: after, Logger: o.log})
+	var app http.Handler
+	if o.app != nil {
+		app = o.app(kit)
+	}
+	srv, err := server.New(server.Config{Pool: pool, Kit: kit, AdminToken: o.adminToken, App: app,
+		Migrations: o.migrations, AfterCommitFunc: after, Logger: o.log})
 	if err != nil {
 		return err
 	}
@@ -73,6 +91,31 @@ func serve(ctx context.Context, o serveOptions) error {
 	g.Go(func() error { return srv.Serve(gctx, l) })
 	if err := g.Wait(); err != nil && !errors.Is(err, context.Canceled) {
 		return err
+	}
+	return nil
+}
+
+// auditBeforeServing runs the RLS audit on every target of the catalog.
+func auditBeforeServing(ctx context.Context, pool *pgxpool.Pool) error {
+	store, err := catalog.NewStore(catalog.StoreConfig{Pool: pool})
+	if err != nil {
+		return err
+	}
+	targets, err := appTargets(ctx, store)
+	if err != nil {
+		return err
+	}
+	ts := make([]rlsaudit.Target, len(targets))
+	for i, t := range targets {
+		ts[i] = rlsaudit.Target{Key: t.key, DSN: t.dsn, Schema: t.schema}
+	}
+	vs, err := rlsaudit.Check(ctx, ts, rlsaudit.Options{})
+	if err != nil {
+		return fmt.Errorf("rls check before serving: %w", err)
+	}
+	if len(vs) > 0 {
+		return fmt.Errorf("refusing to serve: rls check found %d violations, first %s.%s: %s (run tenantkit rls check)",
+			len(vs), vs[0].Schema, vs[0].Object, vs[0].Detail)
 	}
 	return nil
 }

@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"fmt"
+
 	"github.com/spf13/cobra"
 
 	"github.com/tenantkit/tenantkit/internal/catalog"
@@ -13,7 +15,7 @@ func newTenants(e env, g *globals) *cobra.Command {
 	}
 	cmd.AddCommand(
 		tenantsCreate(e, g), tenantsList(e, g), tenantsGet(e, g), tenantsUpdate(e, g),
-		tenantsSuspend(e, g), tenantsResume(e, g), tenantsDelete(e, g),
+		tenantsSuspend(e, g), tenantsResume(e, g), tenantsDelete(e, g), tenantsPlace(e, g),
 	)
 	return group(cmd)
 }
@@ -36,7 +38,10 @@ func withOps(e env, g *globals, fn func(cmd *cobra.Command, ops tenantOps) (cata
 }
 
 func tenantsCreate(e env, g *globals) *cobra.Command {
-	var p catalog.CreateParams
+	var (
+		p             catalog.CreateParams
+		tier, cluster string
+	)
 	cmd := &cobra.Command{
 		Use:   "create SLUG --name NAME [--plan PLAN]",
 		Short: "Create a tenant",
@@ -44,10 +49,21 @@ func tenantsCreate(e env, g *globals) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&p.Name, "name", "", "display name (required)")
 	cmd.Flags().StringVar(&p.Plan, "plan", catalog.DefaultPlan, "plan")
+	cmd.Flags().StringVar(&tier, "tier", "", "place the tenant's data: shared, schema or dedicated (default: the plan's tier when --cluster is given)")
+	cmd.Flags().StringVar(&cluster, "cluster", "", "cluster to place the tenant's data on (default: the least loaded)")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		p.Slug = args[0]
 		return withOps(e, g, func(cmd *cobra.Command, ops tenantOps) (catalog.Tenant, error) {
-			return ops.CreateTenant(cmd.Context(), p)
+			t, err := ops.CreateTenant(cmd.Context(), p)
+			if err != nil || (tier == "" && cluster == "") {
+				return t, err
+			}
+			pl, err := ops.PlaceTenant(cmd.Context(), t.ID.String(), tier, cluster)
+			if err != nil {
+				return t, fmt.Errorf("tenant %s created; placing its data failed (finish with `tenantkit tenants place %s`): %w", t.Slug, t.Slug, err)
+			}
+			fmt.Fprintf(e.stderr, "placed %s: %s\n", t.Slug, describePlacement(pl))
+			return t, nil
 		})(cmd, args)
 	}
 	return cmd
@@ -148,14 +164,52 @@ func tenantsResume(e env, g *globals) *cobra.Command {
 }
 
 func tenantsDelete(e env, g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "delete ID|SLUG",
+	var hard bool
+	cmd := &cobra.Command{
+		Use:   "delete ID|SLUG [--hard]",
 		Short: "Soft-delete a tenant: it stays in the catalog, its requests get 404",
 		Args:  exactArgs(1, "one ID or SLUG"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withOps(e, g, func(cmd *cobra.Command, ops tenantOps) (catalog.Tenant, error) {
+				if hard {
+					return ops.PurgeTenant(cmd.Context(), args[0])
+				}
 				return ops.DeleteTenant(cmd.Context(), args[0])
 			})(cmd, args)
 		},
 	}
+	cmd.Flags().BoolVar(&hard, "hard", false, "also remove the tenant's data: its database, its schema, or its rows in the shared tables")
+	return cmd
+}
+
+func tenantsPlace(e env, g *globals) *cobra.Command {
+	var tier, cluster string
+	cmd := &cobra.Command{
+		Use:   "place ID|SLUG [--tier shared|schema|dedicated] [--cluster NAME]",
+		Short: "Place a tenant's data, or finish placing it after a failure",
+		Args:  exactArgs(1, "one ID or SLUG"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ops, done, err := connect(cmd.Context(), g)
+			if err != nil {
+				return err
+			}
+			defer done()
+			pl, err := ops.PlaceTenant(cmd.Context(), args[0], tier, cluster)
+			if err != nil {
+				return err
+			}
+			if g.output == "json" {
+				return writeJSON(e.stdout, pl)
+			}
+			fmt.Fprintln(e.stdout, describePlacement(pl))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&tier, "tier", "", "shared, schema or dedicated (default: the plan's tier)")
+	cmd.Flags().StringVar(&cluster, "cluster", "", "cluster (default: the least loaded)")
+	return cmd
+}
+
+func describePlacement(pl catalog.Placement) string {
+	return fmt.Sprintf("%s on cluster %s, database %s, schema %s (epoch %d, %s)", pl.Tier, pl.Cluster, pl.Database, pl.Schema, pl.Epoch, pl.State)
 }

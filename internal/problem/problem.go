@@ -31,6 +31,13 @@ const (
 	Internal         = "internal"
 	Unavailable      = "unavailable"
 	RequestTooLarge  = "request-too-large"
+	NotImplemented   = "not-implemented"
+	ClusterNotFound  = "cluster-not-found"
+	ClusterExists    = "cluster-exists"
+	ClusterInUse     = "cluster-in-use"
+	NoCluster        = "no-cluster"
+	AlreadyPlaced    = "already-placed"
+	NotPlaced        = "not-placed"
 )
 
 // FieldError names one invalid field.

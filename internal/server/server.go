@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"github.com/tenantkit/tenantkit/internal/adminapi"
 	"github.com/tenantkit/tenantkit/internal/bus"
 	"github.com/tenantkit/tenantkit/internal/catalog"
+	"github.com/tenantkit/tenantkit/internal/placement"
 )
 
 // Config configures a Server.
@@ -28,6 +30,9 @@ type Config struct {
 	// App serves tenant-facing routes after resolution, besides
 	// /api/whoami. Defaults to none (404 problem).
 	App http.Handler
+	// Migrations are the application's migrations; with them the admin API
+	// places tenants' data. Defaults to nil (tenants are not placed).
+	Migrations fs.FS
 	// AfterCommitFunc is handed to the catalog store, to publish
 	// invalidations on a bus other than LISTEN/NOTIFY. Defaults to nil.
 	AfterCommitFunc func(context.Context, bus.Message)
@@ -54,8 +59,14 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	var prov *placement.Provisioner
+	if cfg.Migrations != nil {
+		if prov, err = placement.New(placement.Config{Store: store, Migrations: cfg.Migrations, Logger: log}); err != nil {
+			return nil, err
+		}
+	}
 	api, err := adminapi.New(adminapi.Config{
-		Store: store, Token: cfg.AdminToken, Logger: log,
+		Store: store, Token: cfg.AdminToken, Logger: log, Provisioner: prov,
 		ReadyFunc: func(ctx context.Context) error {
 			ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			defer cancel()

@@ -1,0 +1,3 @@
+-- The RLS audit's queries (audit.sql) read only the system catalogs, so
+-- sqlc needs no schema of its own. A tenant table is a table (relkind r or
+-- p) of the audited schema with a tenant_id column.
