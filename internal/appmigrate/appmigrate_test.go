@@ -537,3 +537,31 @@ func TestProgressFunc(t *testing.T) {
 		t.Fatalf("status progress: %+v", calls)
 	}
 }
+
+// A migration may change its session; the next target must not inherit it.
+func TestMigrationSessionStateDoesNotLeak(t *testing.T) {
+	b := setup(t)
+	leaky := fstest.MapFS{"00001_leak.sql": {Data: []byte(`-- +goose Up
+CREATE TABLE seen AS SELECT current_schema() AS schema, current_setting('tenantkit.leak', true) AS leak;
+SET tenantkit.leak = 'leaked';
+-- +goose Down
+DROP TABLE seen;
+`)}}
+	targets := []appmigrate.Target{target(b.db, "t_a"), target(b.db, "t_b"), target(b.db, "t_c")}
+	sum := newMigrator(t, appmigrate.Config{Migrations: leaky, Workers: 1}).Up(b.ctx, targets)
+	requireSummary(t, sum, 3, 0, 0)
+	su := connect(t, b.db.SuperuserDSN())
+	for _, tg := range targets {
+		var schema string
+		var leak *string
+		if err := su.QueryRow(b.ctx, "SELECT schema, leak FROM "+tg.Schema+".seen").Scan(&schema, &leak); err != nil {
+			t.Fatal(err)
+		}
+		if schema != tg.Schema {
+			t.Fatalf("%s: migration ran with current_schema %q", tg.Schema, schema)
+		}
+		if leak != nil && *leak != "" {
+			t.Fatalf("%s: migration ran with tenantkit.leak = %q, set by another target's migration", tg.Schema, *leak)
+		}
+	}
+}

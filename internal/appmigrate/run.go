@@ -2,12 +2,8 @@ package appmigrate
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"time"
-
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // Up applies the pending migrations to every target and makes sure each
@@ -15,7 +11,7 @@ import (
 // Config.Workers workers; one that fails is reported in its Result and the
 // others go on. Running Up again resumes each target where it stopped.
 func (m *Migrator) Up(ctx context.Context, targets []Target) Summary {
-	return m.change(ctx, targets, func(ctx context.Context, pool *pgxpool.Pool, t Target) Result {
+	return m.change(ctx, targets, func(ctx context.Context, pool *connPool, t Target) Result {
 		return m.up(ctx, pool, t)
 	})
 }
@@ -23,7 +19,7 @@ func (m *Migrator) Up(ctx context.Context, targets []Target) Summary {
 // Down rolls back the last steps migrations of every target (fewer on a
 // target with fewer applied), in parallel like Up.
 func (m *Migrator) Down(ctx context.Context, targets []Target, steps int) Summary {
-	return m.change(ctx, targets, func(ctx context.Context, pool *pgxpool.Pool, t Target) Result {
+	return m.change(ctx, targets, func(ctx context.Context, pool *connPool, t Target) Result {
 		return m.down(ctx, pool, t, steps)
 	})
 }
@@ -34,7 +30,7 @@ func (m *Migrator) Down(ctx context.Context, targets []Target, steps int) Summar
 func (m *Migrator) Status(ctx context.Context, targets []Target) []TargetStatus {
 	out := make([]TargetStatus, len(targets))
 	tl := m.newTally(len(targets))
-	m.forEach(targets, func(i int, pool *pgxpool.Pool, err error) {
+	m.forEach(targets, func(i int, pool *connPool, err error) {
 		if err != nil {
 			out[i] = TargetStatus{Key: targets[i].key(), Latest: m.Latest(), Err: err.Error(), cause: err}
 		} else {
@@ -46,11 +42,11 @@ func (m *Migrator) Status(ctx context.Context, targets []Target) []TargetStatus 
 	return out
 }
 
-func (m *Migrator) change(ctx context.Context, targets []Target, fn func(context.Context, *pgxpool.Pool, Target) Result) Summary {
+func (m *Migrator) change(ctx context.Context, targets []Target, fn func(context.Context, *connPool, Target) Result) Summary {
 	start := time.Now()
 	sum := Summary{Targets: make([]Result, len(targets))}
 	tl := m.newTally(len(targets))
-	m.forEach(targets, func(i int, pool *pgxpool.Pool, err error) {
+	m.forEach(targets, func(i int, pool *connPool, err error) {
 		var r Result
 		if err != nil {
 			r = finish(Result{Target: targets[i].key()}, time.Now(), err)
@@ -91,7 +87,7 @@ func (m *Migrator) log(ctx context.Context, r Result) {
 // taken grouped by DSN so that each pool is closed as soon as its last
 // target is done, which bounds the connections of a run over many dedicated
 // databases to about two per worker.
-func (m *Migrator) forEach(targets []Target, fn func(i int, pool *pgxpool.Pool, err error)) {
+func (m *Migrator) forEach(targets []Target, fn func(i int, pool *connPool, err error)) {
 	ps := newPools(targets, m.workers)
 	defer ps.closeAll()
 	work := make(chan int)
@@ -134,93 +130,6 @@ func groupByDSN(targets []Target) []int {
 	}
 	return order
 }
-
-// pools holds one lazily created pgxpool per DSN for the length of a run.
-type pools struct {
-	maxConns int32
-	mu       sync.Mutex
-	byDSN    map[string]*poolEntry
-}
-
-type poolEntry struct {
-	pool      *pgxpool.Pool
-	err       error
-	remaining int // targets of the DSN not done yet
-}
-
-func newPools(targets []Target, workers int) *pools {
-	ps := &pools{maxConns: int32(2 * workers), byDSN: map[string]*poolEntry{}}
-	for _, t := range targets {
-		if t.validate() != nil {
-			continue
-		}
-		e := ps.byDSN[t.DSN]
-		if e == nil {
-			e = &poolEntry{}
-			ps.byDSN[t.DSN] = e
-		}
-		e.remaining++
-	}
-	return ps
-}
-
-func (ps *pools) get(dsn string) (*pgxpool.Pool, error) {
-	ps.mu.Lock()
-	defer ps.mu.Unlock()
-	e := ps.byDSN[dsn]
-	if e.pool == nil && e.err == nil {
-		e.pool, e.err = ps.open(dsn)
-	}
-	return e.pool, e.err
-}
-
-// open makes the pool of one DSN. Each worker needs at most two
-// connections: one holds the target's lock and reads its state, goose runs
-// the migrations on the other. Queries run in exec mode, one round trip and
-// no server-side prepared statement per schema-qualified text.
-func (ps *pools) open(dsn string) (*pgxpool.Pool, error) {
-	cfg, err := pgxpool.ParseConfig(dsn)
-	if err != nil {
-		return nil, fmt.Errorf("parse DSN: %w", err)
-	}
-	cfg.MaxConns = ps.maxConns
-	cfg.MinConns = 0
-	cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
-	if cfg.ConnConfig.RuntimeParams["application_name"] == "" {
-		cfg.ConnConfig.RuntimeParams["application_name"] = "tenantkit-appmigrate"
-	}
-	// The pool connects lazily; the context is not kept.
-	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
-	if err != nil {
-		return nil, fmt.Errorf("open pool: %w", err)
-	}
-	return pool, nil
-}
-
-func (ps *pools) done(dsn string) {
-	ps.mu.Lock()
-	defer ps.mu.Unlock()
-	e := ps.byDSN[dsn]
-	e.remaining--
-	if e.remaining == 0 && e.pool != nil {
-		e.pool.Close()
-		e.pool = nil
-		e.err = errPoolClosed
-	}
-}
-
-func (ps *pools) closeAll() {
-	ps.mu.Lock()
-	defer ps.mu.Unlock()
-	for _, e := range ps.byDSN {
-		if e.pool != nil {
-			e.pool.Close()
-			e.pool = nil
-		}
-	}
-}
-
-var errPoolClosed = fmt.Errorf("appmigrate: internal error: pool used after its last target")
 
 // tally counts finished targets and reports them to Config.ProgressFunc,
 // one call at a time so that Done is seen growing by one.

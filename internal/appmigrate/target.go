@@ -131,10 +131,10 @@ func (m *Migrator) complete(st state) bool {
 	return len(st.applied) == len(m.versions) && len(m.unknown(st)) == 0
 }
 
-// up migrates one target. The fast path is one query: a target with every
+// up migrates one target. The fast path is one round trip: a target with every
 // migration applied and its RLS in place is left alone, so that a no-op run
 // takes no lock on the application's tables.
-func (m *Migrator) up(ctx context.Context, pool *pgxpool.Pool, t Target) Result {
+func (m *Migrator) up(ctx context.Context, pool *connPool, t Target) Result {
 	r := Result{Target: t.key()}
 	start := time.Now()
 	err := withConn(ctx, pool, func(conn *pgxpool.Conn) error {
@@ -154,7 +154,7 @@ func (m *Migrator) up(ctx context.Context, pool *pgxpool.Pool, t Target) Result 
 	return finish(r, start, err)
 }
 
-func (m *Migrator) upLocked(ctx context.Context, pool *pgxpool.Pool, conn *pgxpool.Conn, t Target, r *Result) error {
+func (m *Migrator) upLocked(ctx context.Context, pool *connPool, conn *pgxpool.Conn, t Target, r *Result) error {
 	if err := ensureSchema(ctx, conn, t.Schema); err != nil {
 		return err
 	}
@@ -191,7 +191,7 @@ func (m *Migrator) upLocked(ctx context.Context, pool *pgxpool.Pool, conn *pgxpo
 }
 
 // down rolls back the last steps migrations of one target.
-func (m *Migrator) down(ctx context.Context, pool *pgxpool.Pool, t Target, steps int) Result {
+func (m *Migrator) down(ctx context.Context, pool *connPool, t Target, steps int) Result {
 	r := Result{Target: t.key()}
 	start := time.Now()
 	if steps < 1 {
@@ -211,7 +211,7 @@ func (m *Migrator) down(ctx context.Context, pool *pgxpool.Pool, t Target, steps
 	return finish(r, start, err)
 }
 
-func (m *Migrator) downLocked(ctx context.Context, pool *pgxpool.Pool, conn *pgxpool.Conn, t Target, steps int, r *Result) error {
+func (m *Migrator) downLocked(ctx context.Context, pool *connPool, conn *pgxpool.Conn, t Target, steps int, r *Result) error {
 	st, err := readState(ctx, conn.Conn(), t.Schema, "")
 	if err != nil {
 		return err
@@ -253,7 +253,7 @@ func (m *Migrator) downLocked(ctx context.Context, pool *pgxpool.Pool, conn *pgx
 }
 
 // status reads where one target stands; it never writes.
-func (m *Migrator) status(ctx context.Context, pool *pgxpool.Pool, t Target) TargetStatus {
+func (m *Migrator) status(ctx context.Context, pool *connPool, t Target) TargetStatus {
 	s := TargetStatus{Key: t.key(), Latest: m.Latest()}
 	err := withConn(ctx, pool, func(conn *pgxpool.Conn) error {
 		st, err := readState(ctx, conn.Conn(), t.Schema, "")
@@ -280,7 +280,7 @@ func finish(r Result, start time.Time, err error) Result {
 	return r
 }
 
-func withConn(ctx context.Context, pool *pgxpool.Pool, fn func(*pgxpool.Conn) error) error {
+func withConn(ctx context.Context, pool *connPool, fn func(*pgxpool.Conn) error) error {
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("connect: %w", err)
@@ -345,13 +345,13 @@ func installRLS(ctx context.Context, conn *pgxpool.Conn, schema, appRole string)
 
 // provider builds the goose Provider of one target. Its *sql.DB draws
 // connections from the DSN's shared pool and hands each back when goose is
-// done with it; every connection it hands goose is first reset and given
-// search_path = the target's schema.
-func (m *Migrator) provider(pool *pgxpool.Pool, schema string) (*goose.Provider, *sql.DB, error) {
-	quoted := pgx.Identifier{schema}.Sanitize()
+// done with it; every connection it hands goose has search_path set to the
+// target's schema and is marked for a reset before its next use.
+func (m *Migrator) provider(pool *connPool, schema string) (*goose.Provider, *sql.DB, error) {
 	db := sql.OpenDB(schemaConnector{
-		base:  stdlib.GetPoolConnector(pool),
-		setup: "RESET ALL; RESET ROLE; SET search_path TO " + quoted,
+		base:       stdlib.GetPoolConnector(pool.Pool),
+		pool:       pool,
+		searchPath: "SET search_path TO " + pgx.Identifier{schema}.Sanitize(),
 	})
 	db.SetMaxIdleConns(0) // idle connections belong to the pgxpool
 	store, err := database.NewStore(database.DialectPostgres, pgx.Identifier{schema, VersionTable}.Sanitize())
@@ -389,12 +389,13 @@ func (s versionStore) TableExists(ctx context.Context, db database.DBTxConn) (bo
 	return ok, err
 }
 
-// schemaConnector hands goose connections from a pgxpool, each reset and
-// pointed at one schema. Session-level SET is right here: the connection
-// runs one target's migrations and is set up afresh for the next user.
+// schemaConnector hands goose connections from a connPool, each pointed at
+// one schema. Session-level SET is right here: the connection runs one
+// target's migrations and is reset before anyone else uses it.
 type schemaConnector struct {
-	base  driver.Connector
-	setup string
+	base       driver.Connector
+	pool       *connPool
+	searchPath string
 }
 
 func (c schemaConnector) Connect(ctx context.Context) (driver.Conn, error) {
@@ -407,7 +408,8 @@ func (c schemaConnector) Connect(ctx context.Context) (driver.Conn, error) {
 		dc.Close()
 		return nil, fmt.Errorf("appmigrate: unexpected driver connection %T", dc)
 	}
-	if _, err := sc.Conn().Exec(ctx, c.setup); err != nil {
+	c.pool.dirty.Store(sc.Conn(), struct{}{})
+	if _, err := sc.Conn().Exec(ctx, c.searchPath); err != nil {
 		dc.Close()
 		return nil, fmt.Errorf("set search_path: %w", err)
 	}

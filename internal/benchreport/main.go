@@ -25,6 +25,9 @@ var pairs = []pair{
 	{".", "MiddlewareWarm", "BareHandler", "≤ 1 µs and ≤ 3 allocs added"},
 	{"./internal/tenantcache", "LookupHit", "MapLookup", "< 100 ns, 0 allocs"},
 	{"./internal/resolve", "SubdomainResolve", "", "0 allocs"},
+	{".", "ScopedQueryRow", "BareQueryRow", "≤ 1.10×"},
+	{".", "ScopedTx", "BareTx", "≤ 1.10×"},
+	{".", "RLSFilter", "ExplicitFilter", "≤ 1.10×"},
 }
 
 type result struct{ ns, allocs, bytes float64 }
@@ -33,6 +36,7 @@ var line = regexp.MustCompile(`^Benchmark(\S+?)(?:-\d+)?\s+\d+\s+([\d.]+) ns/op(
 
 func main() {
 	count := flag.Int("count", 5, "runs of each benchmark; the median is reported")
+	migrations := flag.Bool("migrations", true, "also run the 1,000-schema migrate benchmarks (about 2 minutes)")
 	flag.Parse()
 	results := map[string]map[string][]result{}
 	for _, pkg := range packages() {
@@ -56,6 +60,46 @@ func main() {
 			p.bench, r.ns, r.allocs, p.baseline, b.ns, r.ns/b.ns, r.ns-b.ns, r.allocs-b.allocs, p.target)
 	}
 	_ = tw.Flush()
+	if *migrations {
+		fmt.Println()
+		if err := reportMigrations(); err != nil {
+			fmt.Fprintf(os.Stderr, "benchreport: %v\n", err)
+			os.Exit(1)
+		}
+	}
+}
+
+var perSchema = regexp.MustCompile(`^Benchmark(\S+?)/workers=(\d+)(?:-\d+)?\s+\d+\s+[\d.]+ ns/op\s+([\d.]+) ms/schema`)
+
+// reportMigrations runs the 1,000-schema migrate benchmarks once and shows
+// ms per schema with the speed-up of 2 and 4 workers over 1.
+func reportMigrations() error {
+	cmd := exec.Command("go", "test", "-run", "^$", "-bench", "1000Schemas", "-benchtime", "3x", "-timeout", "20m", "./internal/appmigrate")
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return fmt.Errorf("appmigrate benchmarks: %w\n%s", err, out)
+	}
+	base := map[string]float64{}
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "migrate benchmark (1,000 schemas)\tworkers\tms/schema\tspeed-up vs 1 worker\ttarget")
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		g := perSchema.FindStringSubmatch(sc.Text())
+		if g == nil {
+			continue
+		}
+		ms, _ := strconv.ParseFloat(g[3], 64)
+		if g[2] == "1" {
+			base[g[1]] = ms
+		}
+		speedup := "-"
+		if b := base[g[1]]; b > 0 {
+			speedup = fmt.Sprintf("%.2fx", b/ms)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%.2f\t%s\t≤ 10 ms/schema\n", g[1], g[2], ms, speedup)
+	}
+	return tw.Flush()
 }
 
 func packages() []string {
