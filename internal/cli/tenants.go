@@ -55,7 +55,11 @@ func tenantsCreate(e env, g *globals) *cobra.Command {
 		p.Slug = args[0]
 		return withOps(e, g, func(cmd *cobra.Command, ops tenantOps) (catalog.Tenant, error) {
 			t, err := ops.CreateTenant(cmd.Context(), p)
-			if err != nil || (tier == "" && cluster == "") {
+			// Tenants are placed at creation whenever the CLI can place
+			// them (direct mode with --migrations; a server places them
+			// itself when it has the migrations), or when asked to.
+			place := tier != "" || cluster != "" || (g.server == "" && g.migrations != "")
+			if err != nil || !place {
 				return t, err
 			}
 			pl, err := ops.PlaceTenant(cmd.Context(), t.ID.String(), tier, cluster)
