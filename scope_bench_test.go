@@ -22,7 +22,6 @@ type scopeBench struct {
 	orderID int64
 }
 
-
 func newScopeBench(b *testing.B) *scopeBench {
 	b.Helper()
 	p := tenantkittest.NewPlatform(b, orders.Migrations())

@@ -351,3 +351,34 @@ func TestT8PolicyIsAnInitPlanAndUsesTheIndex(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckRLSGuardsStart: the audit passes on a correct platform, and a
+// Kit told to check at start refuses once a table loses FORCE.
+func TestCheckRLSGuardsStart(t *testing.T) {
+	t.Parallel()
+	p := tenantkittest.NewPlatform(t, orders.Migrations())
+	p.Tenant(t, "acme", "shared")
+	p.Tenant(t, "globex", "schema")
+	kit := p.Kit(t, tenantkit.Config{RLSCheckOnStart: true})
+	ctx := context.Background()
+	if vs, err := kit.CheckRLS(ctx); err != nil || len(vs) != 0 {
+		t.Fatalf("correct platform: %v %v", vs, err)
+	}
+	conn, err := pgx.Connect(ctx, p.OwnerDSN(p.SharedDatabase))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "ALTER TABLE app.orders NO FORCE ROW LEVEL SECURITY"); err != nil {
+		t.Fatal(err)
+	}
+	vs, err := kit.CheckRLS(ctx)
+	if err != nil || len(vs) != 1 || vs[0].Object != "orders" || vs[0].Kind != "rls_not_forced" {
+		t.Fatalf("after NO FORCE: %+v %v", vs, err)
+	}
+	startCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := kit.Start(startCtx); err == nil || !strings.Contains(err.Error(), "orders") {
+		t.Fatalf("Start with a violation: %v", err)
+	}
+}

@@ -50,6 +50,10 @@ type Config struct {
 	// PoolConfigFunc adjusts every tenant-data pool's configuration before
 	// it is created (tracers, say). Defaults to nil.
 	PoolConfigFunc func(*pgxpool.Config)
+	// RLSCheckOnStart makes Start audit row-level security on every target
+	// first (see CheckRLS) and fail instead of running when it finds a
+	// violation. Defaults to false.
+	RLSCheckOnStart bool
 	// Logger receives the Kit's logs. Defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -154,6 +158,11 @@ func (k *Kit) buildSubscriber() error {
 // drops the whole cache, since messages may have been missed. It returns
 // when ctx is done.
 func (k *Kit) Start(ctx context.Context) error {
+	if k.cfg.RLSCheckOnStart {
+		if err := k.checkRLSOnStart(ctx); err != nil {
+			return err
+		}
+	}
 	err := k.sub.Run(ctx, (*invalidator)(k))
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return nil

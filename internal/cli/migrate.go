@@ -62,7 +62,7 @@ func newMigrate(e env, g *globals) *cobra.Command {
 }
 
 // migrator builds the migrator and the targets for the flags.
-func migrator(ctx context.Context, e env, g *globals, s *catalog.Store, workers int, bar *progressbar.ProgressBar) (*appmigrate.Migrator, []appTarget, error) {
+func migrator(ctx context.Context, e env, g *globals, s *catalog.Store, workers int, bar *progressbar.ProgressBar) (*appmigrate.Migrator, []catalog.Target, error) {
 	if workers < 1 {
 		return nil, nil, usageError{errors.New("--workers must be at least 1")}
 	}
@@ -82,10 +82,10 @@ func migrator(ctx context.Context, e env, g *globals, s *catalog.Store, workers 
 	return m, targets, err
 }
 
-func toMigrate(ts []appTarget) []appmigrate.Target {
+func toMigrate(ts []catalog.Target) []appmigrate.Target {
 	out := make([]appmigrate.Target, len(ts))
 	for i, t := range ts {
-		out[i] = appmigrate.Target{Key: t.key, DSN: t.dsn, Schema: t.schema}
+		out[i] = appmigrate.Target{Key: t.Key, DSN: t.OwnerDSN, Schema: t.Schema}
 	}
 	return out
 }
@@ -117,7 +117,7 @@ func runMigrate(ctx context.Context, e env, g *globals, workers int, run func(*a
 		}
 		for i, r := range sum.Targets {
 			t := targets[i]
-			if err := s.RecordAppTarget(ctx, t.cluster, t.database, t.schema, t.tier, r.To, r.Err); err != nil {
+			if err := s.RecordAppTarget(ctx, t.Cluster, t.Database, t.Schema, t.Tier, r.To, r.Err); err != nil {
 				return err
 			}
 		}
@@ -179,7 +179,7 @@ func runStatus(ctx context.Context, e env, g *globals, workers int) error {
 		rows := make([]statusRow, len(sts))
 		bad := 0
 		for i, st := range sts {
-			rec := targets[i].recorded
+			rec := targets[i].Recorded
 			rows[i] = statusRow{TargetStatus: st, Recorded: rec, Drift: st.Unexpected || (rec >= 0 && st.Err == "" && rec != st.Current)}
 			if rows[i].Drift || st.Err != "" {
 				bad++

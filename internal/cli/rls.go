@@ -23,7 +23,7 @@ func newRLS(e env, g *globals) *cobra.Command {
 				}
 				ts := make([]rlsaudit.Target, len(targets))
 				for i, t := range targets {
-					ts[i] = rlsaudit.Target{Key: t.key, DSN: t.dsn, Schema: t.schema}
+					ts[i] = rlsaudit.Target{Key: t.Key, DSN: t.OwnerDSN, Schema: t.Schema}
 				}
 				vs, err := rlsaudit.Check(cmd.Context(), ts, rlsaudit.Options{})
 				if err != nil {

@@ -107,7 +107,7 @@ func auditBeforeServing(ctx context.Context, pool *pgxpool.Pool) error {
 	}
 	ts := make([]rlsaudit.Target, len(targets))
 	for i, t := range targets {
-		ts[i] = rlsaudit.Target{Key: t.key, DSN: t.dsn, Schema: t.schema}
+		ts[i] = rlsaudit.Target{Key: t.Key, DSN: t.OwnerDSN, Schema: t.Schema}
 	}
 	vs, err := rlsaudit.Check(ctx, ts, rlsaudit.Options{})
 	if err != nil {

@@ -61,7 +61,7 @@ func (p *Provisioner) dropDatabase(ctx context.Context, c catalog.Cluster, db st
 }
 
 func (p *Provisioner) exec(ctx context.Context, c catalog.Cluster, db, sql string) error {
-	conn, err := pgx.Connect(ctx, withDatabase(c.OwnerURL, db))
+	conn, err := pgx.Connect(ctx, catalog.WithDatabase(c.OwnerURL, db))
 	if err != nil {
 		return err
 	}
@@ -75,7 +75,7 @@ func (p *Provisioner) exec(ctx context.Context, c catalog.Cluster, db, sql strin
 // confines the owner too). A table whose rows other rows still reference
 // is retried after the others.
 func (p *Provisioner) deleteRows(ctx context.Context, c catalog.Cluster, pl catalog.Placement, tenant string) error {
-	conn, err := pgx.Connect(ctx, withDatabase(c.OwnerURL, pl.Database))
+	conn, err := pgx.Connect(ctx, catalog.WithDatabase(c.OwnerURL, pl.Database))
 	if err != nil {
 		return err
 	}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"net/url"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -111,7 +110,7 @@ func (p *Provisioner) Provision(ctx context.Context, actor, ref, tier, cluster s
 
 // ensureDatabase creates a database on the cluster unless it exists.
 func (p *Provisioner) ensureDatabase(ctx context.Context, c catalog.Cluster, db string) error {
-	conn, err := pgx.Connect(ctx, withDatabase(c.OwnerURL, "postgres"))
+	conn, err := pgx.Connect(ctx, catalog.WithDatabase(c.OwnerURL, "postgres"))
 	if err != nil {
 		return fmt.Errorf("placement: connect to cluster %s: %w", c.Name, err)
 	}
@@ -133,7 +132,7 @@ func (p *Provisioner) ensureDatabase(ctx context.Context, c catalog.Cluster, db 
 
 // ensureSystem installs the data-plane objects in a database.
 func (p *Provisioner) ensureSystem(ctx context.Context, c catalog.Cluster, db string) error {
-	conn, err := pgx.Connect(ctx, withDatabase(c.OwnerURL, db))
+	conn, err := pgx.Connect(ctx, catalog.WithDatabase(c.OwnerURL, db))
 	if err != nil {
 		return fmt.Errorf("placement: connect to %s/%s: %w", c.Name, db, err)
 	}
@@ -160,7 +159,7 @@ func (p *Provisioner) ensureSystem(ctx context.Context, c catalog.Cluster, db st
 }
 
 func (p *Provisioner) migrate(ctx context.Context, c catalog.Cluster, pl catalog.Placement) error {
-	t := appmigrate.Target{Key: c.Name + "/" + pl.Database + "/" + pl.Schema, DSN: withDatabase(c.OwnerURL, pl.Database), Schema: pl.Schema}
+	t := appmigrate.Target{Key: c.Name + "/" + pl.Database + "/" + pl.Schema, DSN: catalog.WithDatabase(c.OwnerURL, pl.Database), Schema: pl.Schema}
 	sum := p.mig.Up(ctx, []appmigrate.Target{t})
 	for _, r := range sum.Targets {
 		errText := ""
@@ -175,14 +174,4 @@ func (p *Provisioner) migrate(ctx context.Context, c catalog.Cluster, pl catalog
 		}
 	}
 	return nil
-}
-
-// withDatabase replaces the database of a connection URL.
-func withDatabase(raw, db string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return raw
-	}
-	u.Path = "/" + db
-	return u.String()
 }
