@@ -222,14 +222,11 @@ func (a *API) placeTenant(w http.ResponseWriter, r *http.Request) {
 		a.noProvisioner(w, r)
 		return
 	}
-	var body struct {
-		Tier    string `json:"tier"`
-		Cluster string `json:"cluster"`
-	}
+	var body catalog.PlaceParams
 	if r.ContentLength != 0 && !a.decode(w, r, &body) {
 		return
 	}
-	pl, err := a.prov.Provision(r.Context(), actor(r), r.PathValue("ref"), body.Tier, body.Cluster)
+	pl, err := a.prov.Place(r.Context(), actor(r), r.PathValue("ref"), body)
 	a.respond(w, r, pl, err)
 }
 

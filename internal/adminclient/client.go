@@ -94,9 +94,9 @@ func (c *Client) DeleteTenant(ctx context.Context, ref string) (catalog.Tenant, 
 }
 
 // PlaceTenant places a tenant's data, or finishes placing it.
-func (c *Client) PlaceTenant(ctx context.Context, ref, tier, cluster string) (catalog.Placement, error) {
+func (c *Client) PlaceTenant(ctx context.Context, ref string, pp catalog.PlaceParams) (catalog.Placement, error) {
 	var pl catalog.Placement
-	return pl, c.do(ctx, http.MethodPost, tenantPath(ref)+"/placement", map[string]string{"tier": tier, "cluster": cluster}, &pl)
+	return pl, c.do(ctx, http.MethodPost, tenantPath(ref)+"/placement", pp, &pl)
 }
 
 // PurgeTenant removes a tenant's data and soft-deletes it.

@@ -145,10 +145,27 @@ func (s *Store) RemoveCluster(ctx context.Context, actor, name string) error {
 	})
 }
 
+// PlaceParams says where to place a tenant. Empty fields take defaults.
+type PlaceParams struct {
+	// Tier defaults to the plan's default tier.
+	Tier string `json:"tier"`
+	// Cluster defaults to the cluster holding the fewest tenants.
+	Cluster string `json:"cluster"`
+	// Database adopts an existing database of the cluster for a dedicated
+	// tenant instead of creating tenant_<id>; tenantkit never drops it.
+	Database string `json:"database"`
+}
+
 // EnsurePlacement returns the tenant's placement, creating it in state
 // provisioning when it has none: on tier (the plan's default tier when
 // empty) and cluster (the one holding the fewest tenants when empty).
 func (s *Store) EnsurePlacement(ctx context.Context, actor, ref, tier, cluster string) (Placement, error) {
+	return s.Place(ctx, actor, ref, PlaceParams{Tier: tier, Cluster: cluster})
+}
+
+// Place is EnsurePlacement with every option.
+func (s *Store) Place(ctx context.Context, actor, ref string, pp PlaceParams) (Placement, error) {
+	tier, cluster := pp.Tier, pp.Cluster
 	var pl Placement
 	err := s.write(ctx, func(q *catalogdb.Queries) (bus.Message, error) {
 		t, err := s.getLive(ctx, q, ref)
@@ -158,7 +175,7 @@ func (s *Store) EnsurePlacement(ctx context.Context, actor, ref, tier, cluster s
 		row, err := q.GetPlacement(ctx, t.ID)
 		if err == nil {
 			pl = placementFrom(row)
-			if (tier != "" && tier != pl.Tier) || (cluster != "" && cluster != pl.Cluster) {
+			if (tier != "" && tier != pl.Tier) || (cluster != "" && cluster != pl.Cluster) || (pp.Database != "" && pp.Database != pl.Database) {
 				return bus.Message{}, fmt.Errorf("%w: %s on %s", ErrAlreadyPlaced, pl.Tier, pl.Cluster)
 			}
 			return bus.Message{}, nil
@@ -185,7 +202,14 @@ func (s *Store) EnsurePlacement(ctx context.Context, actor, ref, tier, cluster s
 		if err != nil {
 			return bus.Message{}, &ValidationError{Fields: []FieldError{{"tier", "must be shared, schema or dedicated"}}}
 		}
-		row, err = q.InsertPlacement(ctx, catalogdb.InsertPlacementParams{TenantID: t.ID, Tier: tier, Cluster: c.Name, Database: db, Schema: schema})
+		adopted := pp.Database != ""
+		if adopted {
+			if tier != TierDedicated || !clusterName.MatchString(pp.Database) || pp.Database == c.SharedDatabase {
+				return bus.Message{}, &ValidationError{Fields: []FieldError{{"database", "adopting a database needs tier dedicated and a plain database name other than the shared one"}}}
+			}
+			db = pp.Database
+		}
+		row, err = q.InsertPlacement(ctx, catalogdb.InsertPlacementParams{TenantID: t.ID, Tier: tier, Cluster: c.Name, Database: db, Schema: schema, Adopted: adopted})
 		if err != nil {
 			return bus.Message{}, err
 		}
@@ -289,5 +313,5 @@ func (s *Store) ForgetAppTarget(ctx context.Context, cluster, database, schema s
 }
 
 func placementFrom(r catalogdb.TenantkitPlacement) Placement {
-	return Placement{Tier: r.Tier, Cluster: r.Cluster, Database: r.Database, Schema: r.Schema, Epoch: r.Epoch, State: r.State}
+	return Placement{Tier: r.Tier, Cluster: r.Cluster, Database: r.Database, Schema: r.Schema, Epoch: r.Epoch, State: r.State, Adopted: r.Adopted}
 }

@@ -72,6 +72,9 @@ type Placement struct {
 	Schema   string `json:"schema"`
 	Epoch    int64  `json:"epoch"`
 	State    string `json:"state"`
+	// Adopted marks a dedicated database the operator gave: tenantkit
+	// never drops it.
+	Adopted bool `json:"adopted,omitempty"`
 }
 
 // Feature reports whether feature is on for the tenant.

@@ -25,7 +25,7 @@ type tenantOps interface {
 	SuspendTenant(ctx context.Context, ref, reason string) (catalog.Tenant, error)
 	ResumeTenant(ctx context.Context, ref string) (catalog.Tenant, error)
 	DeleteTenant(ctx context.Context, ref string) (catalog.Tenant, error)
-	PlaceTenant(ctx context.Context, ref, tier, cluster string) (catalog.Placement, error)
+	PlaceTenant(ctx context.Context, ref string, pp catalog.PlaceParams) (catalog.Placement, error)
 	PurgeTenant(ctx context.Context, ref string) (catalog.Tenant, error)
 }
 
@@ -106,11 +106,11 @@ type directOps struct {
 
 var errNoMigrations = usageError{errors.New("placing tenant data needs the application's migrations: --migrations DIR (or TENANTKIT_MIGRATIONS)")}
 
-func (d directOps) PlaceTenant(ctx context.Context, ref, tier, cluster string) (catalog.Placement, error) {
+func (d directOps) PlaceTenant(ctx context.Context, ref string, pp catalog.PlaceParams) (catalog.Placement, error) {
 	if d.prov == nil {
 		return catalog.Placement{}, errNoMigrations
 	}
-	pl, err := d.prov.Provision(ctx, d.actor, ref, tier, cluster)
+	pl, err := d.prov.Place(ctx, d.actor, ref, pp)
 	return pl, problemErr(err)
 }
 

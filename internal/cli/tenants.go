@@ -62,7 +62,7 @@ func tenantsCreate(e env, g *globals) *cobra.Command {
 			if err != nil || !place {
 				return t, err
 			}
-			pl, err := ops.PlaceTenant(cmd.Context(), t.ID.String(), tier, cluster)
+			pl, err := ops.PlaceTenant(cmd.Context(), t.ID.String(), catalog.PlaceParams{Tier: tier, Cluster: cluster})
 			if err != nil {
 				return t, fmt.Errorf("tenant %s created; placing its data failed (finish with `tenantkit tenants place %s`): %w", t.Slug, t.Slug, err)
 			}
@@ -187,7 +187,7 @@ func tenantsDelete(e env, g *globals) *cobra.Command {
 }
 
 func tenantsPlace(e env, g *globals) *cobra.Command {
-	var tier, cluster string
+	var pp catalog.PlaceParams
 	cmd := &cobra.Command{
 		Use:   "place ID|SLUG [--tier shared|schema|dedicated] [--cluster NAME]",
 		Short: "Place a tenant's data, or finish placing it after a failure",
@@ -198,7 +198,7 @@ func tenantsPlace(e env, g *globals) *cobra.Command {
 				return err
 			}
 			defer done()
-			pl, err := ops.PlaceTenant(cmd.Context(), args[0], tier, cluster)
+			pl, err := ops.PlaceTenant(cmd.Context(), args[0], pp)
 			if err != nil {
 				return err
 			}
@@ -209,8 +209,9 @@ func tenantsPlace(e env, g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&tier, "tier", "", "shared, schema or dedicated (default: the plan's tier)")
-	cmd.Flags().StringVar(&cluster, "cluster", "", "cluster (default: the least loaded)")
+	cmd.Flags().StringVar(&pp.Tier, "tier", "", "shared, schema or dedicated (default: the plan's tier)")
+	cmd.Flags().StringVar(&pp.Cluster, "cluster", "", "cluster (default: the least loaded)")
+	cmd.Flags().StringVar(&pp.Database, "database", "", "adopt this existing database of the cluster for a dedicated tenant (never dropped by tenantkit)")
 	return cmd
 }
 

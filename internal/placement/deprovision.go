@@ -37,10 +37,14 @@ func (p *Provisioner) Deprovision(ctx context.Context, actor, ref string) error 
 	if err != nil {
 		return err
 	}
-	switch pl.Tier {
-	case catalog.TierDedicated:
+	switch {
+	case pl.Adopted:
+		// An adopted database is the operator's: tenantkit takes away
+		// only what it put there.
+		err = p.exec(ctx, c, pl.Database, "DROP SCHEMA IF EXISTS "+pgx.Identifier{pl.Schema}.Sanitize()+" CASCADE")
+	case pl.Tier == catalog.TierDedicated:
 		err = p.dropDatabase(ctx, c, pl.Database)
-	case catalog.TierSchema:
+	case pl.Tier == catalog.TierSchema:
 		err = p.exec(ctx, c, pl.Database, "DROP SCHEMA IF EXISTS "+pgx.Identifier{pl.Schema}.Sanitize()+" CASCADE")
 	default:
 		err = p.deleteRows(ctx, c, pl, t.ID.String())

@@ -72,7 +72,13 @@ func New(cfg Config) (*Provisioner, error) {
 // makes the placement ready. Run again after a crash, it finishes the job;
 // on a ready placement it changes nothing.
 func (p *Provisioner) Provision(ctx context.Context, actor, ref, tier, cluster string) (catalog.Placement, error) {
-	pl, err := p.store.EnsurePlacement(ctx, actor, ref, tier, cluster)
+	return p.Place(ctx, actor, ref, catalog.PlaceParams{Tier: tier, Cluster: cluster})
+}
+
+// Place is Provision with every option, adopting an existing database for
+// a dedicated tenant among them.
+func (p *Provisioner) Place(ctx context.Context, actor, ref string, pp catalog.PlaceParams) (catalog.Placement, error) {
+	pl, err := p.store.Place(ctx, actor, ref, pp)
 	if err != nil {
 		return pl, err
 	}

@@ -218,3 +218,43 @@ func countRows(t *testing.T, b *bundle, pl catalog.Placement, slug string) int {
 	}
 	return n
 }
+
+func TestAdoptedDatabaseIsUsedAndNeverDropped(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	adopted := b.db.Name + "_byo"
+	conn, err := pgx.Connect(ctx, b.db.Server.SuperuserURL("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if err := bootstrap.CreateDatabase(ctx, conn, adopted); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = bootstrap.DropDatabase(context.Background(), conn, adopted) })
+	if _, err := b.store.CreateTenant(ctx, "t", catalog.CreateParams{Slug: "acme", Name: "Acme"}); err != nil {
+		t.Fatal(err)
+	}
+	var v *catalog.ValidationError
+	if _, err := b.prov.Place(ctx, "t", "acme", catalog.PlaceParams{Tier: "schema", Database: adopted}); !errors.As(err, &v) {
+		t.Fatalf("adopting for the schema tier: %v", err)
+	}
+	pl, err := b.prov.Place(ctx, "t", "acme", catalog.PlaceParams{Tier: "dedicated", Database: adopted})
+	if err != nil || pl.Database != adopted || !pl.Adopted || pl.State != catalog.PlacementReady {
+		t.Fatalf("adopt: %+v %v", pl, err)
+	}
+	if n := tableCount(t, b, pl); n != 3 {
+		t.Fatalf("%d app tables in the adopted database", n)
+	}
+	if err := b.prov.Deprovision(ctx, "t", "acme"); err != nil {
+		t.Fatal(err)
+	}
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", adopted).Scan(&exists); err != nil || !exists {
+		t.Fatalf("the adopted database was dropped (%v)", err)
+	}
+	if n := tableCount(t, b, pl); n != 0 {
+		t.Fatalf("%d app tables left in the adopted database after deprovisioning", n)
+	}
+}

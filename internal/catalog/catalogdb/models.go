@@ -67,6 +67,7 @@ type TenantkitPlacement struct {
 	Schema    string    `json:"schema"`
 	Epoch     int64     `json:"epoch"`
 	State     string    `json:"state"`
+	Adopted   bool      `json:"adopted"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
 }

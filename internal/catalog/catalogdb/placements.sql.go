@@ -125,7 +125,7 @@ func (q *Queries) GetCluster(ctx context.Context, name string) (TenantkitCluster
 }
 
 const getPlacement = `-- name: GetPlacement :one
-SELECT tenant_id, tier, cluster, database, schema, epoch, state, created_at, updated_at FROM tenantkit.placements WHERE tenant_id = $1
+SELECT tenant_id, tier, cluster, database, schema, epoch, state, adopted, created_at, updated_at FROM tenantkit.placements WHERE tenant_id = $1
 `
 
 func (q *Queries) GetPlacement(ctx context.Context, tenantID uuid.UUID) (TenantkitPlacement, error) {
@@ -139,6 +139,7 @@ func (q *Queries) GetPlacement(ctx context.Context, tenantID uuid.UUID) (Tenantk
 		&i.Schema,
 		&i.Epoch,
 		&i.State,
+		&i.Adopted,
 		&i.CreatedAt,
 		&i.UpdatedAt,
 	)
@@ -146,9 +147,9 @@ func (q *Queries) GetPlacement(ctx context.Context, tenantID uuid.UUID) (Tenantk
 }
 
 const insertPlacement = `-- name: InsertPlacement :one
-INSERT INTO tenantkit.placements (tenant_id, tier, cluster, database, schema)
-VALUES ($1, $2, $3, $4, $5)
-RETURNING tenant_id, tier, cluster, database, schema, epoch, state, created_at, updated_at
+INSERT INTO tenantkit.placements (tenant_id, tier, cluster, database, schema, adopted)
+VALUES ($1, $2, $3, $4, $5, $6)
+RETURNING tenant_id, tier, cluster, database, schema, epoch, state, adopted, created_at, updated_at
 `
 
 type InsertPlacementParams struct {
@@ -157,6 +158,7 @@ type InsertPlacementParams struct {
 	Cluster  string    `json:"cluster"`
 	Database string    `json:"database"`
 	Schema   string    `json:"schema"`
+	Adopted  bool      `json:"adopted"`
 }
 
 func (q *Queries) InsertPlacement(ctx context.Context, arg InsertPlacementParams) (TenantkitPlacement, error) {
@@ -166,6 +168,7 @@ func (q *Queries) InsertPlacement(ctx context.Context, arg InsertPlacementParams
 		arg.Cluster,
 		arg.Database,
 		arg.Schema,
+		arg.Adopted,
 	)
 	var i TenantkitPlacement
 	err := row.Scan(
@@ -176,6 +179,7 @@ func (q *Queries) InsertPlacement(ctx context.Context, arg InsertPlacementParams
 		&i.Schema,
 		&i.Epoch,
 		&i.State,
+		&i.Adopted,
 		&i.CreatedAt,
 		&i.UpdatedAt,
 	)
@@ -247,7 +251,7 @@ func (q *Queries) ListClusters(ctx context.Context) ([]TenantkitCluster, error) 
 }
 
 const listPlacements = `-- name: ListPlacements :many
-SELECT p.tenant_id, p.tier, p.cluster, p.database, p.schema, p.epoch, p.state, p.created_at, p.updated_at, t.slug FROM tenantkit.placements p
+SELECT p.tenant_id, p.tier, p.cluster, p.database, p.schema, p.epoch, p.state, p.adopted, p.created_at, p.updated_at, t.slug FROM tenantkit.placements p
 JOIN tenantkit.tenants t ON t.id = p.tenant_id
 ORDER BY p.cluster, p.database, p.schema, t.slug
 `
@@ -260,6 +264,7 @@ type ListPlacementsRow struct {
 	Schema    string    `json:"schema"`
 	Epoch     int64     `json:"epoch"`
 	State     string    `json:"state"`
+	Adopted   bool      `json:"adopted"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
 	Slug      string    `json:"slug"`
@@ -282,6 +287,7 @@ func (q *Queries) ListPlacements(ctx context.Context) ([]ListPlacementsRow, erro
 			&i.Schema,
 			&i.Epoch,
 			&i.State,
+			&i.Adopted,
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.Slug,
@@ -312,7 +318,7 @@ func (q *Queries) RemoveCluster(ctx context.Context, name string) (int64, error)
 const setPlacementState = `-- name: SetPlacementState :one
 UPDATE tenantkit.placements SET state = $1, updated_at = now()
 WHERE tenant_id = $2
-RETURNING tenant_id, tier, cluster, database, schema, epoch, state, created_at, updated_at
+RETURNING tenant_id, tier, cluster, database, schema, epoch, state, adopted, created_at, updated_at
 `
 
 type SetPlacementStateParams struct {
@@ -331,6 +337,7 @@ func (q *Queries) SetPlacementState(ctx context.Context, arg SetPlacementStatePa
 		&i.Schema,
 		&i.Epoch,
 		&i.State,
+		&i.Adopted,
 		&i.CreatedAt,
 		&i.UpdatedAt,
 	)

@@ -20,6 +20,8 @@ CREATE TABLE tenantkit.placements (
     schema     text NOT NULL,
     epoch      bigint NOT NULL DEFAULT 1,
     state      text NOT NULL DEFAULT 'provisioning' CHECK (state IN ('provisioning', 'ready', 'deprovisioning')),
+    -- adopted: a dedicated database the operator gave, never dropped by tenantkit.
+    adopted    boolean NOT NULL DEFAULT false,
     created_at timestamptz NOT NULL DEFAULT now(),
     updated_at timestamptz NOT NULL DEFAULT now()
 );

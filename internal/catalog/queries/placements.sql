@@ -22,8 +22,8 @@ GROUP BY c.name
 ORDER BY count(p.tenant_id), c.name;
 
 -- name: InsertPlacement :one
-INSERT INTO tenantkit.placements (tenant_id, tier, cluster, database, schema)
-VALUES (@tenant_id, @tier, @cluster, @database, @schema)
+INSERT INTO tenantkit.placements (tenant_id, tier, cluster, database, schema, adopted)
+VALUES (@tenant_id, @tier, @cluster, @database, @schema, @adopted)
 RETURNING *;
 
 -- name: GetPlacement :one
