@@ -187,6 +187,12 @@ func (a *API) createTenant(w http.ResponseWriter, r *http.Request) {
 		a.noProvisioner(w, r)
 		return
 	}
+	if a.prov != nil {
+		if err := a.checkPlacement(r.Context(), p.Tier, p.Cluster); err != nil {
+			a.fail(w, r, err)
+			return
+		}
+	}
 	t, err := a.store.CreateTenant(r.Context(), actor(r), catalog.CreateParams{Slug: p.Slug, Name: p.Name, Plan: p.Plan})
 	if err != nil {
 		a.fail(w, r, err)
@@ -204,6 +210,37 @@ func (a *API) createTenant(w http.ResponseWriter, r *http.Request) {
 		out.Placement = &pl
 	}
 	writeJSON(w, http.StatusCreated, out)
+}
+
+// checkPlacement refuses, before the tenant is written, a placement that
+// cannot be made: an unknown tier or cluster, or no cluster at all.
+func (a *API) checkPlacement(ctx context.Context, tier, cluster string) error {
+	v := &catalog.ValidationError{}
+	switch tier {
+	case "", catalog.TierShared, catalog.TierSchema, catalog.TierDedicated:
+	default:
+		v.Fields = append(v.Fields, catalog.FieldError{Field: "tier", Message: "must be shared, schema or dedicated"})
+	}
+	if cluster != "" {
+		if _, err := a.store.GetCluster(ctx, cluster); errors.Is(err, catalog.ErrClusterNotFound) {
+			v.Fields = append(v.Fields, catalog.FieldError{Field: "cluster", Message: fmt.Sprintf("no cluster %q", cluster)})
+		} else if err != nil {
+			return err
+		}
+	}
+	if len(v.Fields) > 0 {
+		return v
+	}
+	if cluster == "" {
+		cs, err := a.store.ListClusters(ctx)
+		if err != nil {
+			return err
+		}
+		if len(cs) == 0 {
+			return catalog.ErrNoCluster
+		}
+	}
+	return nil
 }
 
 func (a *API) noProvisioner(w http.ResponseWriter, r *http.Request) {

@@ -106,14 +106,21 @@ func withStore(ctx context.Context, g *globals, fn func(*catalog.Store) error) e
 	return fn(s)
 }
 
-// redactURL hides a URL's password.
+// redactURL hides a URL's password, in its user info or in its query
+// (libpq and pgx both read ?password=).
 func redactURL(raw string) string {
 	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
+	if err != nil {
 		return raw
 	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	if u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		}
+	}
+	if q := u.Query(); q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
 	}
 	return u.String()
 }

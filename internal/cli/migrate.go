@@ -117,7 +117,14 @@ func runMigrate(ctx context.Context, e env, g *globals, workers int, run func(*a
 		}
 		for i, r := range sum.Targets {
 			t := targets[i]
-			if err := s.RecordAppTarget(ctx, t.Cluster, t.Database, t.Schema, t.Tier, r.To, r.Err); err != nil {
+			v := r.To
+			if r.Err != "" && len(r.Applied) == 0 && t.Recorded >= 0 {
+				// Nothing changed, or nothing could be read (To is then
+				// 0) or the version is one the migrations do not know:
+				// keep what the catalog knew.
+				v = t.Recorded
+			}
+			if err := s.RecordAppTarget(ctx, t.Cluster, t.Database, t.Schema, t.Tier, v, r.Err); err != nil {
 				return err
 			}
 		}

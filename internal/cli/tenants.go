@@ -53,6 +53,10 @@ func tenantsCreate(e env, g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&cluster, "cluster", "", "cluster to place the tenant's data on (default: the least loaded)")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		p.Slug = args[0]
+		if g.server == "" && g.migrations == "" && (tier != "" || cluster != "") {
+			// Refuse before creating: a usage error writes nothing.
+			return errNoMigrations
+		}
 		return withOps(e, g, func(cmd *cobra.Command, ops tenantOps) (catalog.Tenant, error) {
 			t, err := ops.CreateTenant(cmd.Context(), p)
 			// Tenants are placed at creation whenever the CLI can place

@@ -12,6 +12,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
+// ErrClosed is returned by Acquire after Close.
+var ErrClosed = errors.New("router: closed")
+
 // ErrBudgetExhausted is returned when every pool is busy and a new one would
 // exceed the connection budget until ctx ended.
 var ErrBudgetExhausted = errors.New("router: connection budget exhausted: every pool is in use")
@@ -43,10 +46,11 @@ type entry struct {
 
 // Router hands out pools under a connection budget.
 type Router struct {
-	cfg   Config
-	mu    sync.Mutex
-	pools map[Key]*entry
-	freed chan struct{} // signalled when a pool's last user releases it
+	cfg    Config
+	mu     sync.Mutex
+	pools  map[Key]*entry
+	closed bool
+	freed  chan struct{} // signalled when a pool's last user releases it
 }
 
 // New returns a Router.
@@ -89,19 +93,40 @@ func (r *Router) Acquire(ctx context.Context, k Key) (*pgxpool.Pool, func(), err
 }
 
 func (r *Router) tryAcquire(ctx context.Context, k Key) (*pgxpool.Pool, error) {
+	if p, ok, err := r.acquireExisting(k); ok || err != nil {
+		return p, err
+	}
+	// Build the pool's configuration outside the lock: it may ask the
+	// catalog for the cluster's URL. pgxpool connects lazily, so creating
+	// the pool below costs no round trip.
+	cfg, err := r.poolConfig(ctx, k)
+	if err != nil {
+		return nil, err
+	}
+	var victims []*pgxpool.Pool
+	defer func() {
+		for _, v := range victims {
+			v.Close() // waits for its connections to close: never under the lock
+		}
+	}()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if e, ok := r.pools[k]; ok {
+	if r.closed {
+		return nil, ErrClosed
+	}
+	if e, ok := r.pools[k]; ok { // another goroutine created it meanwhile
 		e.refs++
 		e.lastUsed = time.Now()
 		return e.pool, nil
 	}
 	for int32(len(r.pools)+1)*r.cfg.PoolSize > r.cfg.Budget {
-		if !r.evictOne() {
+		v := r.evictOne()
+		if v == nil {
 			return nil, ErrBudgetExhausted
 		}
+		victims = append(victims, v)
 	}
-	pool, err := r.newPool(ctx, k)
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -109,8 +134,24 @@ func (r *Router) tryAcquire(ctx context.Context, k Key) (*pgxpool.Pool, error) {
 	return pool, nil
 }
 
-// evictOne closes the least recently used pool nobody holds.
-func (r *Router) evictOne() bool {
+func (r *Router) acquireExisting(k Key) (*pgxpool.Pool, bool, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil, false, ErrClosed
+	}
+	e, ok := r.pools[k]
+	if !ok {
+		return nil, false, nil
+	}
+	e.refs++
+	e.lastUsed = time.Now()
+	return e.pool, true, nil
+}
+
+// evictOne removes the least recently used pool nobody holds and returns
+// it for the caller to close, or nil when every pool is held.
+func (r *Router) evictOne() *pgxpool.Pool {
 	var (
 		victim Key
 		oldest *entry
@@ -121,14 +162,13 @@ func (r *Router) evictOne() bool {
 		}
 	}
 	if oldest == nil {
-		return false
+		return nil
 	}
 	delete(r.pools, victim)
-	oldest.pool.Close()
-	return true
+	return oldest.pool
 }
 
-func (r *Router) newPool(ctx context.Context, k Key) (*pgxpool.Pool, error) {
+func (r *Router) poolConfig(ctx context.Context, k Key) (*pgxpool.Config, error) {
 	raw, err := r.cfg.URLFunc(ctx, k.Cluster)
 	if err != nil {
 		return nil, fmt.Errorf("router: cluster %q: %w", k.Cluster, err)
@@ -152,7 +192,7 @@ func (r *Router) newPool(ctx context.Context, k Key) (*pgxpool.Pool, error) {
 	if r.cfg.ConfigFunc != nil {
 		r.cfg.ConfigFunc(cfg)
 	}
-	return pgxpool.NewWithConfig(ctx, cfg)
+	return cfg, nil
 }
 
 func (r *Router) release(k Key) {
@@ -195,19 +235,25 @@ func (r *Router) Stats() Stats {
 // connects again (after a cluster's URL changed, say).
 func (r *Router) Evict(k Key) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	if e, ok := r.pools[k]; ok && e.refs == 0 {
+	e, ok := r.pools[k]
+	idle := ok && e.refs == 0
+	if idle {
 		delete(r.pools, k)
+	}
+	r.mu.Unlock()
+	if idle {
 		e.pool.Close()
 	}
 }
 
-// Close closes every pool.
+// Close closes every pool; Acquire fails with ErrClosed afterwards.
 func (r *Router) Close() {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	for k, e := range r.pools {
+	r.closed = true
+	pools := r.pools
+	r.pools = map[Key]*entry{}
+	r.mu.Unlock()
+	for _, e := range pools {
 		e.pool.Close()
-		delete(r.pools, k)
 	}
 }
