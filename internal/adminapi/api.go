@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
-	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -188,7 +187,7 @@ func (a *API) createTenant(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if a.prov != nil {
-		if err := a.checkPlacement(r.Context(), p.Tier, p.Cluster); err != nil {
+		if err := CheckPlacement(r.Context(), a.store, p.Tier, p.Cluster); err != nil {
 			a.fail(w, r, err)
 			return
 		}
@@ -212,9 +211,9 @@ func (a *API) createTenant(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, out)
 }
 
-// checkPlacement refuses, before the tenant is written, a placement that
+// CheckPlacement refuses, before a new tenant is written, a placement that
 // cannot be made: an unknown tier or cluster, or no cluster at all.
-func (a *API) checkPlacement(ctx context.Context, tier, cluster string) error {
+func CheckPlacement(ctx context.Context, s *catalog.Store, tier, cluster string) error {
 	v := &catalog.ValidationError{}
 	switch tier {
 	case "", catalog.TierShared, catalog.TierSchema, catalog.TierDedicated:
@@ -222,7 +221,7 @@ func (a *API) checkPlacement(ctx context.Context, tier, cluster string) error {
 		v.Fields = append(v.Fields, catalog.FieldError{Field: "tier", Message: "must be shared, schema or dedicated"})
 	}
 	if cluster != "" {
-		if _, err := a.store.GetCluster(ctx, cluster); errors.Is(err, catalog.ErrClusterNotFound) {
+		if _, err := s.GetCluster(ctx, cluster); errors.Is(err, catalog.ErrClusterNotFound) {
 			v.Fields = append(v.Fields, catalog.FieldError{Field: "cluster", Message: fmt.Sprintf("no cluster %q", cluster)})
 		} else if err != nil {
 			return err
@@ -232,7 +231,7 @@ func (a *API) checkPlacement(ctx context.Context, tier, cluster string) error {
 		return v
 	}
 	if cluster == "" {
-		cs, err := a.store.ListClusters(ctx)
+		cs, err := s.ListClusters(ctx)
 		if err != nil {
 			return err
 		}
@@ -302,18 +301,7 @@ func (a *API) removeCluster(w http.ResponseWriter, r *http.Request) {
 }
 
 // clusterView is a cluster as the API shows it: without passwords.
-func clusterView(c catalog.Cluster) map[string]string {
-	hide := func(raw string) string {
-		u, err := url.Parse(raw)
-		if err != nil || u.User == nil {
-			return raw
-		}
-		u.User = url.User(u.User.Username())
-		return u.String()
-	}
-	return map[string]string{"name": c.Name, "shared_database": c.SharedDatabase,
-		"owner_url": hide(c.OwnerURL), "app_url": hide(c.AppURL), "replication_url": hide(c.ReplicationURL)}
-}
+func clusterView(c catalog.Cluster) map[string]string { return catalog.ClusterView(c) }
 
 func (a *API) listTenants(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()

@@ -145,3 +145,16 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	}
 	return json.Unmarshal(b, out)
 }
+
+// CreateTenantOn creates a tenant and has the server place its data on tier
+// and cluster (each empty for the server's default). The placement is nil
+// when the server places no data.
+func (c *Client) CreateTenantOn(ctx context.Context, p catalog.CreateParams, tier, cluster string) (catalog.Tenant, *catalog.Placement, error) {
+	var out struct {
+		catalog.Tenant
+		Placement *catalog.Placement `json:"placement"`
+	}
+	body := map[string]string{"slug": p.Slug, "name": p.Name, "plan": p.Plan, "tier": tier, "cluster": cluster}
+	err := c.do(ctx, http.MethodPost, "/api/v1/tenants", body, &out)
+	return out.Tenant, out.Placement, err
+}

@@ -68,7 +68,8 @@ func (s *Store) AddCluster(ctx context.Context, actor string, p ClusterParams) (
 	if !clusterName.MatchString(p.Name) {
 		v.add("name", "must be 1 to 63 lowercase letters, digits, '-' or '_'")
 	}
-	for field, raw := range map[string]string{"owner_url": p.OwnerURL, "app_url": p.AppURL, "replication_url": p.ReplicationURL} {
+	for _, f := range [][2]string{{"owner_url", p.OwnerURL}, {"app_url", p.AppURL}, {"replication_url", p.ReplicationURL}} {
+		field, raw := f[0], f[1]
 		if raw == "" && field == "replication_url" {
 			continue
 		}
@@ -99,17 +100,31 @@ func (s *Store) AddCluster(ctx context.Context, actor string, p ClusterParams) (
 }
 
 // redacted is a cluster without its passwords, for the audit log.
-func redacted(c Cluster) map[string]string {
-	strip := func(raw string) string {
-		u, err := url.Parse(raw)
-		if err != nil || u.User == nil {
-			return raw
-		}
-		u.User = url.User(u.User.Username())
-		return u.String()
+func redacted(c Cluster) map[string]string { return ClusterView(c) }
+
+// ClusterView is a cluster as people see it: its URLs without passwords.
+func ClusterView(c Cluster) map[string]string {
+	return map[string]string{"name": c.Name, "shared_database": c.SharedDatabase, "owner_url": RedactURL(c.OwnerURL),
+		"app_url": RedactURL(c.AppURL), "replication_url": RedactURL(c.ReplicationURL)}
+}
+
+// RedactURL masks a connection URL's password, in its user part or in its
+// query (libpq and pgx read it there too).
+func RedactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
 	}
-	return map[string]string{"name": c.Name, "owner_url": strip(c.OwnerURL), "app_url": strip(c.AppURL),
-		"replication_url": strip(c.ReplicationURL), "shared_database": c.SharedDatabase}
+	if u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		}
+	}
+	if q := u.Query(); q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
 }
 
 // ListClusters lists the registered clusters.
@@ -132,6 +147,11 @@ func (s *Store) RemoveCluster(ctx context.Context, actor, name string) error {
 			return bus.Message{}, fmt.Errorf("%w: %q", ErrClusterNotFound, name)
 		}
 		if err != nil {
+			return bus.Message{}, err
+		}
+		// The cluster's recorded app targets go with it when it holds no
+		// tenants (a shared database that held only deleted tenants).
+		if err := q.ForgetClusterTargets(ctx, name); err != nil {
 			return bus.Message{}, err
 		}
 		n, err := q.RemoveCluster(ctx, name)

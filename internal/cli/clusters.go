@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"text/tabwriter"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -106,21 +105,5 @@ func withStore(ctx context.Context, g *globals, fn func(*catalog.Store) error) e
 	return fn(s)
 }
 
-// redactURL hides a URL's password, in its user info or in its query
-// (libpq and pgx both read ?password=).
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return raw
-	}
-	if u.User != nil {
-		if _, ok := u.User.Password(); ok {
-			u.User = url.UserPassword(u.User.Username(), "xxxxx")
-		}
-	}
-	if q := u.Query(); q.Has("password") {
-		q.Set("password", "xxxxx")
-		u.RawQuery = q.Encode()
-	}
-	return u.String()
-}
+// redactURL hides a URL's password.
+func redactURL(raw string) string { return catalog.RedactURL(raw) }

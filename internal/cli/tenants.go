@@ -1,10 +1,12 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
 
+	"github.com/tenantkit/tenantkit/internal/adminapi"
 	"github.com/tenantkit/tenantkit/internal/catalog"
 )
 
@@ -58,6 +60,22 @@ func tenantsCreate(e env, g *globals) *cobra.Command {
 			return errNoMigrations
 		}
 		return withOps(e, g, func(cmd *cobra.Command, ops tenantOps) (catalog.Tenant, error) {
+			if d, ok := ops.(directOps); ok && d.prov != nil {
+				// As the admin API does: refuse before creating.
+				if err := adminapi.CheckPlacement(cmd.Context(), d.store, tier, cluster); err != nil {
+					return catalog.Tenant{}, problemErr(err)
+				}
+			}
+			if c, ok := ops.(interface {
+				CreateTenantOn(context.Context, catalog.CreateParams, string, string) (catalog.Tenant, *catalog.Placement, error)
+			}); ok {
+				// A server places the tenant as it creates it.
+				t, pl, err := c.CreateTenantOn(cmd.Context(), p, tier, cluster)
+				if err == nil && pl != nil {
+					fmt.Fprintf(e.stderr, "placed %s: %s\n", t.Slug, describePlacement(*pl))
+				}
+				return t, err
+			}
 			t, err := ops.CreateTenant(cmd.Context(), p)
 			// Tenants are placed at creation whenever the CLI can place
 			// them (direct mode with --migrations; a server places them

@@ -105,6 +105,16 @@ func (q *Queries) DeletePlacement(ctx context.Context, tenantID uuid.UUID) error
 	return err
 }
 
+const forgetClusterTargets = `-- name: ForgetClusterTargets :exec
+DELETE FROM tenantkit.app_targets a WHERE a.cluster = $1
+  AND NOT EXISTS (SELECT 1 FROM tenantkit.placements p WHERE p.cluster = a.cluster)
+`
+
+func (q *Queries) ForgetClusterTargets(ctx context.Context, cluster string) error {
+	_, err := q.db.Exec(ctx, forgetClusterTargets, cluster)
+	return err
+}
+
 const getCluster = `-- name: GetCluster :one
 SELECT name, owner_url, app_url, replication_url, shared_database, accepts_tenants, created_at FROM tenantkit.clusters WHERE name = $1
 `

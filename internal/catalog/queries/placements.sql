@@ -9,6 +9,10 @@ SELECT * FROM tenantkit.clusters ORDER BY name;
 -- name: GetCluster :one
 SELECT * FROM tenantkit.clusters WHERE name = @name;
 
+-- name: ForgetClusterTargets :exec
+DELETE FROM tenantkit.app_targets a WHERE a.cluster = @cluster
+  AND NOT EXISTS (SELECT 1 FROM tenantkit.placements p WHERE p.cluster = a.cluster);
+
 -- name: RemoveCluster :execrows
 DELETE FROM tenantkit.clusters c WHERE c.name = @name
   AND NOT EXISTS (SELECT 1 FROM tenantkit.placements p WHERE p.cluster = c.name);
