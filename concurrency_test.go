@@ -81,7 +81,7 @@ func TestT10ConcurrentTenantsStayApart(t *testing.T) {
 		cfg  tenantkit.Config
 	}{
 		{"direct", tenantkit.Config{PoolConfigFunc: countPeer}},
-		{"pgbouncer", tenantkit.Config{PoolConfigFunc: func(c *pgxpool.Config) {
+		{"pgbouncer", tenantkit.Config{DisablePreparedStatements: true, PoolConfigFunc: func(c *pgxpool.Config) {
 			c.ConnConfig.Host = "127.0.0.1"
 			c.ConnConfig.Port = uint16(bouncer.Port())
 			countPeer(c)

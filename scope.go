@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tenantkit/tenantkit/internal/catalog"
+	"github.com/tenantkit/tenantkit/internal/rlspolicy"
 	"github.com/tenantkit/tenantkit/internal/router"
 )
 
@@ -25,7 +26,7 @@ var (
 	ErrNotPlaced = errors.New("tenantkit: tenant has no ready placement")
 )
 
-// movedCode is the SQLSTATE tenantkit.enter raises when the transaction's
+// movedCode is the SQLSTATE tenantkit.moved raises when the transaction's
 // placement epoch is older than the fence's: the tenant moved.
 const movedCode = "TKMOV"
 
@@ -53,24 +54,16 @@ func (k *Kit) TxWithOptions(ctx context.Context, opts pgx.TxOptions, fn func(pgx
 // Exec runs one statement scoped to the tenant of ctx, in one round trip.
 func (k *Kit) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
 	var tag pgconn.CommandTag
-	err := k.withPlacement(ctx, func(t *Tenant, pool *pgxpool.Pool) error {
-		br := pool.SendBatch(ctx, scopedBatch(t, sql, args))
-		defer br.Close()
-		if _, err := br.Exec(); err != nil {
-			return err
-		}
-		var err error
-		tag, err = br.Exec()
-		if err != nil {
-			return err
-		}
-		return br.Close()
+	err := k.oneStatement(ctx, sql, args, func(rows pgx.Rows) error {
+		rows.Close()
+		tag = rows.CommandTag()
+		return rows.Err()
 	})
 	return tag, err
 }
 
 // QueryRow runs one query scoped to the tenant of ctx, in one round trip,
-// and scans its first row.
+// and scans its first row. It returns pgx.ErrNoRows when there is none.
 func (k *Kit) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
 	return &scopedRow{k: k, ctx: ctx, sql: sql, args: args}
 }
@@ -83,16 +76,19 @@ type scopedRow struct {
 }
 
 func (r *scopedRow) Scan(dest ...any) error {
-	return r.k.withPlacement(r.ctx, func(t *Tenant, pool *pgxpool.Pool) error {
-		br := pool.SendBatch(r.ctx, scopedBatch(t, r.sql, r.args))
-		defer br.Close()
-		if _, err := br.Exec(); err != nil {
+	return r.k.oneStatement(r.ctx, r.sql, r.args, func(rows pgx.Rows) error {
+		defer rows.Close()
+		if !rows.Next() {
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			return pgx.ErrNoRows
+		}
+		if err := rows.Scan(dest...); err != nil {
 			return err
 		}
-		if err := br.QueryRow().Scan(dest...); err != nil {
-			return err
-		}
-		return br.Close()
+		rows.Close()
+		return rows.Err()
 	})
 }
 
@@ -100,37 +96,98 @@ func (r *scopedRow) Scan(dest ...any) error {
 // collects its rows with scan (pgx.RowToStructByName, say).
 func Query[T any](ctx context.Context, k *Kit, sql string, args []any, scan pgx.RowToFunc[T]) ([]T, error) {
 	var out []T
-	err := k.withPlacement(ctx, func(t *Tenant, pool *pgxpool.Pool) error {
-		br := pool.SendBatch(ctx, scopedBatch(t, sql, args))
-		defer br.Close()
-		if _, err := br.Exec(); err != nil {
-			return err
-		}
-		rows, err := br.Query()
-		if err != nil {
-			return err
-		}
-		if out, err = pgx.CollectRows(rows, scan); err != nil {
-			return err
-		}
-		return br.Close()
+	err := k.oneStatement(ctx, sql, args, func(rows pgx.Rows) error {
+		var err error
+		out, err = pgx.CollectRows(rows, scan)
+		return err
 	})
 	return out, err
 }
 
-// scopedBatch is the tenant setup and one statement. Sent with one Sync,
-// they form one implicit transaction: the transaction-local settings
-// apply to the statement and end with it.
-func scopedBatch(t *Tenant, sql string, args []any) *pgx.Batch {
-	b := &pgx.Batch{}
-	b.Queue("SELECT tenantkit.enter($1, $2, $3)", t.ID, t.Placement.Epoch, t.Placement.Schema)
-	b.Queue(sql, args...)
-	return b
+// preparedKey holds, in each connection's custom data, the statements
+// tenantkit prepared on it inside a scoped transaction.
+const preparedKey = "tenantkit.prepared"
+
+// oneStatement runs one statement scoped to the tenant of ctx and hands its
+// rows to read. The statement and the tenant setup are sent together with
+// one Sync: one round trip, one implicit transaction, whose local settings
+// end with it. With prepared statements, a statement's first run on a
+// connection is prepared inside a scoped transaction instead — where its
+// table names resolve in the tenant's schema — and reused from then on.
+func (k *Kit) oneStatement(ctx context.Context, sql string, args []any, read func(pgx.Rows) error) error {
+	return k.withPlacement(ctx, func(t *Tenant, pool *pgxpool.Pool) error {
+		conn, err := pool.Acquire(ctx)
+		if err != nil {
+			return err
+		}
+		defer conn.Release()
+		prepared, _ := conn.Conn().PgConn().CustomData()[preparedKey].(map[string]struct{})
+		_, ready := prepared[sql]
+		if k.cfg.DisablePreparedStatements || ready {
+			return batchStatement(ctx, conn.Conn(), t, sql, args, read)
+		}
+		err = pgx.BeginTxFunc(ctx, conn, pgx.TxOptions{BeginQuery: beginSQL(pgx.TxOptions{}, t)}, func(tx pgx.Tx) error {
+			if _, err := tx.Conn().Prepare(ctx, sql, sql); err != nil {
+				return err
+			}
+			rows, err := tx.Query(ctx, sql, args...)
+			if err != nil {
+				return err
+			}
+			return read(rows)
+		})
+		if err == nil {
+			if prepared == nil {
+				prepared = map[string]struct{}{}
+				conn.Conn().PgConn().CustomData()[preparedKey] = prepared
+			}
+			prepared[sql] = struct{}{}
+		}
+		return err
+	})
 }
 
-// beginSQL begins a transaction and scopes it in one simple-protocol
-// round trip. The values are ours (a uuid, an integer, a generated schema
-// name), quoted as literals all the same.
+func batchStatement(ctx context.Context, conn *pgx.Conn, t *Tenant, sql string, args []any, read func(pgx.Rows) error) error {
+	b := &pgx.Batch{}
+	b.Queue(setupSQL, t.ID.String(), t.Placement.Schema)
+	b.Queue(fenceSQL, t.ID.String(), t.Placement.Epoch)
+	b.Queue(sql, args...)
+	br := conn.SendBatch(ctx, b)
+	defer br.Close()
+	for range 2 {
+		if _, err := br.Exec(); err != nil {
+			return err
+		}
+	}
+	rows, err := br.Query()
+	if err != nil {
+		return err
+	}
+	if err := read(rows); err != nil {
+		return err
+	}
+	return br.Close()
+}
+
+// The tenant setup, in two statements. The first sets the transaction-local
+// tenant setting and search_path and takes the shared advisory lock that a
+// move's cutover takes exclusively; every name in it is qualified, since it
+// runs before the search_path is set. The second checks the move fence: as
+// a later statement, under READ COMMITTED it reads with a snapshot taken
+// after the lock was granted. It calls tenantkit.moved, which raises, only
+// when the fence holds a newer epoch. Nothing is set for the session.
+const (
+	setupSQL = "SELECT pg_catalog.set_config('" + rlspolicy.Setting + "', $1::text, true), " +
+		"pg_catalog.set_config('search_path', pg_catalog.quote_ident($2::text), true), " +
+		"pg_catalog.pg_advisory_xact_lock_shared(pg_catalog.hashtextextended($1::text, 0))"
+	fenceSQL = "SELECT tenantkit.moved(f.tenant_id, f.epoch, $2::bigint) FROM tenantkit.fence f " +
+		"WHERE f.tenant_id = $1::uuid AND f.epoch > $2::bigint"
+)
+
+// beginSQL begins a transaction and scopes it in one simple-protocol round
+// trip: BEGIN and the two setup statements with their values as literals.
+// The values are ours (a uuid, an integer, a generated schema name),
+// quoted all the same.
 func beginSQL(opts pgx.TxOptions, t *Tenant) string {
 	var b strings.Builder
 	b.WriteString("BEGIN")
@@ -143,15 +200,15 @@ func beginSQL(opts pgx.TxOptions, t *Tenant) string {
 	if opts.DeferrableMode != "" {
 		b.WriteString(" " + string(opts.DeferrableMode))
 	}
-	b.WriteString("; SELECT tenantkit.enter('")
-	b.WriteString(t.ID.String())
-	b.WriteString("', ")
-	b.WriteString(strconv.FormatInt(t.Placement.Epoch, 10))
-	b.WriteString(", '")
-	b.WriteString(strings.ReplaceAll(t.Placement.Schema, "'", "''"))
-	b.WriteString("')")
+	r := strings.NewReplacer("$1", literal(t.ID.String()), "$2", literal(t.Placement.Schema))
+	b.WriteString("; " + r.Replace(setupSQL))
+	r = strings.NewReplacer("$1", literal(t.ID.String()), "$2", strconv.FormatInt(t.Placement.Epoch, 10))
+	b.WriteString("; " + r.Replace(fenceSQL))
 	return b.String()
 }
+
+// literal quotes s as an SQL string literal.
+func literal(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 // withPlacement runs fn with the tenant of ctx and the pool of its
 // placement. When the tenant moved under it, fn runs once more on the

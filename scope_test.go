@@ -382,3 +382,46 @@ func TestCheckRLSGuardsStart(t *testing.T) {
 		t.Fatalf("Start with a violation: %v", err)
 	}
 }
+
+// TestFenceRefusesAStaleEpoch: once a database's fence holds a newer epoch
+// for a tenant (as a move's cutover leaves it), every scoped statement
+// carrying the old epoch fails there, on both paths, and passes again once
+// the fence agrees.
+func TestFenceRefusesAStaleEpoch(t *testing.T) {
+	t.Parallel()
+	p := tenantkittest.NewPlatform(t, orders.Migrations())
+	id := p.Tenant(t, "acme", "shared")
+	kit := p.Kit(t, tenantkit.Config{})
+	ctx := p.Scoped(t, kit, "acme")
+	seed(t, kit, ctx, "x@acme.test")
+	bg := context.Background()
+	conn, err := pgx.Connect(bg, p.OwnerDSN(p.SharedDatabase))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(bg)
+	if _, err := conn.Exec(bg, "INSERT INTO tenantkit.fence (tenant_id, epoch) VALUES ($1, 2)", id); err != nil {
+		t.Fatal(err)
+	}
+	moved := func(err error) bool {
+		var pgErr *pgconn.PgError
+		return errors.As(err, &pgErr) && pgErr.Code == "TKMOV"
+	}
+	var n int
+	if err := kit.Tx(ctx, func(tx pgx.Tx) error { return tx.QueryRow(ctx, "SELECT count(*) FROM customers").Scan(&n) }); !moved(err) {
+		t.Fatalf("Tx with a stale epoch: %v", err)
+	}
+	for i := 0; i < 2; i++ { // the first prepares in a transaction, the second is one round trip
+		if err := kit.QueryRow(ctx, "SELECT count(*) FROM customers").Scan(&n); !moved(err) {
+			t.Fatalf("QueryRow %d with a stale epoch: %v", i, err)
+		}
+	}
+	if _, err := conn.Exec(bg, "UPDATE tenantkit.fence SET epoch = 1 WHERE tenant_id = $1", id); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		if err := kit.QueryRow(ctx, "SELECT count(*) FROM customers").Scan(&n); err != nil || n != 1 {
+			t.Fatalf("QueryRow %d after the fence agrees: %d %v", i, n, err)
+		}
+	}
+}

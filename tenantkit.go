@@ -50,6 +50,12 @@ type Config struct {
 	// PoolConfigFunc adjusts every tenant-data pool's configuration before
 	// it is created (tracers, say). Defaults to nil.
 	PoolConfigFunc func(*pgxpool.Config)
+	// DisablePreparedStatements sends every tenant statement unprepared.
+	// Set it when tenant pools go through PgBouncer in transaction mode
+	// (before 1.21, or without max_prepared_statements): named prepared
+	// statements do not survive there. It costs a parse per statement and
+	// a slower single-statement path. Defaults to false.
+	DisablePreparedStatements bool
 	// RLSCheckOnStart makes Start audit row-level security on every target
 	// first (see CheckRLS) and fail instead of running when it finds a
 	// violation. Defaults to false.
@@ -116,6 +122,7 @@ func New(cfg Config) (*Kit, error) {
 	}
 	if k.router, err = router.New(router.Config{
 		URLFunc: k.clusterURL, Budget: cfg.ConnBudget, PoolSize: cfg.PoolSize, ConfigFunc: cfg.PoolConfigFunc,
+		NoPreparedStatements: cfg.DisablePreparedStatements,
 	}); err != nil {
 		return nil, err
 	}

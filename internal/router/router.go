@@ -30,6 +30,10 @@ type Config struct {
 	// PoolSize is the most connections of one pool. Defaults to 10, and
 	// to Budget when Budget is smaller.
 	PoolSize int32
+	// NoPreparedStatements makes pools send every statement unprepared
+	// (QueryExecModeExec), as PgBouncer in transaction mode needs.
+	// Defaults to false: statements are prepared and cached per connection.
+	NoPreparedStatements bool
 	// ConfigFunc adjusts each pool's configuration before it is created
 	// (tracers, PgBouncer settings). Defaults to nil.
 	ConfigFunc func(*pgxpool.Config)
@@ -185,10 +189,14 @@ func (r *Router) poolConfig(ctx context.Context, k Key) (*pgxpool.Config, error)
 	cfg.MaxConns = r.cfg.PoolSize
 	cfg.MinConns = 0
 	cfg.MaxConnIdleTime = time.Minute
-	// No named prepared statements: every statement is parsed inside the
-	// tenant's transaction, after its search_path is set, and pools work
-	// behind PgBouncer in transaction mode.
-	cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
+	// Behind PgBouncer in transaction mode no named prepared statement may
+	// outlive its transaction. Otherwise statements are prepared — inside a
+	// scoped transaction, so that unqualified names resolve in the tenant's
+	// schema; PostgreSQL re-parses a prepared statement whenever the
+	// search_path differs from the one it was prepared under.
+	if r.cfg.NoPreparedStatements {
+		cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
+	}
 	if r.cfg.ConfigFunc != nil {
 		r.cfg.ConfigFunc(cfg)
 	}
