@@ -155,6 +155,7 @@ func (p *Provisioner) ensureSystem(ctx context.Context, c catalog.Cluster, db st
 			"GRANT USAGE ON SCHEMA tenantkit TO " + role,
 			"GRANT SELECT ON tenantkit.fence TO " + role,
 			"GRANT EXECUTE ON FUNCTION tenantkit.moved(uuid, bigint, bigint) TO " + role,
+			"GRANT EXECUTE ON FUNCTION tenantkit.enter(uuid, bigint, text) TO " + role,
 		} {
 			if _, err := tx.Exec(ctx, stmt); err != nil {
 				return fmt.Errorf("placement: install data-plane objects in %s/%s: %w", c.Name, db, err)

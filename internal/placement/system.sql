@@ -22,4 +22,24 @@ BEGIN
         USING ERRCODE = 'TKMOV';
 END
 $$;
-DROP FUNCTION IF EXISTS tenantkit.enter(uuid, bigint, text);
+
+-- enter is the same setup as one statement, for BEGIN's round trip, where
+-- every extra statement costs: the tenant setting, the search_path, the
+-- shared advisory lock, then the fence. It is VOLATILE, so under READ
+-- COMMITTED its fence SELECT takes a snapshot after the lock was granted.
+-- It has no SET clause, since that would undo its set_config calls on
+-- return; every name in it is qualified.
+CREATE OR REPLACE FUNCTION tenantkit.enter(tenant uuid, expected_epoch bigint, app_schema text)
+RETURNS void LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    fenced bigint;
+BEGIN
+    PERFORM pg_catalog.set_config('tenantkit.tenant_id', tenant::text, true);
+    PERFORM pg_catalog.set_config('search_path', pg_catalog.quote_ident(app_schema), true);
+    PERFORM pg_catalog.pg_advisory_xact_lock_shared(pg_catalog.hashtextextended(tenant::text, 0));
+    SELECT f.epoch INTO fenced FROM tenantkit.fence f WHERE f.tenant_id = tenant;
+    IF fenced IS NOT NULL AND fenced > expected_epoch THEN
+        PERFORM tenantkit.moved(tenant, fenced, expected_epoch);
+    END IF;
+END
+$$;
