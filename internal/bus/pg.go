@@ -95,9 +95,10 @@ func (l *PGListener) session(ctx context.Context, h Handler, up func()) error {
 	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{Channel}.Sanitize()); err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	// Drop what may be stale before anyone sees us connected.
+	h.Reset()
 	l.connected.Store(true)
 	up()
-	h.Reset()
 	for {
 		n, err := l.wait(ctx, conn)
 		if err != nil {

@@ -130,9 +130,10 @@ func (b *RedisBus) handle(msg any, h Handler, up func()) {
 	switch msg := msg.(type) {
 	case *redis.Subscription:
 		if msg.Kind == "subscribe" && msg.Channel == Channel {
+			// Drop what may be stale before anyone sees us connected.
+			h.Reset()
 			b.connected.Store(true)
 			up()
-			h.Reset()
 		}
 	case *redis.Message:
 		if msg.Channel == Channel {
