@@ -107,35 +107,43 @@ func (r *Router) tryAcquire(ctx context.Context, k Key) (*pgxpool.Pool, error) {
 	if err != nil {
 		return nil, err
 	}
-	var victims []*pgxpool.Pool
-	defer func() {
-		for _, v := range victims {
-			v.Close() // waits for its connections to close: never under the lock
+	for {
+		pool, victim, err := r.create(ctx, k, cfg)
+		if victim == nil {
+			return pool, err
 		}
-	}()
+		// Close the evicted pool — waiting for its connections to close,
+		// never under the lock — before a new pool may connect, then try
+		// again: the freed slot may have been taken meanwhile.
+		victim.Close()
+	}
+}
+
+// create adds the pool of k unless the budget is full; then it evicts the
+// least recently used idle pool and returns it for the caller to close.
+func (r *Router) create(ctx context.Context, k Key, cfg *pgxpool.Config) (*pgxpool.Pool, *pgxpool.Pool, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
-		return nil, ErrClosed
+		return nil, nil, ErrClosed
 	}
 	if e, ok := r.pools[k]; ok { // another goroutine created it meanwhile
 		e.refs++
 		e.lastUsed = time.Now()
-		return e.pool, nil
+		return e.pool, nil, nil
 	}
-	for int32(len(r.pools)+1)*r.cfg.PoolSize > r.cfg.Budget {
-		v := r.evictOne()
-		if v == nil {
-			return nil, ErrBudgetExhausted
+	if int32(len(r.pools)+1)*r.cfg.PoolSize > r.cfg.Budget {
+		if v := r.evictOne(); v != nil {
+			return nil, v, nil
 		}
-		victims = append(victims, v)
+		return nil, nil, ErrBudgetExhausted
 	}
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	pool, err := pgxpool.NewWithConfig(ctx, cfg.Copy())
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	r.pools[k] = &entry{pool: pool, refs: 1, lastUsed: time.Now()}
-	return pool, nil
+	return pool, nil, nil
 }
 
 func (r *Router) acquireExisting(k Key) (*pgxpool.Pool, bool, error) {
