@@ -62,24 +62,19 @@ func newMigrate(e env, g *globals) *cobra.Command {
 }
 
 // migrator builds the migrator and the targets for the flags.
-func migrator(ctx context.Context, e env, g *globals, s *catalog.Store, workers int, bar *progressbar.ProgressBar) (*appmigrate.Migrator, []catalog.Target, error) {
+func migrator(g *globals, workers int, bar *progressbar.ProgressBar) (*appmigrate.Migrator, error) {
 	if workers < 1 {
-		return nil, nil, usageError{errors.New("--workers must be at least 1")}
+		return nil, usageError{errors.New("--workers must be at least 1")}
 	}
 	fsys, err := migrationsFS(g.migrations)
 	if err != nil {
-		return nil, nil, err
-	}
-	targets, err := appTargets(ctx, s)
-	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	cfg := appmigrate.Config{Migrations: fsys, Workers: workers, Logger: discardLogger()}
 	if bar != nil {
 		cfg.ProgressFunc = func(p appmigrate.Progress) { _ = bar.Set(p.Done) }
 	}
-	m, err := appmigrate.New(cfg)
-	return m, targets, err
+	return appmigrate.New(cfg)
 }
 
 func toMigrate(ts []catalog.Target) []appmigrate.Target {
@@ -102,12 +97,12 @@ func progress(e env, total int, what string) *progressbar.ProgressBar {
 
 func runMigrate(ctx context.Context, e env, g *globals, workers int, run func(*appmigrate.Migrator, []appmigrate.Target) appmigrate.Summary) error {
 	return withStore(ctx, g, func(s *catalog.Store) error {
-		targets, err := appTargets(ctx, s)
+		targets, err := s.Targets(ctx)
 		if err != nil {
 			return err
 		}
 		bar := progress(e, len(targets), "migrating")
-		m, targets, err := migrator(ctx, e, g, s, workers, bar)
+		m, err := migrator(g, workers, bar)
 		if err != nil {
 			return err
 		}
@@ -178,7 +173,11 @@ type statusRow struct {
 
 func runStatus(ctx context.Context, e env, g *globals, workers int) error {
 	return withStore(ctx, g, func(s *catalog.Store) error {
-		m, targets, err := migrator(ctx, e, g, s, workers, nil)
+		m, err := migrator(g, workers, nil)
+		if err != nil {
+			return err
+		}
+		targets, err := s.Targets(ctx)
 		if err != nil {
 			return err
 		}

@@ -17,7 +17,7 @@ func newRLS(e env, g *globals) *cobra.Command {
 		Args:  exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return withStore(cmd.Context(), g, func(s *catalog.Store) error {
-				targets, err := appTargets(cmd.Context(), s)
+				targets, err := s.Targets(cmd.Context())
 				if err != nil {
 					return err
 				}

@@ -14,8 +14,6 @@ import (
 
 	"github.com/tenantkit/tenantkit"
 	"github.com/tenantkit/tenantkit/internal/bus"
-	"github.com/tenantkit/tenantkit/internal/catalog"
-	"github.com/tenantkit/tenantkit/internal/rlsaudit"
 	"github.com/tenantkit/tenantkit/internal/server"
 )
 
@@ -44,11 +42,6 @@ func serve(ctx context.Context, o serveOptions) error {
 		return fmt.Errorf("catalog database URL: %w", err)
 	}
 	defer pool.Close()
-	if o.rlsCheck {
-		if err := auditBeforeServing(ctx, pool); err != nil {
-			return err
-		}
-	}
 	kit, err := tenantkit.New(tenantkit.Config{
 		Pool: pool, DatabaseURL: o.databaseURL, RedisURL: o.redisURL, Logger: o.log,
 		Resolvers: tenantkit.ResolverConfig{BaseDomain: o.baseDomain, CustomDomains: true},
@@ -57,6 +50,11 @@ func serve(ctx context.Context, o serveOptions) error {
 		return err
 	}
 	defer kit.Close()
+	if o.rlsCheck {
+		if err := auditBeforeServing(ctx, kit); err != nil {
+			return err
+		}
+	}
 	var after func(context.Context, bus.Message)
 	if o.redisURL != "" {
 		r, err := bus.NewRedis(bus.RedisConfig{URL: o.redisURL, Logger: o.log})
@@ -96,20 +94,8 @@ func serve(ctx context.Context, o serveOptions) error {
 }
 
 // auditBeforeServing runs the RLS audit on every target of the catalog.
-func auditBeforeServing(ctx context.Context, pool *pgxpool.Pool) error {
-	store, err := catalog.NewStore(catalog.StoreConfig{Pool: pool})
-	if err != nil {
-		return err
-	}
-	targets, err := appTargets(ctx, store)
-	if err != nil {
-		return err
-	}
-	ts := make([]rlsaudit.Target, len(targets))
-	for i, t := range targets {
-		ts[i] = rlsaudit.Target{Key: t.Key, DSN: t.OwnerDSN, Schema: t.Schema}
-	}
-	vs, err := rlsaudit.Check(ctx, ts, rlsaudit.Options{})
+func auditBeforeServing(ctx context.Context, kit *tenantkit.Kit) error {
+	vs, err := kit.CheckRLS(ctx)
 	if err != nil {
 		return fmt.Errorf("rls check before serving: %w", err)
 	}

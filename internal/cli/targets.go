@@ -1,19 +1,12 @@
 package cli
 
 import (
-	"context"
 	"fmt"
 	"io/fs"
 	"os"
 
 	"github.com/tenantkit/tenantkit/examples/orders"
-	"github.com/tenantkit/tenantkit/internal/catalog"
 )
-
-// appTargets lists every target of the catalog.
-func appTargets(ctx context.Context, s *catalog.Store) ([]catalog.Target, error) {
-	return s.Targets(ctx)
-}
 
 // migrationsFS is the application's migrations: --migrations DIR, or the
 // example orders application's when dir is "example".
