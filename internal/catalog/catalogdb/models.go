@@ -5,6 +5,7 @@
 package catalogdb
 
 import (
+	"encoding/json"
 	"time"
 
 	"github.com/google/uuid"
@@ -57,6 +58,39 @@ type TenantkitDomain struct {
 	VerificationToken string     `json:"verification_token"`
 	VerifiedAt        *time.Time `json:"verified_at"`
 	CreatedAt         time.Time  `json:"created_at"`
+}
+
+type TenantkitMove struct {
+	ID                uuid.UUID       `json:"id"`
+	TenantID          uuid.UUID       `json:"tenant_id"`
+	State             string          `json:"state"`
+	Phase             string          `json:"phase"`
+	SourceTier        string          `json:"source_tier"`
+	SourceCluster     string          `json:"source_cluster"`
+	SourceDatabase    string          `json:"source_database"`
+	SourceSchema      string          `json:"source_schema"`
+	SourceEpoch       int64           `json:"source_epoch"`
+	TargetTier        string          `json:"target_tier"`
+	TargetCluster     string          `json:"target_cluster"`
+	TargetDatabase    string          `json:"target_database"`
+	TargetSchema      string          `json:"target_schema"`
+	RequestedBy       string          `json:"requested_by"`
+	DeferredIndexes   json.RawMessage `json:"deferred_indexes"`
+	Progress          json.RawMessage `json:"progress"`
+	Timings           json.RawMessage `json:"timings"`
+	ReverseLsn        string          `json:"reverse_lsn"`
+	CancelRequested   bool            `json:"cancel_requested"`
+	RollbackRequested bool            `json:"rollback_requested"`
+	LastError         string          `json:"last_error"`
+	Attempts          int32           `json:"attempts"`
+	LeaseOwner        string          `json:"lease_owner"`
+	LeaseUntil        *time.Time      `json:"lease_until"`
+	CreatedAt         time.Time       `json:"created_at"`
+	UpdatedAt         time.Time       `json:"updated_at"`
+	CutoverAt         *time.Time      `json:"cutover_at"`
+	FinishedAt        *time.Time      `json:"finished_at"`
+	RetainUntil       *time.Time      `json:"retain_until"`
+	CleanedAt         *time.Time      `json:"cleaned_at"`
 }
 
 type TenantkitPlacement struct {
