@@ -84,6 +84,11 @@ func (a *API) routes() {
 		{path: "/api/v1/tenants/{ref}/domains", methods: map[string]http.HandlerFunc{"POST": a.addDomain}},
 		{path: "/api/v1/domains/{host}/verify", methods: map[string]http.HandlerFunc{"POST": a.verifyDomain}},
 		{path: "/api/v1/tenants/{ref}/placement", methods: map[string]http.HandlerFunc{"GET": a.getPlacement, "POST": a.placeTenant}},
+		{path: "/api/v1/tenants/{ref}/moves", methods: map[string]http.HandlerFunc{"POST": a.createMove}},
+		{path: "/api/v1/moves", methods: map[string]http.HandlerFunc{"GET": a.listMoves}},
+		{path: "/api/v1/moves/{id}", methods: map[string]http.HandlerFunc{"GET": a.getMove}},
+		{path: "/api/v1/moves/{id}/cancel", methods: map[string]http.HandlerFunc{"POST": a.cancelMove}},
+		{path: "/api/v1/moves/{id}/rollback", methods: map[string]http.HandlerFunc{"POST": a.rollbackMove}},
 		{path: "/api/v1/clusters", methods: map[string]http.HandlerFunc{"POST": a.addCluster, "GET": a.listClusters}},
 		{path: "/api/v1/clusters/{name}", methods: map[string]http.HandlerFunc{"DELETE": a.removeCluster}},
 	}
@@ -505,8 +510,22 @@ func ProblemFor(err error) *problem.Problem {
 		return problem.New(http.StatusConflict, problem.AlreadyPlaced, "the tenant is placed elsewhere already; move it instead")
 	case errors.Is(err, catalog.ErrNotPlaced):
 		return problem.New(http.StatusNotFound, problem.NotPlaced, "the tenant has no placement")
+	case errors.Is(err, catalog.ErrMoveNotFound):
+		return problem.New(http.StatusNotFound, problem.MoveNotFound, "no such move")
+	case errors.Is(err, catalog.ErrMoveInProgress):
+		return problem.New(http.StatusConflict, problem.MoveInProgress, "the tenant is being moved already: cancel that move or wait for it")
+	case errors.Is(err, catalog.ErrSamePlacement):
+		return problem.New(http.StatusConflict, problem.SamePlacement, userText(err))
+	case errors.Is(err, catalog.ErrMoveState):
+		return problem.New(http.StatusConflict, problem.MoveState, userText(err))
 	}
 	return problem.New(http.StatusInternalServerError, problem.Internal, "internal error")
+}
+
+// userText is a catalog error's message for people: the catalog's own
+// words, which name moves, states and placements but no connection.
+func userText(err error) string {
+	return RedactText(strings.ReplaceAll(err.Error(), "catalog: ", ""))
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

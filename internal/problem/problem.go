@@ -38,6 +38,10 @@ const (
 	NoCluster        = "no-cluster"
 	AlreadyPlaced    = "already-placed"
 	NotPlaced        = "not-placed"
+	MoveNotFound     = "move-not-found"
+	MoveInProgress   = "move-in-progress"
+	SamePlacement    = "same-placement"
+	MoveState        = "move-state"
 )
 
 // FieldError names one invalid field.
