@@ -289,11 +289,11 @@ func withConn(ctx context.Context, pool *connPool, fn func(*pgxpool.Conn) error)
 	return fn(conn)
 }
 
-// lockKey is the session advisory lock id of a schema's migrations. goose's
+// LockKey is the session advisory lock id of a schema's migrations. goose's
 // own session locker uses one fixed id per database, which would serialise
 // every tenant schema of a shared cluster database; advisory locks are
 // already scoped to the database, so the schema name is all the key needs.
-func lockKey(schema string) int64 {
+func LockKey(schema string) int64 {
 	h := fnv.New64a()
 	h.Write([]byte("tenantkit/appmigrate\x00"))
 	h.Write([]byte(schema))
@@ -304,7 +304,7 @@ func lockKey(schema string) int64 {
 // taken on the control connection, not goose's, so that it also covers the
 // RLS installation after goose is done.
 func withLock(ctx context.Context, conn *pgxpool.Conn, schema string, fn func() error) (err error) {
-	key := lockKey(schema)
+	key := LockKey(schema)
 	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", key); err != nil {
 		return fmt.Errorf("lock target: %w", err)
 	}

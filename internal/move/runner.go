@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/tenantkit/tenantkit/internal/appmigrate"
 	"github.com/tenantkit/tenantkit/internal/bootstrap"
 	"github.com/tenantkit/tenantkit/internal/catalog"
 	"github.com/tenantkit/tenantkit/internal/placement"
@@ -71,8 +72,12 @@ type Runner struct {
 	cfg   Config
 	store *catalog.Store
 	prov  *placement.Provisioner
+	mig   *appmigrate.Migrator
 	log   *slog.Logger
 }
+
+// latest is the newest application migration version.
+func (r *Runner) latest() int64 { return r.mig.Latest() }
 
 // New returns a Runner.
 func New(cfg Config) (*Runner, error) {
@@ -116,7 +121,11 @@ func New(cfg Config) (*Runner, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Runner{cfg: cfg, store: cfg.Store, prov: prov, log: cfg.Logger.With("component", "move")}, nil
+	mig, err := appmigrate.New(appmigrate.Config{Migrations: cfg.Migrations, AppRole: cfg.AppRole, Workers: 1, Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+	return &Runner{cfg: cfg, store: cfg.Store, prov: prov, mig: mig, log: cfg.Logger.With("component", "move")}, nil
 }
 
 // Owner is the name this runner takes leases under.

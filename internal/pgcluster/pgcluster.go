@@ -252,6 +252,7 @@ func (c *Cluster) writeConf(extra map[string]string) error {
 		"log_min_messages":                "warning",
 		"logging_collector":               "off",
 		"max_logical_replication_workers": "8",
+		"max_prepared_transactions":       "20",
 	}
 	for k, v := range extra {
 		settings[k] = v

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -37,19 +38,7 @@ func (p *Provisioner) Deprovision(ctx context.Context, actor, ref string) error 
 	if err != nil {
 		return err
 	}
-	switch {
-	case pl.Adopted:
-		// An adopted database is the operator's: tenantkit takes away
-		// only what it put there.
-		err = p.exec(ctx, c, pl.Database, "DROP SCHEMA IF EXISTS "+pgx.Identifier{pl.Schema}.Sanitize()+" CASCADE")
-	case pl.Tier == catalog.TierDedicated:
-		err = p.dropDatabase(ctx, c, pl.Database)
-	case pl.Tier == catalog.TierSchema:
-		err = p.exec(ctx, c, pl.Database, "DROP SCHEMA IF EXISTS "+pgx.Identifier{pl.Schema}.Sanitize()+" CASCADE")
-	default:
-		err = p.deleteRows(ctx, c, pl, t.ID.String())
-	}
-	if err != nil {
+	if err := p.DropData(ctx, c, pl, t.ID, false); err != nil {
 		return fmt.Errorf("placement: deprovision %s: %w", ref, err)
 	}
 	if pl.Tier != catalog.TierShared {
@@ -58,6 +47,26 @@ func (p *Provisioner) Deprovision(ctx context.Context, actor, ref string) error 
 		}
 	}
 	return p.store.DeletePlacement(ctx, actor, ref)
+}
+
+// DropData removes a tenant's data from a placement's location: its
+// database (dedicated), its schema (schema tier, or what tenantkit put in
+// an adopted database) or its rows in batches (shared). A shared tenant's
+// fence row is kept when keepFence is set: after a move, it turns away
+// processes that still believe the tenant lives there.
+func (p *Provisioner) DropData(ctx context.Context, c catalog.Cluster, pl catalog.Placement, tenant uuid.UUID, keepFence bool) error {
+	switch {
+	case pl.Adopted:
+		// An adopted database is the operator's: tenantkit takes away
+		// only what it put there.
+		return p.exec(ctx, c, pl.Database, "DROP SCHEMA IF EXISTS "+pgx.Identifier{pl.Schema}.Sanitize()+" CASCADE")
+	case pl.Tier == catalog.TierDedicated:
+		return p.dropDatabase(ctx, c, pl.Database)
+	case pl.Tier == catalog.TierSchema:
+		return p.exec(ctx, c, pl.Database, "DROP SCHEMA IF EXISTS "+pgx.Identifier{pl.Schema}.Sanitize()+" CASCADE")
+	default:
+		return p.deleteRows(ctx, c, pl, tenant.String(), keepFence)
+	}
 }
 
 func (p *Provisioner) dropDatabase(ctx context.Context, c catalog.Cluster, db string) error {
@@ -78,7 +87,7 @@ func (p *Provisioner) exec(ctx context.Context, c catalog.Cluster, db, sql strin
 // transaction, as the owner under the tenant's own setting (FORCE RLS
 // confines the owner too). A table whose rows other rows still reference
 // is retried after the others.
-func (p *Provisioner) deleteRows(ctx context.Context, c catalog.Cluster, pl catalog.Placement, tenant string) error {
+func (p *Provisioner) deleteRows(ctx context.Context, c catalog.Cluster, pl catalog.Placement, tenant string, keepFence bool) error {
 	conn, err := pgx.Connect(ctx, catalog.WithDatabase(c.OwnerURL, pl.Database))
 	if err != nil {
 		return err
@@ -105,6 +114,9 @@ func (p *Provisioner) deleteRows(ctx context.Context, c catalog.Cluster, pl cata
 			}
 		}
 		tables = blocked
+	}
+	if keepFence {
+		return nil
 	}
 	_, err = conn.Exec(ctx, "DELETE FROM tenantkit.fence WHERE tenant_id = $1", tenant)
 	return err

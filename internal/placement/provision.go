@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"log/slog"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -92,6 +93,26 @@ func (p *Provisioner) Place(ctx context.Context, actor, ref string, pp catalog.P
 	if err != nil {
 		return pl, err
 	}
+	if err := p.Build(ctx, c, pl); err != nil {
+		return pl, err
+	}
+	if err := p.step("ready"); err != nil {
+		return pl, err
+	}
+	t, err := p.store.GetTenant(ctx, ref)
+	if err != nil {
+		return pl, err
+	}
+	if err := p.EnsureFence(ctx, c, pl.Database, t.ID, pl.Epoch); err != nil {
+		return pl, err
+	}
+	return p.store.SetPlacementState(ctx, actor, ref, catalog.PlacementReady)
+}
+
+// Build creates a placement's database (unless it exists), installs the
+// data-plane objects and applies the application's migrations. It is
+// idempotent.
+func (p *Provisioner) Build(ctx context.Context, c catalog.Cluster, pl catalog.Placement) error {
 	steps := []struct {
 		name string
 		run  func() error
@@ -102,16 +123,26 @@ func (p *Provisioner) Place(ctx context.Context, actor, ref string, pp catalog.P
 	}
 	for _, s := range steps {
 		if err := p.step(s.name); err != nil {
-			return pl, err
+			return err
 		}
 		if err := s.run(); err != nil {
-			return pl, err
+			return err
 		}
 	}
-	if err := p.step("ready"); err != nil {
-		return pl, err
+	return nil
+}
+
+// EnsureFence gives a tenant a fence row in a database, at epoch, unless
+// it has one: the row REPEATABLE READ transactions lock (see
+// tenantkit.fence_lock).
+func (p *Provisioner) EnsureFence(ctx context.Context, c catalog.Cluster, db string, tenant uuid.UUID, epoch int64) error {
+	conn, err := pgx.Connect(ctx, catalog.WithDatabase(c.OwnerURL, db))
+	if err != nil {
+		return fmt.Errorf("placement: connect to %s/%s: %w", c.Name, db, err)
 	}
-	return p.store.SetPlacementState(ctx, actor, ref, catalog.PlacementReady)
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, "INSERT INTO tenantkit.fence (tenant_id, epoch) VALUES ($1, $2) ON CONFLICT (tenant_id) DO NOTHING", tenant, epoch)
+	return err
 }
 
 // ensureDatabase creates a database on the cluster unless it exists.
@@ -156,6 +187,8 @@ func (p *Provisioner) ensureSystem(ctx context.Context, c catalog.Cluster, db st
 			"GRANT SELECT ON tenantkit.fence TO " + role,
 			"GRANT EXECUTE ON FUNCTION tenantkit.moved(uuid, bigint, bigint) TO " + role,
 			"GRANT EXECUTE ON FUNCTION tenantkit.enter(uuid, bigint, text) TO " + role,
+			"REVOKE ALL ON FUNCTION tenantkit.fence_lock(uuid, bigint) FROM PUBLIC",
+			"GRANT EXECUTE ON FUNCTION tenantkit.fence_lock(uuid, bigint) TO " + role,
 		} {
 			if _, err := tx.Exec(ctx, stmt); err != nil {
 				return fmt.Errorf("placement: install data-plane objects in %s/%s: %w", c.Name, db, err)

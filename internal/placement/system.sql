@@ -23,6 +23,30 @@ BEGIN
 END
 $$;
 
+-- fence_lock is the fence check of REPEATABLE READ and SERIALIZABLE
+-- transactions, whose snapshot is taken before enter waits on the lock and
+-- so cannot see a fence committed while it waited. It locks the tenant's
+-- fence row instead: a row updated by a transaction that committed after
+-- the snapshot cannot be locked, and the serialization failure that says
+-- so becomes TKMOV. Every placement has a fence row for that reason.
+CREATE OR REPLACE FUNCTION tenantkit.fence_lock(tenant uuid, expected_epoch bigint)
+RETURNS void LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog AS $$
+BEGIN
+    PERFORM 1 FROM tenantkit.fence f WHERE f.tenant_id = tenant FOR SHARE;
+EXCEPTION WHEN serialization_failure THEN
+    RAISE EXCEPTION 'tenantkit: tenant % moved (fence changed during a snapshot older than it)', tenant
+        USING ERRCODE = 'TKMOV';
+END
+$$;
+
+-- move_applied is where a move's stream records, in the same transaction
+-- as the changes it applied, the source position it applied up to.
+CREATE TABLE IF NOT EXISTS tenantkit.move_applied (
+    stream     text PRIMARY KEY,
+    lsn        pg_lsn NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+
 -- enter is the same setup as one statement, for BEGIN's round trip, where
 -- every extra statement costs: the tenant setting, the search_path, the
 -- shared advisory lock, then the fence. It is VOLATILE, so under READ
@@ -37,6 +61,10 @@ BEGIN
     PERFORM pg_catalog.set_config('tenantkit.tenant_id', tenant::text, true);
     PERFORM pg_catalog.set_config('search_path', pg_catalog.quote_ident(app_schema), true);
     PERFORM pg_catalog.pg_advisory_xact_lock_shared(pg_catalog.hashtextextended(tenant::text, 0));
+    IF pg_catalog.current_setting('transaction_isolation') <> 'read committed'
+       AND pg_catalog.current_setting('transaction_read_only') = 'off' THEN
+        PERFORM tenantkit.fence_lock(tenant, expected_epoch);
+    END IF;
     SELECT f.epoch INTO fenced FROM tenantkit.fence f WHERE f.tenant_id = tenant;
     IF fenced IS NOT NULL AND fenced > expected_epoch THEN
         PERFORM tenantkit.moved(tenant, fenced, expected_epoch);

@@ -37,7 +37,7 @@ const claimMove = `-- name: ClaimMove :one
 SELECT m.id, m.tenant_id, m.state, m.phase, m.source_tier, m.source_cluster, m.source_database, m.source_schema, m.source_epoch, m.target_tier, m.target_cluster, m.target_database, m.target_schema, m.requested_by, m.deferred_indexes, m.progress, m.timings, m.reverse_lsn, m.cancel_requested, m.rollback_requested, m.last_error, m.attempts, m.lease_owner, m.lease_until, m.created_at, m.updated_at, m.cutover_at, m.finished_at, m.retain_until, m.cleaned_at, t.slug FROM tenantkit.moves m JOIN tenantkit.tenants t ON t.id = m.tenant_id
 WHERE m.cleaned_at IS NULL
   AND (m.lease_until IS NULL OR m.lease_until < now())
-  AND (m.state NOT IN ('complete') OR m.rollback_requested OR m.retain_until <= now())
+  AND (m.state <> 'complete' OR m.rollback_requested OR m.retain_until <= now() OR m.phase = 'committing fence')
   AND ($1::uuid IS NULL OR m.id = $1)
   AND (m.state <> 'pending' OR (
       SELECT count(*) FROM tenantkit.moves o
@@ -112,7 +112,7 @@ func (q *Queries) EndRetention(ctx context.Context, tenantID uuid.UUID) error {
 }
 
 const flipMove = `-- name: FlipMove :execrows
-UPDATE tenantkit.moves SET state = 'complete', phase = 'retaining source', cutover_at = now(), finished_at = now(),
+UPDATE tenantkit.moves SET state = 'complete', phase = 'committing fence', cutover_at = now(), finished_at = now(),
     retain_until = now() + make_interval(secs => $1::float8), reverse_lsn = $2,
     timings = timings || $3::jsonb, updated_at = now()
 WHERE id = $4 AND lease_owner = $5 AND state = 'cutover'

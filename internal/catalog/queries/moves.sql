@@ -25,7 +25,7 @@ WHERE tenant_id = @tenant_id AND state = 'complete' AND cleaned_at IS NULL AND N
 SELECT sqlc.embed(m), t.slug FROM tenantkit.moves m JOIN tenantkit.tenants t ON t.id = m.tenant_id
 WHERE m.cleaned_at IS NULL
   AND (m.lease_until IS NULL OR m.lease_until < now())
-  AND (m.state NOT IN ('complete') OR m.rollback_requested OR m.retain_until <= now())
+  AND (m.state <> 'complete' OR m.rollback_requested OR m.retain_until <= now() OR m.phase = 'committing fence')
   AND (sqlc.narg(only_id)::uuid IS NULL OR m.id = sqlc.narg(only_id))
   AND (m.state <> 'pending' OR (
       SELECT count(*) FROM tenantkit.moves o
@@ -79,7 +79,7 @@ UPDATE tenantkit.moves SET rollback_requested = true, updated_at = now() WHERE i
 -- name: FlipMove :execrows
 -- The cutover's decision: the move is complete. Runs in one transaction
 -- with the placement's flip.
-UPDATE tenantkit.moves SET state = 'complete', phase = 'retaining source', cutover_at = now(), finished_at = now(),
+UPDATE tenantkit.moves SET state = 'complete', phase = 'committing fence', cutover_at = now(), finished_at = now(),
     retain_until = now() + make_interval(secs => @retain_seconds::float8), reverse_lsn = @reverse_lsn,
     timings = timings || @timings::jsonb, updated_at = now()
 WHERE id = @id AND lease_owner = @owner AND state = 'cutover';

@@ -1,0 +1,240 @@
+package move
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/tenantkit/tenantkit/internal/catalog"
+)
+
+// errFenceTimeout is a cutover abandoned because the tenant's transactions
+// did not drain within the lock timeout: the source serves on.
+var errFenceTimeout = errors.New("the tenant's transactions held the fence past the lock timeout")
+
+// errDiverged is a cutover abandoned because the ends differ under the
+// fence.
+type errDiverged struct{ detail string }
+
+func (e *errDiverged) Error() string { return "verification failed under the fence: " + e.detail }
+
+// switchover moves the tenant's traffic from one end to the other, which
+// the stream s keeps up to date. It fences the tenant on from (new tenant
+// transactions wait on the exclusive advisory lock, in-flight ones drain),
+// waits until the stream applied everything committed before the fence,
+// verifies both ends, syncs the sequences, records the new epoch in from's
+// fence row inside a prepared transaction that keeps the lock even if this
+// process dies, has flip record the decision in the catalog, and commits
+// the prepared transaction, which releases the waiting transactions: they
+// fail the epoch check and retry on the new placement.
+func (r *Runner) switchover(ctx context.Context, m catalog.Move, from, to end, s *stream, tables []table, gid string,
+	newEpoch int64, prog *tracker, flip func(toLSN string) error) error {
+	fence, err := from.owner(ctx)
+	if err != nil {
+		return err
+	}
+	defer fence.Close(context.WithoutCancel(ctx))
+	start := time.Now()
+	tx, err := fence.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	if _, err := tx.Exec(ctx, fmt.Sprintf("SET LOCAL lock_timeout = %d", r.cfg.LockTimeout.Milliseconds())); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))", from.tenant.String()); err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "55P03" { // lock_not_available
+			return errFenceTimeout
+		}
+		return fmt.Errorf("fence the tenant on %s: %w", from, err)
+	}
+	if err := r.hook(m, "cutover:fenced"); err != nil {
+		return err
+	}
+	if err := r.drain(ctx, from, s); err != nil {
+		return err
+	}
+	checks, err := verify(ctx, from, to, tables)
+	if err != nil {
+		return err
+	}
+	prog.update(func(p *Progress) { p.Verified = checks })
+	if d := mismatch(checks); d != "" {
+		return &errDiverged{detail: d}
+	}
+	if err := syncSequences(ctx, from, to, tables); err != nil {
+		return err
+	}
+	var toLSN string
+	if err := s.target.QueryRow(ctx, "SELECT pg_current_wal_lsn()::text").Scan(&toLSN); err != nil {
+		return err
+	}
+	if err := setFence(ctx, to, newEpoch); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, "INSERT INTO tenantkit.fence (tenant_id, epoch) VALUES ($1, $2) "+
+		"ON CONFLICT (tenant_id) DO UPDATE SET epoch = EXCLUDED.epoch, updated_at = now()", from.tenant, newEpoch); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, "PREPARE TRANSACTION "+literal(gid)); err != nil {
+		return fmt.Errorf("prepare the fence on %s: %w", from, err)
+	}
+	if err := r.hook(m, "cutover:prepared"); err != nil {
+		return err
+	}
+	if err := flip(toLSN); err != nil {
+		if _, rerr := fence.Exec(context.WithoutCancel(ctx), "ROLLBACK PREPARED "+literal(gid)); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+		return err
+	}
+	if err := r.hook(m, "cutover:flipped"); err != nil {
+		return err
+	}
+	if _, err := fence.Exec(ctx, "COMMIT PREPARED "+literal(gid)); err != nil {
+		return fmt.Errorf("release the fence on %s: %w", from, err)
+	}
+	pause := time.Since(start)
+	prog.update(func(p *Progress) { p.PauseMillis = float64(pause.Microseconds()) / 1000 })
+	r.log.Info("cutover", "move", m.ID, "tenant", m.Slug, "from", from.String(), "to", to.String(), "pause", pause)
+	return nil
+}
+
+// drain waits until the stream applied every transaction the source
+// committed before the fence: a marker written after the fence was taken
+// comes after them in the stream.
+func (r *Runner) drain(ctx context.Context, from end, s *stream) error {
+	token := make([]byte, 8)
+	_, _ = rand.Read(token)
+	mark := hex.EncodeToString(token)
+	conn, err := from.owner(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SET LOCAL synchronous_commit = on"); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, "SELECT pg_logical_emit_message(true, $1, $2)", s.marker, mark)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("mark the stream of %s: %w", from, err)
+	}
+	if err := s.pump(ctx, 30*time.Second, func() bool { return s.seen[mark] }); err != nil {
+		return err
+	}
+	if !s.seen[mark] {
+		return fmt.Errorf("the stream from %s did not reach the fence's marker in 30s", from)
+	}
+	return nil
+}
+
+// setFence records epoch as the tenant's fence on an end, unless a newer
+// one is there.
+func setFence(ctx context.Context, e end, epoch int64) error {
+	conn, err := e.owner(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, "INSERT INTO tenantkit.fence (tenant_id, epoch) VALUES ($1, $2) "+
+		"ON CONFLICT (tenant_id) DO UPDATE SET epoch = greatest(tenantkit.fence.epoch, EXCLUDED.epoch), updated_at = now()", e.tenant, epoch)
+	return err
+}
+
+// syncSequences sets each sequence of the target's tables at least as far
+// as its source counterpart, so that new rows do not collide with moved
+// ones.
+func syncSequences(ctx context.Context, from, to end, tables []table) error {
+	src, err := from.owner(ctx)
+	if err != nil {
+		return err
+	}
+	defer src.Close(ctx)
+	dst, err := to.owner(ctx)
+	if err != nil {
+		return err
+	}
+	defer dst.Close(ctx)
+	for _, t := range tables {
+		srcSeqs, err := sequencesOf(ctx, src, from.schema, t.Name)
+		if err != nil {
+			return err
+		}
+		dstSeqs, err := sequencesOf(ctx, dst, to.schema, t.Name)
+		if err != nil {
+			return err
+		}
+		for col, seq := range srcSeqs {
+			target, ok := dstSeqs[col]
+			if !ok {
+				continue
+			}
+			var last int64
+			var called bool
+			if err := src.QueryRow(ctx, "SELECT last_value, is_called FROM "+seq).Scan(&last, &called); err != nil {
+				return fmt.Errorf("read sequence %s: %w", seq, err)
+			}
+			if !called {
+				continue
+			}
+			if _, err := dst.Exec(ctx, "SELECT setval($1::regclass, greatest($2::bigint, (SELECT last_value FROM "+target+")), true)", target, last); err != nil {
+				return fmt.Errorf("sync sequence %s: %w", target, err)
+			}
+		}
+	}
+	return nil
+}
+
+// sequencesOf maps a table's columns to the sequences that feed them.
+func sequencesOf(ctx context.Context, conn *pgx.Conn, schema, table string) (map[string]string, error) {
+	rows, err := conn.Query(ctx, `SELECT a.attname::text, s FROM pg_attribute a,
+		LATERAL pg_get_serial_sequence($1, a.attname) s
+		WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped AND s IS NOT NULL`, ident(schema, table))
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for rows.Next() {
+		var col, seq string
+		if err := rows.Scan(&col, &seq); err != nil {
+			return nil, err
+		}
+		out[col] = seq
+	}
+	return out, rows.Err()
+}
+
+// resolvePrepared ends a fence a dead runner left prepared on an end:
+// committed when the catalog records the flip it guarded, rolled back
+// otherwise.
+func resolvePrepared(ctx context.Context, e end, gid string, commit bool) error {
+	conn, err := e.owner(ctx)
+	if isMissingDatabase(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	var n int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM pg_prepared_xacts WHERE gid = $1 AND database = current_database()", gid).Scan(&n); err != nil || n == 0 {
+		return err
+	}
+	verb := "ROLLBACK PREPARED "
+	if commit {
+		verb = "COMMIT PREPARED "
+	}
+	_, err = conn.Exec(ctx, verb+literal(gid))
+	return err
+}
