@@ -18,7 +18,8 @@ func newServe(e env, g *globals) *cobra.Command {
 		Short: "Run the tenantkit server against your PostgreSQL",
 		Long: "Run the admin API and the tenant pipeline against the catalog at --database-url\n" +
 			"(TENANTKIT_DATABASE_URL), migrating it first. The admin token comes from\n" +
-			"TENANTKIT_ADMIN_TOKEN.",
+			"TENANTKIT_ADMIN_TOKEN. With --migrations, it also runs a move runner, which works\n" +
+			"the tenant moves asked for (tenantkit move), unless --no-mover.",
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.databaseURL, o.redisURL, o.adminToken = g.databaseURL, g.redisURL, g.token
@@ -48,6 +49,7 @@ func newServe(e env, g *globals) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen address")
 	cmd.Flags().StringVar(&o.baseDomain, "base-domain", "localhost", "tenants are served on SLUG.BASE-DOMAIN")
+	cmd.Flags().BoolVar(&o.noMover, "no-mover", false, "run no move runner here (another process works the moves)")
 	cmd.Flags().BoolVar(&o.rlsCheck, "rls-check", false, "audit row-level security on every target first; refuse to serve on a violation")
 	return cmd
 }

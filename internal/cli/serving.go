@@ -14,6 +14,8 @@ import (
 
 	"github.com/tenantkit/tenantkit"
 	"github.com/tenantkit/tenantkit/internal/bus"
+	"github.com/tenantkit/tenantkit/internal/catalog"
+	"github.com/tenantkit/tenantkit/internal/move"
 	"github.com/tenantkit/tenantkit/internal/server"
 )
 
@@ -31,6 +33,9 @@ type serveOptions struct {
 	// rlsCheck audits every target before serving and refuses to serve
 	// when a violation is found.
 	rlsCheck bool
+	// noMover leaves moves to other runners: without it, a server with the
+	// application's migrations runs a move runner.
+	noMover bool
 	// ready is called with the bound address once the server listens.
 	ready func(addr string)
 }
@@ -77,6 +82,10 @@ func serve(ctx context.Context, o serveOptions) error {
 	if err != nil {
 		return err
 	}
+	runner, err := mover(pool, after, o)
+	if err != nil {
+		return err
+	}
 	l, err := net.Listen("tcp", o.addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", o.addr, err)
@@ -86,11 +95,28 @@ func serve(ctx context.Context, o serveOptions) error {
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return kit.Start(gctx) })
+	if runner != nil {
+		g.Go(func() error { return runner.Run(gctx) })
+	}
 	g.Go(func() error { return srv.Serve(gctx, l) })
 	if err := g.Wait(); err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
 	return nil
+}
+
+// mover returns the move runner the server runs beside it, or nil when it
+// runs none: no application migrations to build targets with, or
+// --no-mover.
+func mover(pool *pgxpool.Pool, after func(context.Context, bus.Message), o serveOptions) (*move.Runner, error) {
+	if o.migrations == nil || o.noMover {
+		return nil, nil
+	}
+	store, err := catalog.NewStore(catalog.StoreConfig{Pool: pool, AfterCommitFunc: after})
+	if err != nil {
+		return nil, err
+	}
+	return move.New(move.Config{Store: store, Migrations: o.migrations, Logger: o.log})
 }
 
 // auditBeforeServing runs the RLS audit on every target of the catalog.
