@@ -292,7 +292,7 @@ func printProgress(w io.Writer, m catalog.Move) error {
 		}
 	}
 	if p.PauseMillis > 0 || p.CutoverAttempts > 0 {
-		fmt.Fprintf(w, "\nCutover: writes paused %s (%d fence attempts)\n", millis(p.PauseMillis), p.CutoverAttempts)
+		fmt.Fprintf(w, "\nCutover: writes paused %s, fences taken: %d\n", millis(p.PauseMillis), p.CutoverAttempts)
 	}
 	return nil
 }
