@@ -28,6 +28,7 @@ type Platform struct {
 
 	store *catalog.Store
 	prov  *placement.Provisioner
+	extra []string // shared databases of added clusters
 }
 
 // NewPlatform migrates a catalog, registers the test server as cluster
@@ -74,6 +75,25 @@ func (p *Platform) Tenant(tb testing.TB, slug, tier string) uuid.UUID {
 		tb.Fatal(err)
 	}
 	return t.ID
+}
+
+// Store is the platform's catalog store.
+func (p *Platform) Store() *catalog.Store { return p.store }
+
+// AddCluster registers the test server once more, as another cluster
+// called name with a shared database of its own, for tests that move
+// tenants between clusters. It returns the shared database's name.
+func (p *Platform) AddCluster(tb testing.TB, name string) string {
+	tb.Helper()
+	shared := p.SharedDatabase + "_" + name
+	if _, err := p.store.AddCluster(context.Background(), "tenantkittest", catalog.ClusterParams{
+		Name: name, OwnerURL: p.Catalog.Server.OwnerURL("postgres"), AppURL: p.Catalog.Server.AppURL("postgres"),
+		ReplicationURL: p.Catalog.Server.ReplicationURL("postgres"), SharedDatabase: shared,
+	}); err != nil {
+		tb.Fatal(err)
+	}
+	p.extra = append(p.extra, shared)
+	return shared
 }
 
 // Kit returns a Kit on the platform's catalog, closed after the test.
@@ -125,7 +145,7 @@ func (p *Platform) dropDatabases(tb testing.TB) {
 	}
 	defer conn.Close(ctx)
 	rows, err := conn.Query(ctx, `SELECT datname FROM pg_database WHERE datname = $1 OR datname IN (
-		SELECT unnest($2::text[]))`, p.SharedDatabase, p.dedicated(ctx))
+		SELECT unnest($2::text[]))`, p.SharedDatabase, append(p.dedicated(ctx), p.extra...))
 	if err != nil {
 		tb.Logf("tenantkittest: list platform databases: %v", err)
 		return
@@ -147,6 +167,14 @@ func (p *Platform) dedicated(ctx context.Context) []string {
 	for _, r := range rows {
 		if strings.HasPrefix(r.Database, "tenant_") {
 			out = append(out, r.Database)
+		}
+	}
+	moves, _ := p.store.ListMoves(ctx, "", 500)
+	for _, m := range moves {
+		for _, db := range []string{m.SourceDatabase, m.TargetDatabase} {
+			if strings.HasPrefix(db, "tenant_") {
+				out = append(out, db)
+			}
 		}
 	}
 	return out

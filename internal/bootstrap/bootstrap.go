@@ -81,6 +81,16 @@ func CreateDatabase(ctx context.Context, conn *pgx.Conn, name string) error {
 
 // DropDatabase drops database name, ending its connections.
 func DropDatabase(ctx context.Context, conn *pgx.Conn, name string) error {
+	// A database with a replication slot or a prepared transaction (a
+	// tenant move's) cannot be dropped: end those first.
+	if _, err := conn.Exec(ctx, `SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots
+		WHERE database = $1 AND active_pid IS NOT NULL`, name); err != nil {
+		return err
+	}
+	if _, err := conn.Exec(ctx, `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots
+		WHERE database = $1 AND NOT active`, name); err != nil {
+		return err
+	}
 	_, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
 	return err
 }

@@ -81,9 +81,9 @@ func identityName(t table) string {
 // serverReady checks a cluster's settings: logical WAL for the slots, and
 // prepared transactions for the fence that survives the mover's death.
 func serverReady(ctx context.Context, e end) error {
-	conn, err := e.owner(ctx)
+	conn, err := pgx.Connect(ctx, ownerURL(e, "postgres"))
 	if err != nil {
-		return err
+		return fmt.Errorf("connect to cluster %s: %w", e.cluster.Name, err)
 	}
 	defer conn.Close(ctx)
 	var walLevel, prepared string
@@ -101,6 +101,19 @@ func serverReady(ctx context.Context, e end) error {
 
 // grantReader lets the replication role read the tenant tables.
 func grantReader(ctx context.Context, owner *pgx.Conn, e end, tables []table) error {
+	return grant(ctx, owner, e, tables, "GRANT SELECT ON %s TO %s")
+}
+
+// grantCopy lets the replication role copy rows into the target's tables,
+// for the copy's duration: COPY FROM is refused under row-level security.
+func grantCopy(ctx context.Context, owner *pgx.Conn, e end, tables []table, on bool) error {
+	if on {
+		return grant(ctx, owner, e, tables, "GRANT INSERT ON %s TO %s")
+	}
+	return grant(ctx, owner, e, tables, "REVOKE INSERT ON %s FROM %s")
+}
+
+func grant(ctx context.Context, owner *pgx.Conn, e end, tables []table, format string) error {
 	role := e.replicationRole()
 	if role == "" {
 		return refuse("cluster %s has no replication URL", e.cluster.Name)
@@ -108,7 +121,7 @@ func grantReader(ctx context.Context, owner *pgx.Conn, e end, tables []table) er
 	b := &pgx.Batch{}
 	b.Queue("GRANT USAGE ON SCHEMA " + ident(e.schema) + " TO " + ident(role))
 	for _, t := range tables {
-		b.Queue("GRANT SELECT ON " + ident(e.schema, t.Name) + " TO " + ident(role))
+		b.Queue(fmt.Sprintf(format, ident(e.schema, t.Name), ident(role)))
 	}
 	if err := owner.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("grant the replication role %s read access on %s: %w", role, e, err)

@@ -19,6 +19,10 @@ import (
 // most; the source transactions in it are applied whole.
 const batchChanges = 2000
 
+// batchAge is how long changes wait to be applied at most while the
+// stream keeps bringing more.
+const batchAge = 50 * time.Millisecond
+
 // stream applies a slot's changes to the other end. It stores the source
 // position it applied up to in tenantkit.move_applied, in the same target
 // transaction as the changes, and acknowledges to the source only what is
@@ -42,16 +46,17 @@ type stream struct {
 	txTime  time.Time
 	lastTx  time.Time
 
-	queue    []stmt
-	checks   []string // per queued statement: "" or what it must have touched one row of
-	pending  int
-	endLSN   pglogrepl.LSN // end of the last whole transaction in the batch
-	changes  int64
-	seen     map[string]bool
-	marker1  string // a marker whose transaction has not committed yet
-	applyFn  func(int64) error
-	lastAck  time.Time
-	lastPing time.Time
+	queue      []stmt
+	checks     []string // per queued statement: "" or what it must have touched one row of
+	pending    int
+	endLSN     pglogrepl.LSN // end of the last whole transaction in the batch
+	changes    int64
+	seen       map[string]bool
+	batchStart time.Time
+	marker1    string // a marker whose transaction has not committed yet
+	applyFn    func(int64) error
+	lastAck    time.Time
+	lastPing   time.Time
 }
 
 type stmt struct {
@@ -211,7 +216,7 @@ func (s *stream) apply(ctx context.Context, msg pglogrepl.Message) error {
 			s.seen[s.marker1], s.marker1 = true, ""
 			return nil
 		}
-		if s.pending >= batchChanges {
+		if s.pending >= batchChanges || (s.pending > 0 && time.Since(s.batchStart) > batchAge) {
 			return s.flush(ctx)
 		}
 	case *pglogrepl.InsertMessage:
@@ -263,6 +268,9 @@ func (s *stream) change(build func(*relation) (string, [][]byte, string), relID 
 	sql, args, check := build(r)
 	if sql == "" {
 		return nil
+	}
+	if s.pending == 0 {
+		s.batchStart = time.Now()
 	}
 	s.queue = append(s.queue, stmt{sql, args})
 	s.checks = append(s.checks, check)
