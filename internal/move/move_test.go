@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -103,7 +104,7 @@ func (b *bundle) seed(t *testing.T, slug string, customers, ordersPer int) {
 		for c := range customers {
 			var id int64
 			if err := tx.QueryRow(ctx, "INSERT INTO customers (email, name) VALUES ($1, $2) RETURNING id",
-				fmt.Sprintf("c%d@%s.test", c, slug), nullable(c)).Scan(&id); err != nil {
+				fmt.Sprintf("c%d-%d@%s.test", c, seedRound.Add(1), slug), nullable(c)).Scan(&id); err != nil {
 				return err
 			}
 			for o := range ordersPer {
@@ -121,6 +122,8 @@ func (b *bundle) seed(t *testing.T, slug string, customers, ordersPer int) {
 		t.Fatal(err)
 	}
 }
+
+var seedRound atomic.Int64
 
 func nullable(i int) any {
 	if i%5 == 0 {
