@@ -42,6 +42,11 @@ func EnsureRoles(ctx context.Context, conn *pgx.Conn, pw Passwords) error {
 			return err
 		}
 	}
+	// Dropping a moved tenant's old database ends the sessions the
+	// application's pools still keep there.
+	if _, err := conn.Exec(ctx, "GRANT pg_signal_backend TO "+pgx.Identifier{OwnerRole}.Sanitize()); err != nil {
+		return fmt.Errorf("bootstrap: grant pg_signal_backend: %w", err)
+	}
 	return nil
 }
 

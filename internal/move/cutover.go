@@ -59,9 +59,11 @@ func (r *Runner) switchover(ctx context.Context, m catalog.Move, from, to end, s
 	if err := r.hook(m, "cutover:fenced"); err != nil {
 		return err
 	}
+	fenced := time.Now()
 	if err := r.drain(ctx, from, s); err != nil {
 		return err
 	}
+	drained := time.Now()
 	checks, err := verify(ctx, from, to, tables)
 	if err != nil {
 		return err
@@ -70,6 +72,7 @@ func (r *Runner) switchover(ctx context.Context, m catalog.Move, from, to end, s
 	if d := mismatch(checks); d != "" {
 		return &errDiverged{detail: d}
 	}
+	verified := time.Now()
 	if err := syncSequences(ctx, from, to, tables); err != nil {
 		return err
 	}
@@ -104,7 +107,8 @@ func (r *Runner) switchover(ctx context.Context, m catalog.Move, from, to end, s
 	}
 	pause := time.Since(start)
 	prog.update(func(p *Progress) { p.PauseMillis = float64(pause.Microseconds()) / 1000 })
-	r.log.Info("cutover", "move", m.ID, "tenant", m.Slug, "from", from.String(), "to", to.String(), "pause", pause)
+	r.log.Info("cutover", "move", m.ID, "tenant", m.Slug, "from", from.String(), "to", to.String(), "pause", pause,
+		"fence", fenced.Sub(start), "drain", drained.Sub(fenced), "verify", verified.Sub(drained), "flip", time.Since(verified))
 	return nil
 }
 

@@ -78,7 +78,7 @@ func (b *bundle) create(t *testing.T, slug, tier, cluster string) catalog.Move {
 // drive runs a move to its end with r, within a minute.
 func drive(t *testing.T, r *move.Runner, m catalog.Move) (catalog.Move, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	return r.Drive(ctx, m.ID)
 }
@@ -183,6 +183,7 @@ func (b *bundle) snapshot(t *testing.T, slug string) map[string]string {
 type load struct {
 	b       *bundle
 	slug    string
+	id      int64
 	mu      sync.Mutex
 	orders  map[int64]string // id → status as acknowledged; "" deleted
 	counter map[string]int64
@@ -193,13 +194,13 @@ type load struct {
 }
 
 func startLoad(t *testing.T, b *bundle, slug string, workers int) *load {
-	l := &load{b: b, slug: slug, orders: map[int64]string{}, counter: map[string]int64{}, stop: make(chan struct{})}
+	l := &load{b: b, slug: slug, orders: map[int64]string{}, counter: map[string]int64{}, stop: make(chan struct{}), id: seedRound.Add(1)}
 	ctx, err := b.scoped(t, slug)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var customer int64
-	if err := b.kit.QueryRow(ctx, "INSERT INTO customers (email) VALUES ($1) RETURNING id", "load@"+slug).Scan(&customer); err != nil {
+	if err := b.kit.QueryRow(ctx, "INSERT INTO customers (email) VALUES ($1) RETURNING id", fmt.Sprintf("load%d@%s", seedRound.Add(1), slug)).Scan(&customer); err != nil {
 		t.Fatal(err)
 	}
 	for w := range workers {
@@ -266,7 +267,7 @@ func (l *load) op(ctx context.Context, r *rand.Rand, w int, customer int64, mine
 		*mine = append((*mine)[:i], (*mine)[i+1:]...)
 		l.set(id, "")
 	default:
-		name := fmt.Sprintf("w%d-%d", w, r.IntN(3))
+		name := fmt.Sprintf("%d-w%d-%d", l.id, w, r.IntN(3))
 		err := k.Tx(ctx, func(tx pgx.Tx) error {
 			_, err := tx.Exec(ctx, "INSERT INTO counters (name, value) VALUES ($1, 1) ON CONFLICT (tenant_id, name) DO UPDATE SET value = counters.value + 1", name)
 			return err

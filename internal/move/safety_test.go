@@ -371,7 +371,7 @@ func TestMoveBetweenEveryPairOfPlacements(t *testing.T) {
 	b.seed(t, "acme", 5, 5)
 	r := b.runner(t, nil)
 	for _, to := range []struct{ tier, cluster string }{
-		{"schema", ""}, {"dedicated", ""}, {"shared", ""}, {"dedicated", "second"}, {"schema", "second"}, {"shared", "second"}, {"shared", "test"},
+		{"schema", ""}, {"dedicated", ""}, {"shared", ""}, {"shared", "second"}, {"schema", "second"}, {"shared", "second"}, {"dedicated", "test"}, {"shared", "test"},
 	} {
 		l := startLoad(t, b, "acme", 2)
 		time.Sleep(100 * time.Millisecond)

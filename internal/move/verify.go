@@ -14,8 +14,11 @@ import (
 func verify(ctx context.Context, src, dst end, tables []table) ([]TableCheck, error) {
 	out := make([]TableCheck, len(tables))
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return checkEnd(gctx, src, tables, out, true) })
-	g.Go(func() error { return checkEnd(gctx, dst, tables, out, false) })
+	g.SetLimit(4)
+	for i := range tables {
+		g.Go(func() error { return checkEnd(gctx, src, tables[i:i+1], out[i:i+1], true) })
+		g.Go(func() error { return checkEnd(gctx, dst, tables[i:i+1], out[i:i+1], false) })
+	}
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}

@@ -209,6 +209,9 @@ func (j *job) forward(ctx context.Context) error {
 		if err := j.startReverse(ctx, tables); err != nil {
 			return err
 		}
+		if err := j.catchUp(ctx, s); err != nil {
+			return err
+		}
 		if err := j.state(ctx, catalog.MoveCutover, "fencing the tenant"); err != nil {
 			return err
 		}
@@ -401,6 +404,10 @@ func (j *job) cutover(ctx context.Context, s *stream, tables []table) error {
 	r := j.r
 	var err error
 	for attempt := 1; attempt <= r.cfg.CutoverAttempts; attempt++ {
+		// Fence with as little as possible left to drain.
+		if err := j.catchUp(ctx, s); err != nil {
+			return err
+		}
 		j.prog.update(func(p *Progress) { p.CutoverAttempts++ })
 		err = r.switchover(ctx, j.m, j.src, j.dst, s, tables, j.names.gid(), j.m.SourceEpoch+1, j.prog, func(toLSN string) error {
 			_, err := r.store.FlipMove(ctx, j.m.ID, r.cfg.Owner, catalog.FlipParams{
@@ -414,9 +421,6 @@ func (j *job) cutover(ctx context.Context, s *stream, tables []table) error {
 		}
 		r.log.Warn("cutover abandoned; the source serves on", "move", j.m.ID, "attempt", attempt, "err", err)
 		if attempt < r.cfg.CutoverAttempts {
-			if err := j.catchUp(ctx, s); err != nil {
-				return err
-			}
 			time.Sleep(time.Duration(attempt) * 200 * time.Millisecond)
 		}
 	}
