@@ -114,6 +114,9 @@ func runDev(ctx context.Context, e env, dataDir string, fresh bool, o serveOptio
 		vars := [][2]string{
 			{"TENANTKIT_URL", url}, {"TENANTKIT_ADMIN_TOKEN", sec.AdminToken},
 			{"TENANTKIT_DATABASE_URL", catalogURL}, {"TENANTKIT_APP_DATABASE_URL", appURL},
+			// Commands that build or move tenants (move --wait) need the
+			// example app's migrations, as the dev server has them.
+			{"TENANTKIT_MIGRATIONS", "example"},
 		}
 		if err := writeEnvFile(envPath, vars); err != nil {
 			fmt.Fprintln(e.stderr, "tenantkit: write "+envPath+": "+err.Error())
@@ -312,17 +315,37 @@ func printBanner(w io.Writer, addr, baseDomain, envPath, token string) {
 	fmt.Fprintf(w, `
 tenantkit dev is serving on http://%[1]s
   admin token   %[4]s
-  settings      %[3]s  (set -a; . %[3]s; set +a)
+  settings      %[3]s
 
   curl -H 'Host: acme.%[5]s' http://%[1]s/api/whoami
   curl http://acme.%[5]s:%[2]s/api/whoami
   curl -H 'Host: globex.%[5]s' http://%[1]s/api/orders     (acme: shared, globex: schema, initech: dedicated)
   curl -H 'Host: initech.%[5]s' -d '{"customer_email":"a@b.example","customer_name":"A","items":[{"sku":"pizza","quantity":2,"price_cents":900}]}' http://%[1]s/api/orders
-  tenantkit tenants list          (with the settings sourced)
-  tenantkit tenants suspend acme --reason 'unpaid invoice'
+
+In another terminal, here, load the settings first:
+  set -a; . %[3]s; set +a
+  %[6]s tenants list
+  %[6]s tenants suspend acme --reason 'unpaid invoice'
+
+Move a tenant while it takes writes:
+  terminal 2   %[6]s load acme
+  terminal 3   %[6]s move acme --to dedicated --wait
+               %[6]s move acme --to shared --wait
+               %[6]s moves list
+               %[6]s moves show ID
+  then Ctrl-C in terminal 2: it checks every acknowledged order and prints lost=N.
 
 Ctrl-C stops the server and PostgreSQL.
-`, addr, port, envPath, token, baseDomain)
+`, addr, port, envPath, token, baseDomain, selfName())
+}
+
+// selfName is how the banner names this binary: as it was started when
+// that was as tenantkit (bin/tenantkit under make dev), else tenantkit.
+func selfName() string {
+	if filepath.Base(os.Args[0]) == "tenantkit" && !strings.Contains(os.Args[0], "go-build") {
+		return os.Args[0]
+	}
+	return "tenantkit"
 }
 
 func randomHex(n int) string {
