@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -179,23 +180,19 @@ func BenchmarkMoveCopy(b *testing.B) {
 	for i, t := range e.tables {
 		names[i] = t.Name
 	}
+	// The slot's exported snapshot, as the runner has it when the copy
+	// starts: an exported snapshot of an open transaction imports the same
+	// way. Taken once; the copies only read it.
+	holder := e.owner(b, j.src)
+	htx, err := holder.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var snap string
+	if err := htx.QueryRow(ctx, "SELECT pg_export_snapshot()").Scan(&snap); err != nil {
+		b.Fatal(err)
+	}
 	engine := func() (int64, error) {
-		// The slot's exported snapshot, as the runner has it: an exported
-		// snapshot of an open transaction imports the same way.
-		holder, err := j.src.owner(ctx)
-		if err != nil {
-			return 0, err
-		}
-		defer holder.Close(ctx)
-		tx, err := holder.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead})
-		if err != nil {
-			return 0, err
-		}
-		defer tx.Rollback(ctx)
-		var snap string
-		if err := tx.QueryRow(ctx, "SELECT pg_export_snapshot()").Scan(&snap); err != nil {
-			return 0, err
-		}
 		j.prog.reset(names)
 		if err := e.r.copyAll(ctx, j.src, j.dst, snap, e.tables, j.prog); err != nil {
 			return 0, err
@@ -503,14 +500,21 @@ func BenchmarkMoveCutoverPause(b *testing.B) {
 	p.Tenant(b, "neighbour", "shared")
 	kit := p.Kit(b, tenantkit.Config{Logger: slog.New(slog.DiscardHandler)})
 	store := p.Store()
+	// The phases of each cutover, as the runner enters them: the move's
+	// cutover state (just before the fence is requested), the fence taken,
+	// the fence prepared (after the drain, the verification and the
+	// sequences), the catalog flipped. The last attempt's times are kept.
 	var mu sync.Mutex
-	cutoverAt := map[string]time.Time{}
+	phases := map[string]map[string]time.Time{}
 	r, err := New(Config{Store: store, Migrations: benchMigrations(), Lease: 3 * time.Second, PollInterval: 200 * time.Millisecond,
 		Logger: slog.New(slog.DiscardHandler),
 		PhaseFunc: func(m catalog.Move, phase string) error {
-			if phase == catalog.MoveCutover {
+			if phase == catalog.MoveCutover || strings.HasPrefix(phase, "cutover:") {
 				mu.Lock()
-				cutoverAt[m.ID.String()] = time.Now()
+				if phases[m.ID.String()] == nil {
+					phases[m.ID.String()] = map[string]time.Time{}
+				}
+				phases[m.ID.String()][phase] = time.Now()
 				mu.Unlock()
 			}
 			return nil
@@ -521,7 +525,7 @@ func BenchmarkMoveCutoverPause(b *testing.B) {
 	seed := startBenchLoad(b, kit, "acme", 0, 3000)
 	seed.wait()
 
-	var idle, pauses, engine []time.Duration
+	var idle, pauses, engine, fenceWait, fenced, flip []time.Duration
 	var failed, writes int
 	var moveTime time.Duration
 	for b.Loop() {
@@ -552,13 +556,20 @@ func BenchmarkMoveCutoverPause(b *testing.B) {
 				b.Fatal(err)
 			}
 			engine = append(engine, time.Duration(prog.PauseMillis*float64(time.Millisecond)))
+			done := time.Now()
 			mu.Lock()
-			from := cutoverAt[m.ID.String()]
+			ph := phases[m.ID.String()]
 			mu.Unlock()
+			from := ph[catalog.MoveCutover]
 			if from.IsZero() {
 				from = started
 			}
-			windows = append(windows, window{from, time.Now()})
+			windows = append(windows, window{from, done})
+			if f, p, fl := ph["cutover:fenced"], ph["cutover:prepared"], ph["cutover:flipped"]; !f.IsZero() && !p.IsZero() && !fl.IsZero() {
+				fenceWait = append(fenceWait, f.Sub(from))
+				fenced = append(fenced, p.Sub(f))
+				flip = append(flip, fl.Sub(p))
+			}
 			if prog.CutoverAttempts > 1 {
 				b.Logf("move %d to %s took %d fences", i, tier, prog.CutoverAttempts)
 			}
@@ -591,6 +602,11 @@ func BenchmarkMoveCutoverPause(b *testing.B) {
 	b.ReportMetric(ms(percentile(pauses, 0.99)), "pause-p99-ms")
 	b.ReportMetric(ms(percentile(engine, 0.50)), "engine-pause-p50-ms")
 	b.ReportMetric(ms(percentile(engine, 0.99)), "engine-pause-p99-ms")
+	b.Logf("per cutover (ms): fence wait %v; fenced to prepared (drain, verify, sequences) %v; flip %v",
+		msList(fenceWait), msList(fenced), msList(flip))
+	b.ReportMetric(ms(percentile(fenceWait, 0.50)), "fence-wait-p50-ms")
+	b.ReportMetric(ms(percentile(fenced, 0.50)), "fenced-to-prepared-p50-ms")
+	b.ReportMetric(ms(percentile(flip, 0.50)), "flip-p50-ms")
 	b.ReportMetric(ms(percentile(idle, 0.50)), "write-p50-ms")
 	b.ReportMetric(ms(percentile(idle, 0.99)), "write-p99-ms")
 	b.ReportMetric(float64(failed), "failed-writes")

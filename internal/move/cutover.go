@@ -64,11 +64,11 @@ func (r *Runner) switchover(ctx context.Context, m catalog.Move, from, to end, s
 		return err
 	}
 	drained := time.Now()
-	checks, err := verify(ctx, from, to, tables)
+	checks, err := verifyChanged(ctx, from, to, tables, s)
 	if err != nil {
 		return err
 	}
-	prog.update(func(p *Progress) { p.Verified = checks })
+	prog.update(func(p *Progress) { p.FenceChecks = checks })
 	if d := mismatch(checks); d != "" {
 		return &errDiverged{detail: d}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 	"strconv"
 
@@ -87,8 +88,14 @@ func serverReady(ctx context.Context, e end) error {
 	}
 	defer conn.Close(ctx)
 	var walLevel, prepared string
-	if err := conn.QueryRow(ctx, "SELECT current_setting('wal_level'), current_setting('max_prepared_transactions')").Scan(&walLevel, &prepared); err != nil {
+	var replica bool
+	if err := conn.QueryRow(ctx, "SELECT current_setting('wal_level'), current_setting('max_prepared_transactions'), "+
+		"has_parameter_privilege('session_replication_role', 'SET')").Scan(&walLevel, &prepared, &replica); err != nil {
 		return err
+	}
+	if !replica {
+		return refuse("the owner role of cluster %s may not set session_replication_role, which a move's stream applies changes under: "+
+			"GRANT SET ON PARAMETER session_replication_role TO %s", e.cluster.Name, ownerRole(e))
 	}
 	if walLevel != "logical" {
 		return refuse("cluster %s runs with wal_level=%s: set wal_level=logical and restart it", e.cluster.Name, walLevel)
@@ -233,4 +240,12 @@ func withTenant(ctx context.Context, conn *pgx.Conn, e end, fn func(pgx.Tx) erro
 		}
 		return fn(tx)
 	})
+}
+
+func ownerRole(e end) string {
+	u, err := url.Parse(e.cluster.OwnerURL)
+	if err != nil || u.User == nil {
+		return "the owner role"
+	}
+	return u.User.Username()
 }

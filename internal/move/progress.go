@@ -24,6 +24,9 @@ type Progress struct {
 	Changes int64 `json:"changes"`
 	// Verified lists each table's count and hash on both sides.
 	Verified []TableCheck `json:"verified,omitempty"`
+	// FenceChecks compare, under the fence, the rows changed since the
+	// full verification (whole tables when a move resumed there).
+	FenceChecks []TableCheck `json:"fence_checks,omitempty"`
 	// PauseMillis is how long tenant writes waited at the cutover.
 	PauseMillis float64 `json:"pause_ms,omitempty"`
 	// CutoverAttempts counts fences taken; one that timed out is retried.
@@ -115,6 +118,7 @@ func (t *tracker) snapshot() Progress {
 		p.Tables = append(p.Tables, TableProgress{Name: n, RowsTotal: c.total.Load(), RowsCopied: c.rows.Load(), Bytes: c.bytes.Load(), Done: c.done.Load()})
 	}
 	p.Verified = slices.Clone(p.Verified)
+	p.FenceChecks = slices.Clone(p.FenceChecks)
 	return p
 }
 

@@ -149,7 +149,7 @@ func TestMoveVerificationCatchesACorruptRow(t *testing.T) {
 	b.seed(t, "acme", 5, 5)
 	src := b.p.Placement(t, "acme")
 	corrupt := func(m catalog.Move, phase string) error {
-		if phase != catalog.MoveCutover {
+		if phase != catalog.MoveVerifying {
 			return nil
 		}
 		conn, err := pgx.Connect(context.Background(), b.p.OwnerDSN(m.TargetDatabase))

@@ -17,7 +17,11 @@ import (
 
 // batchChanges is how many row changes one target transaction applies at
 // most; the source transactions in it are applied whole.
-const batchChanges = 2000
+const batchChanges = 1000
+
+// batchBytes bounds the values one target transaction carries: a pipeline
+// much larger than the socket buffers could stall both ends.
+const batchBytes = 512 << 10
 
 // batchAge is how long changes wait to be applied at most while the
 // stream keeps bringing more.
@@ -53,10 +57,24 @@ type stream struct {
 	changes    int64
 	seen       map[string]bool
 	batchStart time.Time
-	marker1    string // a marker whose transaction has not committed yet
-	applyFn    func(int64) error
-	lastAck    time.Time
-	lastPing   time.Time
+	bytes      int
+
+	// holdAt, when set, stops the stream before the first transaction
+	// that commits at or after it (held, kept in backlog): the target
+	// then matches a source snapshot taken at that position.
+	holdAt  pglogrepl.LSN
+	held    bool
+	backlog []pglogrepl.Message
+	// changed records, once tracking, the keys of every row the stream
+	// touched: what the fence's verification compares.
+	tracking  bool
+	changed   map[string]map[string][][]byte // table → key text → key values
+	keyCols   map[string][]string            // table → key column names
+	truncated map[string]bool
+	marker1   string // a marker whose transaction has not committed yet
+	applyFn   func(int64) error
+	lastAck   time.Time
+	lastPing  time.Time
 }
 
 type stmt struct {
@@ -65,6 +83,7 @@ type stmt struct {
 }
 
 type relation struct {
+	name    string
 	target  string
 	columns []string
 	keys    []int // positions of the key columns
@@ -130,7 +149,7 @@ func (s *stream) position() pglogrepl.LSN {
 // pump applies the stream until done reports true or d passes.
 func (s *stream) pump(ctx context.Context, d time.Duration, done func() bool) error {
 	deadline := time.Now().Add(d)
-	for !done() {
+	for !done() && !s.held {
 		if time.Now().After(deadline) {
 			return nil
 		}
@@ -190,6 +209,10 @@ func (s *stream) copyData(ctx context.Context, data []byte) error {
 		if err != nil {
 			return fmt.Errorf("decode pgoutput: %w", err)
 		}
+		if s.held {
+			s.backlog = append(s.backlog, msg)
+			return nil
+		}
 		return s.apply(ctx, msg)
 	}
 	return nil
@@ -200,6 +223,11 @@ func (s *stream) apply(ctx context.Context, msg pglogrepl.Message) error {
 	case *pglogrepl.RelationMessage:
 		return s.relation(ctx, m)
 	case *pglogrepl.BeginMessage:
+		if s.holdAt != 0 && m.FinalLSN >= s.holdAt {
+			s.held = true
+			s.backlog = append(s.backlog, msg)
+			return s.flush(ctx)
+		}
 		s.inTx, s.txTime = true, m.CommitTime
 		s.skipTx = m.FinalLSN < s.applied || m.FinalLSN < s.floor
 	case *pglogrepl.CommitMessage:
@@ -216,7 +244,7 @@ func (s *stream) apply(ctx context.Context, msg pglogrepl.Message) error {
 			s.seen[s.marker1], s.marker1 = true, ""
 			return nil
 		}
-		if s.pending >= batchChanges || (s.pending > 0 && time.Since(s.batchStart) > batchAge) {
+		if s.pending >= batchChanges || s.bytes >= batchBytes || (s.pending > 0 && time.Since(s.batchStart) > batchAge) {
 			return s.flush(ctx)
 		}
 	case *pglogrepl.InsertMessage:
@@ -269,10 +297,16 @@ func (s *stream) change(build func(*relation) (string, [][]byte, string), relID 
 	if sql == "" {
 		return nil
 	}
+	if s.tracking {
+		s.track(r, sql, args)
+	}
 	if s.pending == 0 {
 		s.batchStart = time.Now()
 	}
 	s.queue = append(s.queue, stmt{sql, args})
+	for _, a := range args {
+		s.bytes += len(a)
+	}
 	s.checks = append(s.checks, check)
 	s.pending++
 	s.changes++
@@ -288,6 +322,7 @@ func (s *stream) flush(ctx context.Context) error {
 	b := &pgconn.Batch{}
 	b.ExecParams("SELECT set_config($1, $2, true)", [][]byte{[]byte(rlspolicy.Setting), []byte(s.to.tenant.String())}, nil, nil, nil)
 	b.ExecParams("SET LOCAL synchronous_commit = on", nil, nil, nil, nil)
+	b.ExecParams("SET LOCAL session_replication_role = replica", nil, nil, nil, nil)
 	for _, q := range s.queue {
 		b.ExecParams(q.sql, q.args, nil, nil, nil)
 	}
@@ -299,14 +334,14 @@ func (s *stream) flush(ctx context.Context) error {
 		return fmt.Errorf("apply changes to %s: %w", s.to, err)
 	}
 	for i, check := range s.checks {
-		res := results[2+i]
+		res := results[3+i]
 		if check != "" && res.CommandTag.RowsAffected() != 1 {
 			return fmt.Errorf("apply changes to %s: %s touched %d rows, not 1: the target diverged from the source",
 				s.to, check, res.CommandTag.RowsAffected())
 		}
 	}
 	s.applied = s.endLSN
-	s.endLSN, s.pending, s.checks, s.queue = 0, 0, nil, nil
+	s.endLSN, s.pending, s.checks, s.queue, s.bytes = 0, 0, nil, nil, 0
 	return s.ack(ctx, false)
 }
 
@@ -326,7 +361,7 @@ func (s *stream) ack(ctx context.Context, ping bool) error {
 
 // relation learns a source table's columns and finds its target table.
 func (s *stream) relation(ctx context.Context, m *pglogrepl.RelationMessage) error {
-	r := &relation{target: ident(s.to.schema, m.RelationName), always: map[string]bool{}}
+	r := &relation{name: m.RelationName, target: ident(s.to.schema, m.RelationName), always: map[string]bool{}}
 	for i, c := range m.Columns {
 		r.columns = append(r.columns, c.Name)
 		if c.Flags&1 == 1 {
@@ -435,4 +470,53 @@ func (r *relation) where(t *pglogrepl.TupleData, args [][]byte) (string, [][]byt
 		conds = append(conds, fmt.Sprintf("%s = $%d", ident(r.columns[k]), len(args)))
 	}
 	return " WHERE " + strings.Join(conds, " AND "), args
+}
+
+// release ends a hold: the held transactions are applied and, from now on,
+// the keys of the rows the stream touches are tracked.
+func (s *stream) release(ctx context.Context) error {
+	s.holdAt, s.held, s.tracking = 0, false, true
+	backlog := s.backlog
+	s.backlog = nil
+	for _, msg := range backlog {
+		if err := s.apply(ctx, msg); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// track records the key of the row a statement touches: the key values are
+// the statement's last arguments (WHERE) or, for an INSERT, its columns.
+func (s *stream) track(r *relation, sql string, args [][]byte) {
+	if s.changed == nil {
+		s.changed, s.keyCols = map[string]map[string][][]byte{}, map[string][]string{}
+	}
+	name := r.name
+	var key [][]byte
+	switch {
+	case strings.HasPrefix(sql, "INSERT"):
+		for _, k := range r.keys {
+			key = append(key, args[k])
+		}
+	case strings.HasPrefix(sql, "DELETE FROM") && len(args) == 0: // a TRUNCATE: check the whole table
+		if s.truncated == nil {
+			s.truncated = map[string]bool{}
+		}
+		s.truncated[name] = true
+		return
+	default:
+		key = args[len(args)-len(r.keys):]
+	}
+	cols := make([]string, len(r.keys))
+	for i, k := range r.keys {
+		cols[i] = r.columns[k]
+	}
+	s.keyCols[name] = cols
+	m := s.changed[name]
+	if m == nil {
+		m = map[string][][]byte{}
+		s.changed[name] = m
+	}
+	m[fmt.Sprintf("%q", key)] = key
 }

@@ -203,7 +203,7 @@ func (j *job) forward(ctx context.Context) error {
 		}
 	}
 	if j.m.State == catalog.MoveVerifying {
-		if err := j.verifyLive(ctx, s, tables); err != nil {
+		if err := j.baseline(ctx, s, j.src, j.dst, tables); err != nil {
 			return err
 		}
 		if err := j.startReverse(ctx, tables); err != nil {
@@ -346,26 +346,6 @@ func (j *job) lag(ctx context.Context, probe *pgx.Conn, s *stream) (int64, error
 		p.AppliedLSN, p.SourceLSN, p.LagBytes, p.LagSeconds, p.Changes = pos.String(), now.String(), lag, secs, s.changes
 	})
 	return lag, nil
-}
-
-// verifyLive compares the ends while the stream applies: a table that
-// differs is checked again after catching up, as writes in flight explain
-// a difference. The cutover's check, under the fence, decides.
-func (j *job) verifyLive(ctx context.Context, s *stream, tables []table) error {
-	for round := range 3 {
-		checks, err := verify(ctx, j.src, j.dst, tables)
-		if err != nil {
-			return err
-		}
-		j.prog.update(func(p *Progress) { p.Verified = checks })
-		if mismatch(checks) == "" || round == 2 {
-			return nil
-		}
-		if err := j.catchUp(ctx, s); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // startReverse publishes the target's tenant tables and creates the slot
@@ -730,6 +710,9 @@ func (j *job) rollback(ctx context.Context) error {
 	}
 	defer func() { s.close() }()
 	if err := j.catchUp(ctx, s); err != nil {
+		return err
+	}
+	if err := j.baseline(ctx, s, j.dst, j.src, tables); err != nil {
 		return err
 	}
 	epoch := j.m.SourceEpoch + 1

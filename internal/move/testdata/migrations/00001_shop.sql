@@ -26,6 +26,16 @@ CREATE TABLE orders (
 CREATE INDEX orders_customer ON orders (tenant_id, customer_id);
 CREATE INDEX orders_status ON orders (tenant_id, status);
 
+-- Deleting an order cascades to its lines: the stream carries both
+-- deletes, and must not apply the cascade a second time.
+CREATE TABLE lines (
+    tenant_id uuid NOT NULL,
+    order_id  bigint NOT NULL,
+    n         int NOT NULL,
+    PRIMARY KEY (tenant_id, order_id, n),
+    FOREIGN KEY (tenant_id, order_id) REFERENCES orders (tenant_id, id) ON DELETE CASCADE
+);
+
 CREATE TABLE counters (
     tenant_id uuid NOT NULL,
     name      text NOT NULL,
@@ -35,5 +45,6 @@ CREATE TABLE counters (
 
 -- +goose Down
 DROP TABLE counters;
+DROP TABLE lines;
 DROP TABLE orders;
 DROP TABLE customers;
