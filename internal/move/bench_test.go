@@ -115,6 +115,16 @@ func (e *benchEnv) owner(b *testing.B, at end) *pgx.Conn {
 	return conn
 }
 
+// truncate is a statement that empties the tenant tables at an end of
+// its own.
+func (e *benchEnv) truncate(at end) string {
+	names := make([]string, len(e.tables))
+	for i, t := range e.tables {
+		names[i] = ident(at.schema, t.Name)
+	}
+	return "TRUNCATE " + strings.Join(names, ", ")
+}
+
 // exec runs statements as the superuser on the shared database.
 func (e *benchEnv) exec(b *testing.B, sqls ...string) {
 	b.Helper()
@@ -174,7 +184,7 @@ func BenchmarkMoveCopy(b *testing.B) {
 		LOOP EXECUTE 'DROP INDEX ' || i; END LOOP; END $$`); err != nil {
 		b.Fatal(err)
 	}
-	truncate := "TRUNCATE " + ident(j.dst.schema, "orders") + ", " + ident(j.dst.schema, "customers") + ", " + ident(j.dst.schema, "counters")
+	truncate := e.truncate(j.dst)
 	raw := newRawCopier(b, j.src, j.dst, e.tables)
 	names := make([]string, len(e.tables))
 	for i, t := range e.tables {
@@ -648,8 +658,13 @@ func BenchmarkMoveApply(b *testing.B) {
 		if err := forgetApplied(ctx, j.dst, j.names.hex); err != nil {
 			b.Fatal(err)
 		}
-		e.exec(b, fmt.Sprintf("DELETE FROM app.counters WHERE tenant_id = '%[1]s'; DELETE FROM app.orders WHERE tenant_id = '%[1]s'; DELETE FROM app.customers WHERE tenant_id = '%[1]s'", j.src.tenant))
-		if _, err := dst.Exec(ctx, "TRUNCATE "+ident(j.dst.schema, "orders")+", "+ident(j.dst.schema, "customers")+", "+ident(j.dst.schema, "counters")); err != nil {
+		lv := levels(e.tables)
+		for i := len(lv) - 1; i >= 0; i-- {
+			for _, t := range lv[i] {
+				e.exec(b, "DELETE FROM "+ident(j.src.schema, t.Name)+j.src.where())
+			}
+		}
+		if _, err := dst.Exec(ctx, e.truncate(j.dst)); err != nil {
 			b.Fatal(err)
 		}
 		repl, err := j.src.replication(ctx)

@@ -40,6 +40,16 @@ func (r *Runner) switchover(ctx context.Context, m catalog.Move, from, to end, s
 		return err
 	}
 	defer fence.Close(context.WithoutCancel(ctx))
+	// What the fenced part needs is looked up and connected before it.
+	srcConn, err := from.owner(ctx)
+	if err != nil {
+		return err
+	}
+	defer srcConn.Close(context.WithoutCancel(ctx))
+	seqs, err := sequencePairs(ctx, srcConn, s.target, from, to, tables)
+	if err != nil {
+		return err
+	}
 	start := time.Now()
 	tx, err := fence.Begin(ctx)
 	if err != nil {
@@ -64,7 +74,8 @@ func (r *Runner) switchover(ctx context.Context, m catalog.Move, from, to end, s
 		return err
 	}
 	drained := time.Now()
-	checks, err := verifyChanged(ctx, from, to, tables, s)
+	changed := s.changedRows()
+	checks, err := verifyChanged(ctx, from, to, tables, s, "")
 	if err != nil {
 		return err
 	}
@@ -73,14 +84,14 @@ func (r *Runner) switchover(ctx context.Context, m catalog.Move, from, to end, s
 		return &errDiverged{detail: d}
 	}
 	verified := time.Now()
-	if err := syncSequences(ctx, from, to, tables); err != nil {
+	if err := syncSequences(ctx, srcConn, s.target, seqs); err != nil {
 		return err
 	}
 	var toLSN string
 	if err := s.target.QueryRow(ctx, "SELECT pg_current_wal_lsn()::text").Scan(&toLSN); err != nil {
 		return err
 	}
-	if err := setFence(ctx, to, newEpoch); err != nil {
+	if _, err := s.target.Exec(ctx, setFenceSQL, to.tenant, newEpoch); err != nil {
 		return err
 	}
 	if _, err := tx.Exec(ctx, "INSERT INTO tenantkit.fence (tenant_id, epoch) VALUES ($1, $2) "+
@@ -108,7 +119,7 @@ func (r *Runner) switchover(ctx context.Context, m catalog.Move, from, to end, s
 	pause := time.Since(start)
 	prog.update(func(p *Progress) { p.PauseMillis = float64(pause.Microseconds()) / 1000 })
 	r.log.Info("cutover", "move", m.ID, "tenant", m.Slug, "from", from.String(), "to", to.String(), "pause", pause,
-		"fence", fenced.Sub(start), "drain", drained.Sub(fenced), "verify", verified.Sub(drained), "flip", time.Since(verified))
+		"fence", fenced.Sub(start), "changed_rows", changed, "drain", drained.Sub(fenced), "verify", verified.Sub(drained), "flip", time.Since(verified))
 	return nil
 }
 
@@ -143,58 +154,49 @@ func (r *Runner) drain(ctx context.Context, from end, s *stream) error {
 	return nil
 }
 
-// setFence records epoch as the tenant's fence on an end, unless a newer
-// one is there.
-func setFence(ctx context.Context, e end, epoch int64) error {
-	conn, err := e.owner(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(ctx)
-	_, err = conn.Exec(ctx, "INSERT INTO tenantkit.fence (tenant_id, epoch) VALUES ($1, $2) "+
-		"ON CONFLICT (tenant_id) DO UPDATE SET epoch = greatest(tenantkit.fence.epoch, EXCLUDED.epoch), updated_at = now()", e.tenant, epoch)
-	return err
-}
+// setFenceSQL records an epoch as the tenant's fence on an end, unless a
+// newer one is there.
+const setFenceSQL = "INSERT INTO tenantkit.fence (tenant_id, epoch) VALUES ($1, $2) " +
+	"ON CONFLICT (tenant_id) DO UPDATE SET epoch = greatest(tenantkit.fence.epoch, EXCLUDED.epoch), updated_at = now()"
 
-// syncSequences sets each sequence of the target's tables at least as far
-// as its source counterpart, so that new rows do not collide with moved
-// ones.
-func syncSequences(ctx context.Context, from, to end, tables []table) error {
-	src, err := from.owner(ctx)
-	if err != nil {
-		return err
-	}
-	defer src.Close(ctx)
-	dst, err := to.owner(ctx)
-	if err != nil {
-		return err
-	}
-	defer dst.Close(ctx)
+// seqPair is a sequence of a source table and its target counterpart.
+type seqPair struct{ src, dst string }
+
+// sequencePairs pairs the sequences feeding the same columns on both ends.
+func sequencePairs(ctx context.Context, src, dst *pgx.Conn, from, to end, tables []table) ([]seqPair, error) {
+	var out []seqPair
 	for _, t := range tables {
 		srcSeqs, err := sequencesOf(ctx, src, from.schema, t.Name)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		dstSeqs, err := sequencesOf(ctx, dst, to.schema, t.Name)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for col, seq := range srcSeqs {
-			target, ok := dstSeqs[col]
-			if !ok {
-				continue
+			if target, ok := dstSeqs[col]; ok {
+				out = append(out, seqPair{src: seq, dst: target})
 			}
-			var last int64
-			var called bool
-			if err := src.QueryRow(ctx, "SELECT last_value, is_called FROM "+seq).Scan(&last, &called); err != nil {
-				return fmt.Errorf("read sequence %s: %w", seq, err)
-			}
-			if !called {
-				continue
-			}
-			if _, err := dst.Exec(ctx, "SELECT setval($1::regclass, greatest($2::bigint, (SELECT last_value FROM "+target+")), true)", target, last); err != nil {
-				return fmt.Errorf("sync sequence %s: %w", target, err)
-			}
+		}
+	}
+	return out, nil
+}
+
+// syncSequences sets each target sequence at least as far as its source
+// counterpart, so that new rows do not collide with moved ones.
+func syncSequences(ctx context.Context, src, dst *pgx.Conn, pairs []seqPair) error {
+	for _, p := range pairs {
+		var last int64
+		var called bool
+		if err := src.QueryRow(ctx, "SELECT last_value, is_called FROM "+p.src).Scan(&last, &called); err != nil {
+			return fmt.Errorf("read sequence %s: %w", p.src, err)
+		}
+		if !called {
+			continue
+		}
+		if _, err := dst.Exec(ctx, "SELECT setval($1::regclass, greatest($2::bigint, (SELECT last_value FROM "+p.dst+")), true)", p.dst, last); err != nil {
+			return fmt.Errorf("sync sequence %s: %w", p.dst, err)
 		}
 	}
 	return nil

@@ -373,7 +373,7 @@ func TestMoveBetweenEveryPairOfPlacements(t *testing.T) {
 	for _, to := range []struct{ tier, cluster string }{
 		{"schema", ""}, {"dedicated", ""}, {"shared", ""}, {"shared", "second"}, {"schema", "second"}, {"shared", "second"}, {"dedicated", "test"}, {"shared", "test"},
 	} {
-		l := startLoad(t, b, "acme", 2)
+		l := startLoad(t, b, "acme", 1)
 		time.Sleep(100 * time.Millisecond)
 		before := b.p.Placement(t, "acme")
 		m := mustDrive(t, r, b.create(t, "acme", to.tier, to.cluster))

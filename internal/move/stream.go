@@ -520,3 +520,13 @@ func (s *stream) track(r *relation, sql string, args [][]byte) {
 	}
 	m[fmt.Sprintf("%q", key)] = key
 }
+
+// changedRows is how many rows the stream touched since tracking began or
+// was last reset.
+func (s *stream) changedRows() int {
+	n := 0
+	for _, m := range s.changed {
+		n += len(m)
+	}
+	return n
+}

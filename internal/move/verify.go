@@ -93,12 +93,33 @@ func mismatch(checks []TableCheck) string {
 // baseline verifies the ends at one consistent point, off the fence: a
 // temporary slot's exported snapshot of the source, and the target with
 // the stream held just before the slot's consistent point. From then on
-// the stream tracks the rows it touches, and the fence's verification
-// compares only those.
+// the stream tracks the rows it touches; rounds that compare only those,
+// each at a new consistent point, shrink what the fence's verification
+// has left to compare.
 func (j *job) baseline(ctx context.Context, s *stream, from, to end, tables []table) error {
 	if err := j.phase(ctx, "verifying: full comparison at a consistent point"); err != nil {
 		return err
 	}
+	if err := j.consistentCheck(ctx, s, from, to, tables, true); err != nil {
+		return err
+	}
+	for round := 1; round <= 4 && s.changedRows() > 200; round++ {
+		if err := j.phase(ctx, fmt.Sprintf("verifying: %d rows changed since, round %d", s.changedRows(), round)); err != nil {
+			return err
+		}
+		if err := j.catchUp(ctx, s); err != nil {
+			return err
+		}
+		if err := j.consistentCheck(ctx, s, from, to, tables, false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// consistentCheck compares the ends at a consistent point: all tables
+// (full) or the rows changed since the last check.
+func (j *job) consistentCheck(ctx context.Context, s *stream, from, to end, tables []table, full bool) error {
 	repl, err := from.replication(ctx)
 	if err != nil {
 		return err
@@ -122,25 +143,40 @@ func (j *job) baseline(ctx context.Context, s *stream, from, to end, tables []ta
 	if !s.held && s.position() < point {
 		return fmt.Errorf("the stream did not reach the verification point %s in a minute", point)
 	}
-	checks, err := verifyAt(ctx, from, to, tables, res.SnapshotName)
+	var checks []TableCheck
+	if full {
+		checks, err = verifyAt(ctx, from, to, tables, res.SnapshotName)
+	} else {
+		checks, err = verifyChanged(ctx, from, to, tables, s, res.SnapshotName)
+	}
 	if err != nil {
 		return err
 	}
-	j.prog.update(func(p *Progress) { p.Verified = checks })
+	if full {
+		j.prog.update(func(p *Progress) { p.Verified = checks })
+	}
 	if d := mismatch(checks); d != "" {
 		return &errDiverged{detail: d}
 	}
+	s.changed, s.truncated = nil, nil
 	return s.release(ctx)
 }
 
 // verifyChanged compares, under the fence, the rows the stream touched
 // since the baseline (whole tables where it could not track them).
-func verifyChanged(ctx context.Context, from, to end, tables []table, s *stream) ([]TableCheck, error) {
+func verifyChanged(ctx context.Context, from, to end, tables []table, s *stream, snapshot string) ([]TableCheck, error) {
 	if !s.tracking {
-		return verify(ctx, from, to, tables)
+		return verifyAt(ctx, from, to, tables, snapshot)
+	}
+	type job struct {
+		name             string
+		keys             int
+		srcRows, dstRows []string
 	}
 	var full []table
-	var out []TableCheck
+	var jobs []*job
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(6)
 	for _, t := range tables {
 		if s.truncated[t.Name] {
 			full = append(full, t)
@@ -150,25 +186,27 @@ func verifyChanged(ctx context.Context, from, to end, tables []table, s *stream)
 		if len(keys) == 0 {
 			continue
 		}
-		c := TableCheck{Name: t.Name}
-		var err error
-		var srcRows, dstRows []string
-		if srcRows, err = rowsByKey(ctx, from, t, s.keyCols[t.Name], keys); err != nil {
-			return nil, err
-		}
-		if dstRows, err = rowsByKey(ctx, to, t, s.keyCols[t.Name], keys); err != nil {
-			return nil, err
-		}
-		c.SourceRows, c.TargetRows = int64(len(srcRows)), int64(len(dstRows))
-		c.SourceHash, c.TargetHash = fmt.Sprintf("%d changed rows", len(keys)), fmt.Sprintf("%d changed rows", len(keys))
-		c.Match = slices.Equal(srcRows, dstRows)
+		jb := &job{name: t.Name, keys: len(keys)}
+		jobs = append(jobs, jb)
+		cols := s.keyCols[t.Name]
+		g.Go(func() (err error) { jb.srcRows, err = rowsByKey(gctx, from, t, cols, keys, snapshot); return err })
+		g.Go(func() (err error) { jb.dstRows, err = rowsByKey(gctx, to, t, cols, keys, ""); return err })
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	var out []TableCheck
+	for _, jb := range jobs {
+		c := TableCheck{Name: jb.name, SourceRows: int64(len(jb.srcRows)), TargetRows: int64(len(jb.dstRows)),
+			SourceHash: fmt.Sprintf("%d changed rows", jb.keys), TargetHash: fmt.Sprintf("%d changed rows", jb.keys),
+			Match: slices.Equal(jb.srcRows, jb.dstRows)}
 		if !c.Match {
 			c.TargetHash = "differs"
 		}
 		out = append(out, c)
 	}
 	if len(full) > 0 {
-		checks, err := verify(ctx, from, to, full)
+		checks, err := verifyAt(ctx, from, to, full, snapshot)
 		if err != nil {
 			return nil, err
 		}
@@ -179,45 +217,60 @@ func verifyChanged(ctx context.Context, from, to end, tables []table, s *stream)
 
 // rowsByKey reads the rows of t with the given keys at an end, as sorted
 // text.
-func rowsByKey(ctx context.Context, e end, t table, keyCols []string, keys map[string][][]byte) ([]string, error) {
+func rowsByKey(ctx context.Context, e end, t table, keyCols []string, keys map[string][][]byte, snapshot string) ([]string, error) {
 	conn, err := e.reader(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer conn.Close(ctx)
-	var out []string
-	all := make([][][]byte, 0, len(keys))
+	if snapshot != "" {
+		if _, err := conn.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); err != nil {
+			return nil, err
+		}
+		if _, err := conn.Exec(ctx, "SET TRANSACTION SNAPSHOT "+literal(snapshot)); err != nil {
+			return nil, fmt.Errorf("import the verification snapshot: %w", err)
+		}
+	}
+	var types []string
+	if err := conn.QueryRow(ctx, `SELECT array_agg(format_type(a.atttypid, a.atttypmod) ORDER BY array_position($2::text[], a.attname::text))
+		FROM pg_attribute a WHERE a.attrelid = $1::regclass AND a.attname = ANY ($2::text[])`,
+		ident(e.schema, t.Name), keyCols).Scan(&types); err != nil {
+		return nil, fmt.Errorf("look up the key of %s: %w", t.Name, err)
+	}
+	// The keys travel as one text array per column, cast back to the
+	// columns' types on the server: one plan whatever their number.
+	arrays := make([][]string, len(keyCols))
 	for _, k := range keys {
-		all = append(all, k)
+		for i, v := range k {
+			arrays[i] = append(arrays[i], string(v))
+		}
 	}
 	cols := make([]string, len(keyCols))
+	unnest := make([]string, len(keyCols))
+	casts := make([]string, len(keyCols))
+	args := make([]any, len(keyCols))
 	for i, c := range keyCols {
 		cols[i] = ident(c)
+		unnest[i] = fmt.Sprintf("$%d::text[]", i+1)
+		casts[i] = fmt.Sprintf("u.c%d::%s", i, types[i])
+		args[i] = arrays[i]
 	}
-	for start := 0; start < len(all); start += 500 {
-		batch := all[start:min(start+500, len(all))]
-		var tuples []string
-		var args [][]byte
-		for _, k := range batch {
-			ph := make([]string, len(k))
-			for i, v := range k {
-				args = append(args, v)
-				ph[i] = fmt.Sprintf("$%d", len(args))
-			}
-			tuples = append(tuples, "("+strings.Join(ph, ", ")+")")
-		}
-		where := "(" + strings.Join(cols, ", ") + ") IN (" + strings.Join(tuples, ", ") + ")"
-		if f := e.where(); f != "" {
-			where = strings.TrimPrefix(f, " WHERE ") + " AND " + where
-		}
-		sql := "SELECT r::text FROM (SELECT " + columnList(t.Columns) + " FROM " + ident(e.schema, t.Name) + " WHERE " + where + ") r"
-		rr := conn.PgConn().ExecParams(ctx, sql, args, nil, nil, nil)
-		for rr.NextRow() {
-			out = append(out, string(rr.Values()[0]))
-		}
-		if _, err := rr.Close(); err != nil {
-			return nil, fmt.Errorf("read changed rows of %s on %s: %w", t.Name, e, err)
-		}
+	names := make([]string, len(keyCols))
+	for i := range names {
+		names[i] = fmt.Sprintf("c%d", i)
+	}
+	where := "(" + strings.Join(cols, ", ") + ") IN (SELECT " + strings.Join(casts, ", ") + " FROM unnest(" +
+		strings.Join(unnest, ", ") + ") AS u(" + strings.Join(names, ", ") + "))"
+	if f := e.where(); f != "" {
+		where = strings.TrimPrefix(f, " WHERE ") + " AND " + where
+	}
+	rows, err := conn.Query(ctx, "SELECT r::text FROM (SELECT "+columnList(t.Columns)+" FROM "+ident(e.schema, t.Name)+" WHERE "+where+") r", args...)
+	if err != nil {
+		return nil, fmt.Errorf("read changed rows of %s on %s: %w", t.Name, e, err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("read changed rows of %s on %s: %w", t.Name, e, err)
 	}
 	slices.Sort(out)
 	return out, nil
