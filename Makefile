@@ -41,4 +41,4 @@ check-generated: $(SQLC)
 		echo "go mod tidy would change go.mod/go.sum: run go mod tidy" >&2; exit 1; fi
 
 bench: deps-test
-	$(GO) run ./internal/benchreport
+	$(GO) run ./internal/benchreport $(BENCH_ARGS)

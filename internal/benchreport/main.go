@@ -36,11 +36,36 @@ var line = regexp.MustCompile(`^Benchmark(\S+?)(?:-\d+)?\s+\d+\s+([\d.]+) ns/op(
 
 func main() {
 	count := flag.Int("count", 5, "runs of each benchmark; the median is reported")
+	core := flag.Bool("core", true, "run the request pipeline and scoped access benchmarks")
 	migrations := flag.Bool("migrations", true, "also run the 1,000-schema migrate benchmarks (about 2 minutes)")
+	moves := flag.Bool("moves", true, "also run the tenant move benchmarks (about 4 minutes a count)")
+	moveCount := flag.Int("move-count", 1, "runs of the move benchmarks; the median of each figure is reported")
 	flag.Parse()
+	if *core {
+		reportCore(*count)
+	}
+	if *migrations {
+		fmt.Println()
+		if err := reportMigrations(); err != nil {
+			fmt.Fprintf(os.Stderr, "benchreport: %v\n", err)
+			os.Exit(1)
+		}
+	}
+	if *moves {
+		fmt.Println()
+		if err := reportMoves(*moveCount); err != nil {
+			fmt.Fprintf(os.Stderr, "benchreport: %v\n", err)
+			os.Exit(1)
+		}
+	}
+}
+
+// reportCore runs the benchmarks of pairs and shows each next to its
+// baseline.
+func reportCore(count int) {
 	results := map[string]map[string][]result{}
 	for _, pkg := range packages() {
-		out, err := run(pkg, *count)
+		out, err := run(pkg, count)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "benchreport: %s: %v\n%s", pkg, err, out)
 			os.Exit(1)
@@ -60,13 +85,6 @@ func main() {
 			p.bench, r.ns, r.allocs, p.baseline, b.ns, r.ns/b.ns, r.ns-b.ns, r.allocs-b.allocs, p.target)
 	}
 	_ = tw.Flush()
-	if *migrations {
-		fmt.Println()
-		if err := reportMigrations(); err != nil {
-			fmt.Fprintf(os.Stderr, "benchreport: %v\n", err)
-			os.Exit(1)
-		}
-	}
 }
 
 var perSchema = regexp.MustCompile(`^Benchmark(\S+?)/workers=(\d+)(?:-\d+)?\s+\d+\s+[\d.]+ ns/op\s+([\d.]+) ms/schema`)

@@ -511,7 +511,8 @@ func BenchmarkMoveCutoverPause(b *testing.B) {
 	kit := p.Kit(b, tenantkit.Config{Logger: slog.New(slog.DiscardHandler)})
 	store := p.Store()
 	// The phases of each cutover, as the runner enters them: the move's
-	// cutover state (just before the fence is requested), the fence taken,
+	// cutover state (then a last catch-up, the fence's connection and its
+	// lock: writes wait only for the lock), the fence taken,
 	// the fence prepared (after the drain, the verification and the
 	// sequences), the catalog flipped. The last attempt's times are kept.
 	var mu sync.Mutex
@@ -535,7 +536,7 @@ func BenchmarkMoveCutoverPause(b *testing.B) {
 	seed := startBenchLoad(b, kit, "acme", 0, 3000)
 	seed.wait()
 
-	var idle, pauses, engine, fenceWait, fenced, flip []time.Duration
+	var idle, pauses, engine, toFence, fenced, flip []time.Duration
 	var failed, writes int
 	var moveTime time.Duration
 	for b.Loop() {
@@ -576,7 +577,7 @@ func BenchmarkMoveCutoverPause(b *testing.B) {
 			}
 			windows = append(windows, window{from, done})
 			if f, p, fl := ph["cutover:fenced"], ph["cutover:prepared"], ph["cutover:flipped"]; !f.IsZero() && !p.IsZero() && !fl.IsZero() {
-				fenceWait = append(fenceWait, f.Sub(from))
+				toFence = append(toFence, f.Sub(from))
 				fenced = append(fenced, p.Sub(f))
 				flip = append(flip, fl.Sub(p))
 			}
@@ -612,9 +613,9 @@ func BenchmarkMoveCutoverPause(b *testing.B) {
 	b.ReportMetric(ms(percentile(pauses, 0.99)), "pause-p99-ms")
 	b.ReportMetric(ms(percentile(engine, 0.50)), "engine-pause-p50-ms")
 	b.ReportMetric(ms(percentile(engine, 0.99)), "engine-pause-p99-ms")
-	b.Logf("per cutover (ms): fence wait %v; fenced to prepared (drain, verify, sequences) %v; flip %v",
-		msList(fenceWait), msList(fenced), msList(flip))
-	b.ReportMetric(ms(percentile(fenceWait, 0.50)), "fence-wait-p50-ms")
+	b.Logf("per cutover (ms): to the fence (catch-up, connect, lock) %v; fenced to prepared (drain, verify, sequences) %v; flip %v",
+		msList(toFence), msList(fenced), msList(flip))
+	b.ReportMetric(ms(percentile(toFence, 0.50)), "to-fence-p50-ms")
 	b.ReportMetric(ms(percentile(fenced, 0.50)), "fenced-to-prepared-p50-ms")
 	b.ReportMetric(ms(percentile(flip, 0.50)), "flip-p50-ms")
 	b.ReportMetric(ms(percentile(idle, 0.50)), "write-p50-ms")
