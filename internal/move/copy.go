@@ -133,7 +133,13 @@ func (p *copyParser) feed(b []byte) (rows int64) {
 	for len(b) > 0 {
 		switch p.state {
 		case 0, 2, 3:
-			need := map[int]int{0: 19, 2: 2, 3: 4}[p.state]
+			need := 4
+			switch p.state {
+			case 0:
+				need = 19
+			case 2:
+				need = 2
+			}
 			k := copy(p.buf[p.have:need], b)
 			p.have += k
 			b = b[k:]

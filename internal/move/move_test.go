@@ -24,7 +24,7 @@ import (
 
 func TestMain(m *testing.M) { tenantkittest.Main(m) }
 
-//go:embed testdata/migrations
+//go:embed testdata/migrations testdata/noident
 var migrationFS embed.FS
 
 func migrations() fs.FS {

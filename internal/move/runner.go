@@ -184,7 +184,8 @@ func (r *Runner) Drive(ctx context.Context, id uuid.UUID) (catalog.Move, error) 
 func settled(m catalog.Move) bool {
 	switch m.State {
 	case catalog.MoveComplete:
-		return !m.RollbackRequested
+		due := m.RetainUntil != nil && !m.RetainUntil.After(time.Now()) && m.CleanedAt == nil
+		return !m.RollbackRequested && m.Phase != phaseCommitting && !due
 	case catalog.MoveFailed, catalog.MoveRolledBack:
 		return m.CleanedAt != nil
 	}

@@ -71,7 +71,8 @@ type stream struct {
 	changed   map[string]map[string][][]byte // table → key text → key values
 	keyCols   map[string][]string            // table → key column names
 	truncated map[string]bool
-	marker1   string // a marker whose transaction has not committed yet
+	prepared  map[string]string // statement text → name on the target
+	marker1   string            // a marker whose transaction has not committed yet
 	applyFn   func(int64) error
 	lastAck   time.Time
 	lastPing  time.Time
@@ -324,7 +325,11 @@ func (s *stream) flush(ctx context.Context) error {
 	b.ExecParams("SET LOCAL synchronous_commit = on", nil, nil, nil, nil)
 	b.ExecParams("SET LOCAL session_replication_role = replica", nil, nil, nil, nil)
 	for _, q := range s.queue {
-		b.ExecParams(q.sql, q.args, nil, nil, nil)
+		name, err := s.prepare(ctx, q.sql)
+		if err != nil {
+			return err
+		}
+		b.ExecPrepared(name, q.args, nil, nil)
 	}
 	b.ExecParams("INSERT INTO tenantkit.move_applied (stream, lsn) VALUES ($1, $2::text::pg_lsn) "+
 		"ON CONFLICT (stream) DO UPDATE SET lsn = EXCLUDED.lsn, updated_at = now()",
@@ -529,4 +534,23 @@ func (s *stream) changedRows() int {
 		n += len(m)
 	}
 	return n
+}
+
+// prepare names a statement prepared on the target, preparing it on first
+// use: the stream applies the same few statements over and over, and a
+// prepared one skips parsing and planning each time. Its parameter types
+// are inferred from their columns, so the changes' text values fit.
+func (s *stream) prepare(ctx context.Context, sql string) (string, error) {
+	if name, ok := s.prepared[sql]; ok {
+		return name, nil
+	}
+	if s.prepared == nil {
+		s.prepared = map[string]string{}
+	}
+	name := fmt.Sprintf("tk_apply_%d", len(s.prepared))
+	if _, err := s.target.PgConn().Prepare(ctx, name, sql, nil); err != nil {
+		return "", fmt.Errorf("prepare %q on %s: %w", sql, s.to, err)
+	}
+	s.prepared[sql] = name
+	return name, nil
 }

@@ -304,15 +304,15 @@ func (j *job) catchUp(ctx context.Context, s *stream) error {
 	defer probe.Close(context.WithoutCancel(ctx))
 	lastCheck := time.Now()
 	for {
-		if err := s.pump(ctx, 250*time.Millisecond, func() bool { return false }); err != nil {
-			return err
-		}
 		lag, err := j.lag(ctx, probe, s)
 		if err != nil {
 			return err
 		}
 		if lag < j.r.cfg.CatchUpLag {
 			return nil
+		}
+		if err := s.pump(ctx, 250*time.Millisecond, func() bool { return false }); err != nil {
+			return err
 		}
 		if time.Since(lastCheck) > time.Second {
 			lastCheck = time.Now()
