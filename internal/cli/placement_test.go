@@ -94,7 +94,7 @@ func newPlatform(t *testing.T) *platform {
 	p := &platform{db: db, shared: db.Name + "_shared", env: tg.env}
 	t.Cleanup(func() { p.dropDatabases(t) })
 	r := runCLI(t, p.env, "clusters", "add", "c1", "--owner-url", db.Server.OwnerURL("postgres"),
-		"--app-url", db.Server.AppURL("postgres"), "--shared-database", p.shared)
+		"--app-url", db.Server.AppURL("postgres"), "--replication-url", db.Server.ReplicationURL("postgres"), "--shared-database", p.shared)
 	if r.exit != exitOK {
 		t.Fatalf("clusters add c1: %+v", r)
 	}
