@@ -12,6 +12,7 @@ import (
 
 	"github.com/tenantkit/tenantkit"
 	"github.com/tenantkit/tenantkit/examples/orders"
+	"github.com/tenantkit/tenantkit/internal/bootstrap"
 	"github.com/tenantkit/tenantkit/tenantkittest"
 )
 
@@ -121,7 +122,7 @@ func sampleConnections(t *testing.T, ctx context.Context, databases []string) *c
 		defer conn.Close(context.Background())
 		for {
 			var n int64
-			if err := conn.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE datname = ANY($1)", databases).Scan(&n); err != nil {
+			if err := conn.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE datname = ANY($1) AND usename = $2", databases, bootstrap.AppRole).Scan(&n); err != nil {
 				s.err = err
 				return
 			}

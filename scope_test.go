@@ -400,7 +400,7 @@ func TestFenceRefusesAStaleEpoch(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(bg)
-	if _, err := conn.Exec(bg, "INSERT INTO tenantkit.fence (tenant_id, epoch) VALUES ($1, 2)", id); err != nil {
+	if _, err := conn.Exec(bg, "INSERT INTO tenantkit.fence (tenant_id, epoch) VALUES ($1, 2) ON CONFLICT (tenant_id) DO UPDATE SET epoch = 2", id); err != nil {
 		t.Fatal(err)
 	}
 	moved := func(err error) bool {
