@@ -50,6 +50,11 @@ func (r *Runner) switchover(ctx context.Context, m catalog.Move, from, to end, s
 	if err != nil {
 		return err
 	}
+	readers, err := openReaders(ctx, from, to)
+	if err != nil {
+		return err
+	}
+	defer readers.close()
 	start := time.Now()
 	tx, err := fence.Begin(ctx)
 	if err != nil {
@@ -70,12 +75,12 @@ func (r *Runner) switchover(ctx context.Context, m catalog.Move, from, to end, s
 		return err
 	}
 	fenced := time.Now()
-	if err := r.drain(ctx, from, s); err != nil {
+	if err := r.drain(ctx, from, srcConn, s); err != nil {
 		return err
 	}
 	drained := time.Now()
 	changed := s.changedRows()
-	checks, err := verifyChanged(ctx, from, to, tables, s, "")
+	checks, err := verifyChanged(ctx, from, to, tables, s, "", readers)
 	if err != nil {
 		return err
 	}
@@ -126,16 +131,11 @@ func (r *Runner) switchover(ctx context.Context, m catalog.Move, from, to end, s
 // drain waits until the stream applied every transaction the source
 // committed before the fence: a marker written after the fence was taken
 // comes after them in the stream.
-func (r *Runner) drain(ctx context.Context, from end, s *stream) error {
+func (r *Runner) drain(ctx context.Context, from end, conn *pgx.Conn, s *stream) error {
 	token := make([]byte, 8)
 	_, _ = rand.Read(token)
 	mark := hex.EncodeToString(token)
-	conn, err := from.owner(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(ctx)
-	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "SET LOCAL synchronous_commit = on"); err != nil {
 			return err
 		}

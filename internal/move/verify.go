@@ -147,7 +147,7 @@ func (j *job) consistentCheck(ctx context.Context, s *stream, from, to end, tabl
 	if full {
 		checks, err = verifyAt(ctx, from, to, tables, res.SnapshotName)
 	} else {
-		checks, err = verifyChanged(ctx, from, to, tables, s, res.SnapshotName)
+		checks, err = verifyChanged(ctx, from, to, tables, s, res.SnapshotName, nil)
 	}
 	if err != nil {
 		return err
@@ -164,7 +164,7 @@ func (j *job) consistentCheck(ctx context.Context, s *stream, from, to end, tabl
 
 // verifyChanged compares, under the fence, the rows the stream touched
 // since the baseline (whole tables where it could not track them).
-func verifyChanged(ctx context.Context, from, to end, tables []table, s *stream, snapshot string) ([]TableCheck, error) {
+func verifyChanged(ctx context.Context, from, to end, tables []table, s *stream, snapshot string, open *readers) ([]TableCheck, error) {
 	if !s.tracking {
 		return verifyAt(ctx, from, to, tables, snapshot)
 	}
@@ -189,6 +189,18 @@ func verifyChanged(ctx context.Context, from, to end, tables []table, s *stream,
 		jb := &job{name: t.Name, keys: len(keys)}
 		jobs = append(jobs, jb)
 		cols := s.keyCols[t.Name]
+		if open != nil {
+			// Under the fence: on the connections opened before it, a
+			// table after the other.
+			var err error
+			if jb.srcRows, err = readByKey(ctx, open.from, from, t, cols, keys); err != nil {
+				return nil, err
+			}
+			if jb.dstRows, err = readByKey(ctx, open.to, to, t, cols, keys); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		g.Go(func() (err error) { jb.srcRows, err = rowsByKey(gctx, from, t, cols, keys, snapshot); return err })
 		g.Go(func() (err error) { jb.dstRows, err = rowsByKey(gctx, to, t, cols, keys, ""); return err })
 	}
@@ -231,6 +243,34 @@ func rowsByKey(ctx context.Context, e end, t table, keyCols []string, keys map[s
 			return nil, fmt.Errorf("import the verification snapshot: %w", err)
 		}
 	}
+	return readByKey(ctx, conn, e, t, keyCols, keys)
+}
+
+// readers are connections to both ends opened before the fence.
+type readers struct{ from, to *pgx.Conn }
+
+func openReaders(ctx context.Context, from, to end) (*readers, error) {
+	f, err := from.reader(ctx)
+	if err != nil {
+		return nil, err
+	}
+	t, err := to.reader(ctx)
+	if err != nil {
+		f.Close(ctx)
+		return nil, err
+	}
+	return &readers{from: f, to: t}, nil
+}
+
+func (r *readers) close() {
+	ctx := context.Background()
+	r.from.Close(ctx)
+	r.to.Close(ctx)
+}
+
+// readByKey reads the rows of t with the given keys on conn, as sorted
+// text.
+func readByKey(ctx context.Context, conn *pgx.Conn, e end, t table, keyCols []string, keys map[string][][]byte) ([]string, error) {
 	var types []string
 	if err := conn.QueryRow(ctx, `SELECT array_agg(format_type(a.atttypid, a.atttypmod) ORDER BY array_position($2::text[], a.attname::text))
 		FROM pg_attribute a WHERE a.attrelid = $1::regclass AND a.attname = ANY ($2::text[])`,
