@@ -210,14 +210,10 @@ func TestLoadDuringMoves(t *testing.T) {
 	if s.lost != 0 || s.failed != 0 || s.ok == 0 {
 		t.Errorf("summary %+v, stdout:\n%s", s, stdout.String())
 	}
+	// The stall is reported, not asserted: timings belong to the
+	// benchmarks (BenchmarkMoveCutoverPause), not to a test on a shared
+	// machine.
 	t.Logf("%d writes, max stall %v", s.ok, s.maxStall)
-	bound := time.Second
-	if raceEnabled {
-		bound = 3 * time.Second
-	}
-	if s.maxStall >= bound {
-		t.Errorf("writes stalled for %v, want under %v", s.maxStall, bound)
-	}
 	r := runCLI(t, lp.env, "moves", "list", "--tenant", "acme")
 	if r.exit != exitOK || strings.Count(r.stdout, " complete ") != 2 {
 		t.Errorf("moves list: %+v", r)

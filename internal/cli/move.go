@@ -102,7 +102,7 @@ func followMove(ctx context.Context, e env, g *globals, ops moveOps, id uuid.UUI
 		}
 	}
 	if err == nil {
-		err = moveOutcome(m)
+		err = move.Outcome(m)
 	}
 	if err != nil {
 		return err
@@ -179,19 +179,6 @@ func moveEnded(m catalog.Move) bool {
 		return true
 	}
 	return false
-}
-
-func moveOutcome(m catalog.Move) error {
-	switch m.State {
-	case catalog.MoveComplete:
-		return nil
-	case catalog.MoveRolledBack:
-		if m.LastError == "" {
-			return fmt.Errorf("move %s rolled back", m.ID)
-		}
-		return fmt.Errorf("move %s rolled back: %s", m.ID, m.LastError)
-	}
-	return fmt.Errorf("move %s failed: %s", m.ID, m.LastError)
 }
 
 func moveSource(m catalog.Move) string {

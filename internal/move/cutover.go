@@ -225,11 +225,8 @@ func sequencesOf(ctx context.Context, conn *pgx.Conn, schema, table string) (map
 // committed when the catalog records the flip it guarded, rolled back
 // otherwise.
 func resolvePrepared(ctx context.Context, e end, gid string, commit bool) error {
-	conn, err := e.owner(ctx)
-	if isMissingDatabase(err) {
-		return nil
-	}
-	if err != nil {
+	conn, err := e.ownerIfExists(ctx)
+	if err != nil || conn == nil {
 		return err
 	}
 	defer conn.Close(ctx)

@@ -40,6 +40,16 @@ func (e end) owner(ctx context.Context) (*pgx.Conn, error) {
 	return conn, nil
 }
 
+// ownerIfExists is owner, or a nil connection when the end's database
+// does not exist (any more).
+func (e end) ownerIfExists(ctx context.Context) (*pgx.Conn, error) {
+	conn, err := e.owner(ctx)
+	if isMissingDatabase(err) {
+		return nil, nil
+	}
+	return conn, err
+}
+
 // reader connects as the cluster's replication role for plain queries:
 // copies and checks read the tenant's rows with row security off, so that
 // a role row-level security would filter fails instead of reading nothing.

@@ -188,11 +188,8 @@ func targetClean(ctx context.Context, dst end, tables []table) error {
 		}
 		return nil
 	}
-	conn, err := dst.owner(ctx)
-	if isMissingDatabase(err) {
-		return nil
-	}
-	if err != nil {
+	conn, err := dst.ownerIfExists(ctx)
+	if err != nil || conn == nil {
 		return err
 	}
 	defer conn.Close(ctx)

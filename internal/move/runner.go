@@ -160,7 +160,7 @@ func (r *Runner) Drive(ctx context.Context, id uuid.UUID) (catalog.Move, error) 
 			return m, err
 		}
 		if settled(m) {
-			return m, outcome(m)
+			return m, Outcome(m)
 		}
 		worked, err := r.step(ctx, &id)
 		if errors.Is(err, errCrash) {
@@ -192,7 +192,9 @@ func settled(m catalog.Move) bool {
 	return false
 }
 
-func outcome(m catalog.Move) error {
+// Outcome is nil for a complete move and otherwise the error that says how
+// it ended.
+func Outcome(m catalog.Move) error {
 	switch m.State {
 	case catalog.MoveComplete:
 		return nil

@@ -46,11 +46,8 @@ func createPublication(ctx context.Context, e end, name string, tables []table) 
 }
 
 func dropPublication(ctx context.Context, e end, name string) error {
-	conn, err := e.owner(ctx)
-	if isMissingDatabase(err) {
-		return nil
-	}
-	if err != nil {
+	conn, err := e.ownerIfExists(ctx)
+	if err != nil || conn == nil {
 		return err
 	}
 	defer conn.Close(ctx)

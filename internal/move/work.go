@@ -521,12 +521,12 @@ var errGone = errors.New("gone")
 
 // exists reports errGone when an end's database or schema does not exist.
 func (j *job) exists(ctx context.Context, e end) error {
-	conn, err := e.owner(ctx)
-	if isMissingDatabase(err) {
-		return errGone
-	}
+	conn, err := e.ownerIfExists(ctx)
 	if err != nil {
 		return err
+	}
+	if conn == nil {
+		return errGone
 	}
 	defer conn.Close(ctx)
 	var ok bool
@@ -540,11 +540,8 @@ func (j *job) exists(ctx context.Context, e end) error {
 }
 
 func forgetApplied(ctx context.Context, e end, stream string) error {
-	conn, err := e.owner(ctx)
-	if isMissingDatabase(err) {
-		return nil
-	}
-	if err != nil {
+	conn, err := e.ownerIfExists(ctx)
+	if err != nil || conn == nil {
 		return err
 	}
 	defer conn.Close(ctx)
@@ -605,13 +602,13 @@ func freezeDDL(ctx context.Context, ends ...end) (func(), error) {
 		}
 	}
 	for _, e := range ends {
-		conn, err := e.owner(ctx)
-		if isMissingDatabase(err) {
-			continue // a dedicated target not built yet: nothing to migrate there
-		}
+		conn, err := e.ownerIfExists(ctx)
 		if err != nil {
 			release()
 			return nil, err
+		}
+		if conn == nil {
+			continue // a dedicated target not built yet: nothing to migrate there
 		}
 		conns = append(conns, conn)
 		if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock_shared($1)", appmigrate.LockKey(e.schema)); err != nil {
