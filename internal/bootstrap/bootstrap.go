@@ -50,7 +50,8 @@ func EnsureRoles(ctx context.Context, conn *pgx.Conn, pw Passwords) error {
 	// A move's stream applies changes as replication does: with
 	// session_replication_role = replica, so that foreign-key actions and
 	// triggers do not fire a second time on rows the stream also carries.
-	if _, err := conn.Exec(ctx, "GRANT SET ON PARAMETER session_replication_role TO "+pgx.Identifier{OwnerRole}.Sanitize()); err != nil {
+	if _, err := conn.Exec(ctx, "GRANT SET ON PARAMETER session_replication_role TO "+pgx.Identifier{OwnerRole}.Sanitize()+
+		", "+pgx.Identifier{ReplicationRole}.Sanitize()); err != nil {
 		return fmt.Errorf("bootstrap: grant set on session_replication_role: %w", err)
 	}
 	return nil

@@ -292,6 +292,11 @@ func TestMoveRefusesAReplicationRoleUnderRLS(t *testing.T) {
 	if _, err := su.Exec(ctx, "CREATE ROLE "+role+" LOGIN REPLICATION NOBYPASSRLS PASSWORD 'weak'"); err != nil {
 		t.Fatal(err)
 	}
+	// Everything else a move needs of the role, so that row security is
+	// what it lacks.
+	if _, err := su.Exec(ctx, "GRANT SET ON PARAMETER session_replication_role TO "+role); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
 		c, err := pgx.Connect(context.Background(), b.p.Catalog.Server.SuperuserURL("postgres"))
 		if err == nil {

@@ -89,13 +89,17 @@ func serverReady(ctx context.Context, e end) error {
 	defer conn.Close(ctx)
 	var walLevel, prepared string
 	var replica bool
+	var replCopies bool
 	if err := conn.QueryRow(ctx, "SELECT current_setting('wal_level'), current_setting('max_prepared_transactions'), "+
-		"has_parameter_privilege('session_replication_role', 'SET')").Scan(&walLevel, &prepared, &replica); err != nil {
+		"has_parameter_privilege('session_replication_role', 'SET'), "+
+		"coalesce((SELECT has_parameter_privilege(r.oid, 'session_replication_role', 'SET') FROM pg_roles r WHERE r.rolname = $1), false)",
+		e.replicationRole()).Scan(&walLevel, &prepared, &replica, &replCopies); err != nil {
 		return err
 	}
-	if !replica {
-		return refuse("the owner role of cluster %s may not set session_replication_role, which a move's stream applies changes under: "+
-			"GRANT SET ON PARAMETER session_replication_role TO %s", e.cluster.Name, ownerRole(e))
+	if !replica || !replCopies {
+		return refuse("the owner and replication roles of cluster %s must be allowed to set session_replication_role, "+
+			"which a move copies and applies changes under: GRANT SET ON PARAMETER session_replication_role TO %s, %s",
+			e.cluster.Name, ownerRole(e), e.replicationRole())
 	}
 	if walLevel != "logical" {
 		return refuse("cluster %s runs with wal_level=%s: set wal_level=logical and restart it", e.cluster.Name, walLevel)
