@@ -32,7 +32,6 @@ type job struct {
 	src, dst end
 	prog     *tracker
 	names    names
-	started  map[string]any
 	deferred []string
 }
 
@@ -83,7 +82,7 @@ func (r *Runner) newJob(ctx context.Context, m catalog.Move) (*job, error) {
 	if err != nil {
 		return nil, err
 	}
-	j := &job{r: r, m: m, names: namesOf(m.ID), started: map[string]any{},
+	j := &job{r: r, m: m, names: namesOf(m.ID),
 		src: end{cluster: sc, tier: m.SourceTier, database: m.SourceDatabase, schema: m.SourceSchema, tenant: m.TenantID},
 		dst: end{cluster: tc, tier: m.TargetTier, database: m.TargetDatabase, schema: m.TargetSchema, tenant: m.TenantID}}
 	_ = json.Unmarshal(m.DeferredIndexes, &j.deferred)
