@@ -16,6 +16,8 @@ type Message struct {
 	Hosts []string `json:"hosts,omitempty"`
 	// All asks to drop every cached entry (a plan changed, say).
 	All bool `json:"all,omitempty"`
+	// Flags asks to reload the feature-flag snapshot.
+	Flags bool `json:"flags,omitempty"`
 }
 
 // Decode parses a message payload.

@@ -60,6 +60,8 @@ type CreateParams struct {
 type UpdateParams struct {
 	Name *string `json:"name"`
 	Plan *string `json:"plan"`
+	// Force applies a plan the tenant's current usage exceeds.
+	Force bool `json:"force,omitempty"`
 }
 
 // ListParams selects a page of tenants ordered by slug.
@@ -221,6 +223,11 @@ func (s *Store) UpdateTenant(ctx context.Context, actor, ref string, p UpdatePar
 			t = before // nothing changes: no write, no audit record
 			return bus.Message{}, nil
 		}
+		if plan != before.Plan && !p.Force {
+			if err := checkUsage(ctx, q, before, plan); err != nil {
+				return bus.Message{}, err
+			}
+		}
 		row, err := q.UpdateTenant(ctx, catalogdb.UpdateTenantParams{ID: before.ID, Name: name, Plan: plan})
 		if err != nil {
 			return bus.Message{}, err
@@ -295,7 +302,10 @@ func (s *Store) LoadContext(ctx context.Context, id uuid.UUID) (*TenantContext, 
 	if err != nil {
 		return nil, fmt.Errorf("catalog: load tenant context %s: %w", id, err)
 	}
-	tc := &TenantContext{Tenant: fromRow(row.TenantkitTenant), PlanDisplayName: row.PlanDisplayName}
+	tc := &TenantContext{
+		Tenant: fromRow(row.TenantkitTenant), PlanDisplayName: row.PlanDisplayName, PlanRank: int(row.PlanRank),
+		StoredSettings: row.Settings, SettingsVersion: row.SettingsVersion,
+	}
 	if err := json.Unmarshal(row.Features, &tc.Features); err != nil {
 		return nil, err
 	}
@@ -467,7 +477,7 @@ func (s *Store) write(ctx context.Context, fn func(q *catalogdb.Queries) (bus.Me
 	if err != nil {
 		return err
 	}
-	if s.afterCommit != nil && (msg.Tenant != "" || msg.All) {
+	if s.afterCommit != nil && (msg.Tenant != "" || msg.All || msg.Flags) {
 		s.afterCommit(ctx, msg)
 	}
 	return nil
@@ -501,6 +511,11 @@ func auditTarget(ctx context.Context, q *catalogdb.Queries, actor, action, typ, 
 		return err
 	}
 	return q.InsertAudit(ctx, catalogdb.InsertAuditParams{Actor: actor, Action: action, TargetType: typ, TargetID: id, Before: b, After: a})
+}
+
+func isForeignKey(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23503"
 }
 
 func isUnique(err error) bool {

@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"encoding/json"
 	"time"
 
 	"github.com/google/uuid"
@@ -42,11 +43,19 @@ type Branding struct {
 type TenantContext struct {
 	Tenant
 	PlanDisplayName string           `json:"plan_display_name"`
+	PlanRank        int              `json:"plan_rank"`
 	Features        map[string]bool  `json:"features"`
 	Limits          map[string]int64 `json:"limits"`
 	Branding        Branding         `json:"branding"`
 	// Placement is where the tenant's data lives; nil until it is placed.
 	Placement *Placement `json:"placement,omitempty"`
+	// StoredSettings are the tenant's settings as stored, without the
+	// schema's defaults, and their version (0: never written).
+	StoredSettings  json.RawMessage `json:"stored_settings,omitempty"`
+	SettingsVersion int64           `json:"settings_version"`
+	// Extra is attached by the data plane when it loads the context (the
+	// settings with defaults, say). Defaults to nil.
+	Extra any `json:"-"`
 }
 
 // Tiers of isolation.

@@ -31,7 +31,10 @@ SELECT t.id, t.slug, t.name, t.status, t.suspension_reason, t.plan, t.created_at
         SELECT o.name, o.value FROM tenantkit.tenant_limits o WHERE o.tenant_id = t.id
     ) l), '{}')::jsonb AS limits,
     COALESCE((SELECT to_jsonb(b) - 'tenant_id' - 'updated_at' FROM tenantkit.branding b WHERE b.tenant_id = t.id), '{}')::jsonb AS branding,
-    COALESCE((SELECT to_jsonb(pl) - 'tenant_id' - 'created_at' - 'updated_at' FROM tenantkit.placements pl WHERE pl.tenant_id = t.id), 'null')::jsonb AS placement
+    COALESCE((SELECT to_jsonb(pl) - 'tenant_id' - 'created_at' - 'updated_at' FROM tenantkit.placements pl WHERE pl.tenant_id = t.id), 'null')::jsonb AS placement,
+    COALESCE((SELECT s.doc FROM tenantkit.tenant_settings s WHERE s.tenant_id = t.id), '{}')::jsonb AS settings,
+    COALESCE((SELECT s.version FROM tenantkit.tenant_settings s WHERE s.tenant_id = t.id), 0)::bigint AS settings_version,
+    p.rank AS plan_rank
 FROM tenantkit.tenants t
 JOIN tenantkit.plans p ON p.name = t.plan
 WHERE t.id = $1
@@ -44,6 +47,9 @@ type LoadContextByIDRow struct {
 	Limits          json.RawMessage `json:"limits"`
 	Branding        json.RawMessage `json:"branding"`
 	Placement       json.RawMessage `json:"placement"`
+	Settings        json.RawMessage `json:"settings"`
+	SettingsVersion int64           `json:"settings_version"`
+	PlanRank        int32           `json:"plan_rank"`
 }
 
 // The tenant context in one round trip: the tenant, its plan, the plan's
@@ -66,6 +72,9 @@ func (q *Queries) LoadContextByID(ctx context.Context, id uuid.UUID) (LoadContex
 		&i.Limits,
 		&i.Branding,
 		&i.Placement,
+		&i.Settings,
+		&i.SettingsVersion,
+		&i.PlanRank,
 	)
 	return i, err
 }

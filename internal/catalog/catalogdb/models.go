@@ -60,6 +60,24 @@ type TenantkitDomain struct {
 	CreatedAt         time.Time  `json:"created_at"`
 }
 
+type TenantkitFlag struct {
+	Key          string    `json:"key"`
+	Description  string    `json:"description"`
+	KillSwitch   bool      `json:"kill_switch"`
+	DefaultValue bool      `json:"default_value"`
+	Rollout      int32     `json:"rollout"`
+	MinPlan      *string   `json:"min_plan"`
+	Seed         string    `json:"seed"`
+	CreatedAt    time.Time `json:"created_at"`
+	UpdatedAt    time.Time `json:"updated_at"`
+}
+
+type TenantkitFlagOverride struct {
+	Flag     string    `json:"flag"`
+	TenantID uuid.UUID `json:"tenant_id"`
+	Value    bool      `json:"value"`
+}
+
 type TenantkitMove struct {
 	ID                uuid.UUID       `json:"id"`
 	TenantID          uuid.UUID       `json:"tenant_id"`
@@ -112,6 +130,8 @@ type TenantkitPlan struct {
 	DefaultTier string    `json:"default_tier"`
 	CreatedAt   time.Time `json:"created_at"`
 	UpdatedAt   time.Time `json:"updated_at"`
+	Rank        int32     `json:"rank"`
+	Description string    `json:"description"`
 }
 
 type TenantkitPlanFeature struct {
@@ -147,4 +167,18 @@ type TenantkitTenantLimit struct {
 	TenantID uuid.UUID `json:"tenant_id"`
 	Name     string    `json:"name"`
 	Value    int64     `json:"value"`
+}
+
+type TenantkitTenantSetting struct {
+	TenantID  uuid.UUID       `json:"tenant_id"`
+	Doc       json.RawMessage `json:"doc"`
+	Version   int64           `json:"version"`
+	UpdatedAt time.Time       `json:"updated_at"`
+}
+
+type TenantkitTenantUsage struct {
+	TenantID   uuid.UUID `json:"tenant_id"`
+	Name       string    `json:"name"`
+	Value      int64     `json:"value"`
+	MeasuredAt time.Time `json:"measured_at"`
 }

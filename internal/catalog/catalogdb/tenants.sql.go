@@ -212,7 +212,7 @@ func (q *Queries) ListAudit(ctx context.Context, arg ListAuditParams) ([]Tenantk
 }
 
 const listPlans = `-- name: ListPlans :many
-SELECT name, display_name, default_tier, created_at, updated_at FROM tenantkit.plans ORDER BY name
+SELECT name, display_name, default_tier, created_at, updated_at, rank, description FROM tenantkit.plans ORDER BY rank, name
 `
 
 func (q *Queries) ListPlans(ctx context.Context) ([]TenantkitPlan, error) {
@@ -230,6 +230,8 @@ func (q *Queries) ListPlans(ctx context.Context) ([]TenantkitPlan, error) {
 			&i.DefaultTier,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.Rank,
+			&i.Description,
 		); err != nil {
 			return nil, err
 		}

@@ -19,7 +19,10 @@ SELECT sqlc.embed(t),
         SELECT o.name, o.value FROM tenantkit.tenant_limits o WHERE o.tenant_id = t.id
     ) l), '{}')::jsonb AS limits,
     COALESCE((SELECT to_jsonb(b) - 'tenant_id' - 'updated_at' FROM tenantkit.branding b WHERE b.tenant_id = t.id), '{}')::jsonb AS branding,
-    COALESCE((SELECT to_jsonb(pl) - 'tenant_id' - 'created_at' - 'updated_at' FROM tenantkit.placements pl WHERE pl.tenant_id = t.id), 'null')::jsonb AS placement
+    COALESCE((SELECT to_jsonb(pl) - 'tenant_id' - 'created_at' - 'updated_at' FROM tenantkit.placements pl WHERE pl.tenant_id = t.id), 'null')::jsonb AS placement,
+    COALESCE((SELECT s.doc FROM tenantkit.tenant_settings s WHERE s.tenant_id = t.id), '{}')::jsonb AS settings,
+    COALESCE((SELECT s.version FROM tenantkit.tenant_settings s WHERE s.tenant_id = t.id), 0)::bigint AS settings_version,
+    p.rank AS plan_rank
 FROM tenantkit.tenants t
 JOIN tenantkit.plans p ON p.name = t.plan
 WHERE t.id = @id;

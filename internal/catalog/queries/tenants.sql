@@ -38,7 +38,7 @@ RETURNING *;
 SELECT EXISTS (SELECT 1 FROM tenantkit.plans WHERE name = @name);
 
 -- name: ListPlans :many
-SELECT * FROM tenantkit.plans ORDER BY name;
+SELECT * FROM tenantkit.plans ORDER BY rank, name;
 
 -- name: InsertAudit :exec
 INSERT INTO tenantkit.audit_log (actor, action, target_type, target_id, before, after)
