@@ -238,6 +238,15 @@ func (k *Kit) onPlacement(ctx context.Context, t *Tenant, fn func(*Tenant, *pgxp
 	if p == nil || p.State != catalog.PlacementReady {
 		return fmt.Errorf("%w: %s", ErrNotPlaced, t.Slug)
 	}
+	if !k.cfg.DisableFairShare {
+		sem, err := k.fair.acquire(ctx, t)
+		if err != nil {
+			return err
+		}
+		if sem != nil {
+			defer sem.Release(1)
+		}
+	}
 	pool, release, err := k.router.Acquire(ctx, router.Key{Cluster: p.Cluster, Database: p.Database})
 	if err != nil {
 		return err

@@ -60,6 +60,10 @@ type Config struct {
 	// first (see CheckRLS) and fail instead of running when it finds a
 	// violation. Defaults to false.
 	RLSCheckOnStart bool
+	// DisableFairShare turns off the cap on each tenant's concurrent scoped
+	// transactions on shared pools (its max_concurrent_tx limit). Defaults
+	// to false: tenants with the limit wait for their own slots.
+	DisableFairShare bool
 	// Logger receives the Kit's logs. Defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -87,6 +91,7 @@ type Kit struct {
 	resolvers []resolve.Resolver
 	closers   []func()
 	sub       subscriber
+	fair      fairShare
 }
 
 type subscriber interface {

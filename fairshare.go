@@ -1,0 +1,66 @@
+package tenantkit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/google/uuid"
+	"golang.org/x/sync/semaphore"
+
+	"github.com/tenantkit/tenantkit/internal/catalog"
+)
+
+// ErrConcurrencyLimit is returned, wrapping the context's error, when a
+// scoped transaction on a shared pool waited for one of its tenant's
+// slots (the max_concurrent_tx limit) until its context ended.
+var ErrConcurrencyLimit = errors.New("tenantkit: tenant's concurrent transaction limit reached")
+
+// fairShare caps each tenant's concurrent scoped transactions on shared
+// pools at its max_concurrent_tx limit, so one tenant cannot hold every
+// connection of a pool its neighbours need. A tenant waits for its own
+// slots only; waiting ends with the caller's context.
+type fairShare struct {
+	slots sync.Map // uuid.UUID → *tenantSlots
+}
+
+// tenantSlots are one tenant's slots at one limit. When the limit changes
+// (a new plan), new transactions take slots of a new semaphore; running
+// ones release into the old one.
+type tenantSlots struct {
+	limit int64
+	sem   *semaphore.Weighted
+}
+
+// acquire takes a slot of t when its data is on a shared tier and it has a
+// limit, and returns the semaphore to release one slot of (nil when none
+// was taken).
+func (f *fairShare) acquire(ctx context.Context, t *Tenant) (*semaphore.Weighted, error) {
+	if t.Placement == nil || t.Placement.Tier != catalog.TierShared {
+		return nil, nil
+	}
+	limit, ok := t.Limits[catalog.LimitConcurrentTx]
+	if !ok || limit <= 0 {
+		return nil, nil
+	}
+	s := f.slotsOf(t.ID, limit)
+	if s.sem.TryAcquire(1) {
+		return s.sem, nil
+	}
+	if err := s.sem.Acquire(ctx, 1); err != nil {
+		return nil, fmt.Errorf("%w (%s: %d): %w", ErrConcurrencyLimit, t.Slug, limit, err)
+	}
+	return s.sem, nil
+}
+
+func (f *fairShare) slotsOf(id uuid.UUID, limit int64) *tenantSlots {
+	if v, ok := f.slots.Load(id); ok {
+		if s := v.(*tenantSlots); s.limit == limit {
+			return s
+		}
+	}
+	s := &tenantSlots{limit: limit, sem: semaphore.NewWeighted(limit)}
+	f.slots.Store(id, s)
+	return s
+}
