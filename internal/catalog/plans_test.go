@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/tenantkit/tenantkit/internal/bus"
 	"github.com/tenantkit/tenantkit/internal/catalog"
@@ -298,6 +301,65 @@ func drain(c chan bus.Message) {
 		case <-c:
 		default:
 			return
+		}
+	}
+}
+
+// TestEveryNotifyingTableNotifies writes each table whose trigger feeds the
+// invalidation bus and checks the message it sends: a trigger that reads a
+// column its table lacks would fail the write itself.
+func TestEveryNotifyingTableNotifies(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, b.db.OwnerDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	tn, err := b.store.CreateTenant(ctx, "t", catalog.CreateParams{Slug: "acme", Name: "Acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.store.AddCluster(ctx, "t", catalog.ClusterParams{
+		Name: "c1", OwnerURL: "postgres://o@127.0.0.1/postgres", AppURL: "postgres://a@127.0.0.1/postgres",
+		ReplicationURL: "postgres://r@127.0.0.1/postgres", SharedDatabase: "shared",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.store.CreateFlag(ctx, "t", catalog.FlagParams{Key: "f"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "LISTEN "+bus.Channel); err != nil {
+		t.Fatal(err)
+	}
+	id := tn.ID.String()
+	for _, tc := range []struct {
+		sql  string
+		want bus.Message
+	}{
+		{"UPDATE tenantkit.clusters SET shared_database = 'shared2' WHERE name = 'c1'", bus.Message{All: true}},
+		{"UPDATE tenantkit.plans SET rank = 1 WHERE name = 'free'", bus.Message{All: true, Flags: true}},
+		{"INSERT INTO tenantkit.plan_limits VALUES ('free', 'x', 1)", bus.Message{All: true}},
+		{"INSERT INTO tenantkit.plan_features VALUES ('free', 'x')", bus.Message{All: true}},
+		{"INSERT INTO tenantkit.tenant_limits VALUES ('" + id + "', 'x', 1)", bus.Message{Tenant: id}},
+		{"INSERT INTO tenantkit.tenant_features VALUES ('" + id + "', 'x', true)", bus.Message{Tenant: id}},
+		{"INSERT INTO tenantkit.tenant_settings (tenant_id) VALUES ('" + id + "')", bus.Message{Tenant: id}},
+		{"UPDATE tenantkit.flags SET rollout = 5 WHERE key = 'f'", bus.Message{Flags: true}},
+		{"INSERT INTO tenantkit.flag_overrides VALUES ('f', '" + id + "', true)", bus.Message{Flags: true}},
+	} {
+		if _, err := b.pool.Exec(ctx, tc.sql); err != nil {
+			t.Fatalf("%s: %v", tc.sql, err)
+		}
+		wait, cancel := context.WithTimeout(ctx, 5*time.Second)
+		n, err := conn.WaitForNotification(wait)
+		cancel()
+		if err != nil {
+			t.Fatalf("%s: no notification: %v", tc.sql, err)
+		}
+		m, err := bus.Decode(n.Payload)
+		if err != nil || m.All != tc.want.All || m.Flags != tc.want.Flags || m.Tenant != tc.want.Tenant {
+			t.Fatalf("%s: sent %s, want %+v", tc.sql, n.Payload, tc.want)
 		}
 	}
 }

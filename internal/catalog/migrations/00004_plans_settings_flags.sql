@@ -92,7 +92,7 @@ BEGIN
             'hosts', (SELECT jsonb_agg(DISTINCT h) FROM unnest(ARRAY[OLD.host, NEW.host]) h WHERE h IS NOT NULL));
     ELSIF TG_TABLE_NAME = 'plans' THEN
         msg := jsonb_build_object('all', true, 'flags', true);
-    ELSIF TG_TABLE_NAME IN ('plan_limits', 'plan_features') THEN
+    ELSIF TG_TABLE_NAME IN ('plan_limits', 'plan_features', 'clusters') THEN
         msg := jsonb_build_object('all', true);
     ELSIF TG_TABLE_NAME IN ('flags', 'flag_overrides') THEN
         msg := jsonb_build_object('flags', true);
