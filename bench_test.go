@@ -44,7 +44,7 @@ func BenchmarkBareHandler(b *testing.B) {
 // BenchmarkMiddlewareWarm is the whole pipeline — resolve by subdomain,
 // cached tenant context, gate — in front of the same handler.
 func BenchmarkMiddlewareWarm(b *testing.B) {
-	bn := setup(b, tenantkit.Config{Resolvers: tenantkit.ResolverConfig{BaseDomain: "example.test"}})
+	bn := setup(b, unlimited(tenantkit.Config{Resolvers: tenantkit.ResolverConfig{BaseDomain: "example.test"}}))
 	bn.tenant(b, "acme", "free")
 	benchHandler(b, bn.kit.Middleware(http.HandlerFunc(app)))
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/tenantkit/tenantkit/internal/catalog"
 	"github.com/tenantkit/tenantkit/internal/problem"
+	"github.com/tenantkit/tenantkit/internal/ratelimit"
 	"github.com/tenantkit/tenantkit/internal/resolve"
 )
 
@@ -18,9 +19,15 @@ import (
 //     tenant-conflict — never a guess;
 //   - the tenant is suspended: 403 tenant-suspended with the reason;
 //   - no tenant, an unknown one, or a deleted one: 404 tenant-not-found;
-//   - the catalog cannot be reached on a cold cache: 503 unavailable.
+//   - the catalog cannot be reached on a cold cache: 503 unavailable;
+//   - the tenant is over its request rate (api_rps, api_burst): 429
+//     rate-limited with Retry-After;
+//   - the rate limiter's Redis cannot be reached and FailOpen is off: 503
+//     unavailable with Retry-After.
 //
-// A warm request reads only memory. Mount admin routes outside it.
+// Every rate-limited response carries RateLimit-Limit, RateLimit-Remaining
+// and RateLimit-Reset. A warm request reads only memory (rate limits kept
+// in Redis cost one round trip). Mount admin routes outside it.
 func (k *Kit) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		t, p := k.resolveRequest(r)
@@ -31,8 +38,36 @@ func (k *Kit) Middleware(next http.Handler) http.Handler {
 			problem.Write(w, r, p)
 			return
 		}
+		if k.limiter != nil && !k.allow(w, r, t) {
+			return
+		}
 		next.ServeHTTP(w, r.WithContext(WithTenant(r.Context(), t)))
 	})
+}
+
+// allow applies the tenant's rate limit, and answers the request itself
+// when it is refused.
+func (k *Kit) allow(w http.ResponseWriter, r *http.Request, t *Tenant) bool {
+	x := k.extra(t)
+	if !x.limited {
+		return true
+	}
+	res, err := k.limiter.Allow(r.Context(), x.rateKey, x.rate)
+	if err != nil && !errors.Is(err, ratelimit.ErrBackend) {
+		k.log.ErrorContext(r.Context(), "tenantkit: rate limit", "tenant", t.Slug, "err", err)
+		return true // a limit the catalog holds but the limiter refuses: serve
+	}
+	ratelimit.WriteHeaders(w.Header(), res)
+	switch {
+	case res.Allowed:
+		return true
+	case res.Degraded:
+		problem.Write(w, r, problem.New(http.StatusServiceUnavailable, problem.Unavailable, "rate limiter unavailable"))
+	default:
+		problem.Write(w, r, problem.New(http.StatusTooManyRequests, rateLimitedProblem,
+			"tenant "+t.Slug+" is over its request rate"))
+	}
+	return false
 }
 
 // resolveRequest runs every resolver in order. The first signal naming a
@@ -104,3 +139,6 @@ func gate(t *Tenant) (*Tenant, *problem.Problem) {
 		return nil, problem.New(http.StatusNotFound, problem.TenantNotFound, "no such tenant")
 	}
 }
+
+// rateLimitedProblem is the problem type of a refused request.
+const rateLimitedProblem = "rate-limited"

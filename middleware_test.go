@@ -123,7 +123,7 @@ func TestResolverOrderDecidesPrecedence(t *testing.T) {
 
 func TestGate(t *testing.T) {
 	t.Parallel()
-	b := setup(t, tenantkit.Config{Resolvers: tenantkit.ResolverConfig{BaseDomain: "example.test"}})
+	b := setup(t, unlimited(tenantkit.Config{Resolvers: tenantkit.ResolverConfig{BaseDomain: "example.test"}}))
 	b.startListening(t)
 	ctx := context.Background()
 	b.tenant(t, "acme", "free")
@@ -181,7 +181,7 @@ func TestWarmRequestRunsNoCatalogQuery(t *testing.T) {
 
 func TestColdLoadsOncePerKeyUnderConcurrency(t *testing.T) {
 	t.Parallel()
-	b := setup(t, tenantkit.Config{Resolvers: tenantkit.ResolverConfig{BaseDomain: "example.test"}})
+	b := setup(t, unlimited(tenantkit.Config{Resolvers: tenantkit.ResolverConfig{BaseDomain: "example.test"}}))
 	b.tenant(t, "acme", "free")
 	var wg sync.WaitGroup
 	start := make(chan struct{})
@@ -206,7 +206,7 @@ func TestColdLoadsOncePerKeyUnderConcurrency(t *testing.T) {
 
 func TestInvalidationReachesTheKitWithinASecond(t *testing.T) {
 	t.Parallel()
-	b := setup(t, tenantkit.Config{Resolvers: tenantkit.ResolverConfig{BaseDomain: "example.test"}})
+	b := setup(t, unlimited(tenantkit.Config{Resolvers: tenantkit.ResolverConfig{BaseDomain: "example.test"}}))
 	b.startListening(t)
 	ctx := context.Background()
 	b.tenant(t, "acme", "free")

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tenantkit/tenantkit"
 	"github.com/tenantkit/tenantkit/internal/bus"
@@ -36,10 +38,15 @@ func TestMain(m *testing.M) {
 func kitProcess() int {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	registry := prometheus.NewRegistry()
 	kit, err := tenantkit.New(tenantkit.Config{
 		DatabaseURL: os.Getenv("TK_DATABASE_URL"),
 		RedisURL:    os.Getenv("TK_REDIS_URL"),
 		Resolvers:   tenantkit.ResolverConfig{BaseDomain: "example.test"},
+		RateLimit: tenantkit.RateLimitConfig{
+			Disabled: os.Getenv("TK_RATE_LIMIT") == "", FailOpen: os.Getenv("TK_RATE_LIMIT") == "fail-open",
+		},
+		Registerer: registry,
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -58,22 +65,26 @@ func kitProcess() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	h := kit.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(registry, promhttp.HandlerOpts{}))
+	mux.Handle("/", kit.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		t, _ := tenantkit.FromContext(r.Context())
 		_, _ = w.Write([]byte(t.Slug))
-	}))
-	go func() { _ = http.Serve(l, h) }()
+	})))
+	go func() { _ = http.Serve(l, mux) }()
 	fmt.Println(l.Addr().String())
 	_, _ = bufio.NewReader(os.Stdin).ReadString('\n') // EOF when the test ends
 	return 0
 }
 
 // startKitProcess runs kitProcess in a child process and returns its
-// address.
-func startKitProcess(t *testing.T, databaseURL, redisURL string) string {
+// address. Its rate limits are off unless env sets TK_RATE_LIMIT (to
+// "fail-closed" or "fail-open").
+func startKitProcess(t *testing.T, databaseURL, redisURL string, env ...string) string {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), helperEnv+"=1", "TK_DATABASE_URL="+databaseURL, "TK_REDIS_URL="+redisURL)
+	cmd.Env = append(cmd.Env, env...)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)

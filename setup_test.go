@@ -131,3 +131,10 @@ func serve(t testing.TB, h http.Handler, host string, headers map[string]string)
 	}
 	return res
 }
+
+// unlimited turns rate limiting off in cfg, for tests that send more
+// requests than the free plan's api_rps allows and are not about it.
+func unlimited(cfg tenantkit.Config) tenantkit.Config {
+	cfg.RateLimit.Disabled = true
+	return cfg
+}

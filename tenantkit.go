@@ -10,11 +10,15 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tenantkit/tenantkit/internal/bus"
 	"github.com/tenantkit/tenantkit/internal/catalog"
+	"github.com/tenantkit/tenantkit/internal/flags"
+	"github.com/tenantkit/tenantkit/internal/ratelimit"
 	"github.com/tenantkit/tenantkit/internal/resolve"
 	"github.com/tenantkit/tenantkit/internal/router"
+	"github.com/tenantkit/tenantkit/internal/settings"
 	"github.com/tenantkit/tenantkit/internal/tenantcache"
 )
 
@@ -64,8 +68,35 @@ type Config struct {
 	// transactions on shared pools (its max_concurrent_tx limit). Defaults
 	// to false: tenants with the limit wait for their own slots.
 	DisableFairShare bool
+	// SettingsSchema is the JSON Schema (draft 2020-12) of tenant
+	// settings: Settings fills in its defaults. Defaults to nil: settings
+	// are any JSON object, without defaults.
+	SettingsSchema []byte
+	// RateLimit configures the per-tenant request rate limits Middleware
+	// enforces. Defaults to limits kept in this process, or in Redis when
+	// RedisURL is set, failing closed.
+	RateLimit RateLimitConfig
+	// Registerer receives the Kit's Prometheus metrics. Defaults to nil:
+	// not registered.
+	Registerer prometheus.Registerer
 	// Logger receives the Kit's logs. Defaults to slog.Default().
 	Logger *slog.Logger
+}
+
+// RateLimitConfig configures per-tenant request rate limits. A tenant's
+// rate is its api_rps limit and its burst its api_burst limit (api_rps
+// when unset); a tenant without api_rps is not limited.
+type RateLimitConfig struct {
+	// Disabled turns rate limiting off. Defaults to false.
+	Disabled bool
+	// InProcess keeps the limits in this process even when RedisURL is
+	// set: each instance then allows the full rate. Defaults to false:
+	// with RedisURL, instances share the limit through Redis.
+	InProcess bool
+	// FailOpen lets requests through while Redis cannot be reached.
+	// Defaults to false: they get 503 with Retry-After. Either way
+	// tenantkit_ratelimit_backend_errors_total counts them.
+	FailOpen bool
 }
 
 func (c *Config) validate() error {
@@ -92,6 +123,10 @@ type Kit struct {
 	closers   []func()
 	sub       subscriber
 	fair      fairShare
+	schema    *settings.Schema
+	flags     *flags.Engine
+	provider  *flags.Provider
+	limiter   ratelimit.Limiter
 }
 
 type subscriber interface {
@@ -120,8 +155,13 @@ func New(cfg Config) (*Kit, error) {
 	if k.store, err = catalog.NewStore(catalog.StoreConfig{Pool: k.pool}); err != nil {
 		return nil, err
 	}
+	if cfg.SettingsSchema != nil {
+		if k.schema, err = settings.Compile(cfg.SettingsSchema); err != nil {
+			return nil, fmt.Errorf("tenantkit: settings schema: %w", err)
+		}
+	}
 	if k.cache, err = tenantcache.New(tenantcache.Config{
-		Source: k.store, TTL: cfg.CacheTTL, NegativeTTL: cfg.NegativeCacheTTL, MaximumSize: cfg.CacheSize,
+		Source: source{k.store, k}, TTL: cfg.CacheTTL, NegativeTTL: cfg.NegativeCacheTTL, MaximumSize: cfg.CacheSize,
 	}); err != nil {
 		return nil, err
 	}
@@ -132,6 +172,14 @@ func New(cfg Config) (*Kit, error) {
 		return nil, err
 	}
 	k.closers = append(k.closers, k.router.Close)
+	if err := k.buildFlags(); err != nil {
+		k.Close()
+		return nil, err
+	}
+	if err := k.buildLimiter(); err != nil {
+		k.Close()
+		return nil, err
+	}
 	if err := k.buildResolvers(); err != nil {
 		k.Close()
 		return nil, err
@@ -141,6 +189,49 @@ func New(cfg Config) (*Kit, error) {
 		return nil, err
 	}
 	return k, nil
+}
+
+func (k *Kit) buildFlags() error {
+	var err error
+	if k.flags, err = flags.NewEngine(flags.EngineConfig{LoadFunc: k.loadFlags, Logger: k.log}); err != nil {
+		return err
+	}
+	k.provider, err = flags.NewProvider(flags.ProviderConfig{
+		Evaluator: k.flags,
+		PlanFunc: func(ctx context.Context, id uuid.UUID) (string, error) {
+			t, err := k.cache.ByID(ctx, id)
+			if err != nil {
+				return "", err
+			}
+			return t.Plan, nil
+		},
+	})
+	return err
+}
+
+func (k *Kit) buildLimiter() error {
+	rl := k.cfg.RateLimit
+	switch {
+	case rl.Disabled:
+		return nil
+	case k.cfg.RedisURL != "" && !rl.InProcess:
+		r, err := ratelimit.NewRedis(ratelimit.RedisConfig{
+			URL: k.cfg.RedisURL, FailOpen: rl.FailOpen, Registerer: k.cfg.Registerer, Logger: k.log,
+		})
+		if err != nil {
+			return fmt.Errorf("tenantkit: rate limits in redis: %w", err)
+		}
+		k.limiter = r
+		k.closers = append(k.closers, func() { _ = r.Close() })
+	default:
+		l, err := ratelimit.NewLocal(ratelimit.LocalConfig{Registerer: k.cfg.Registerer})
+		if err != nil {
+			return err
+		}
+		k.limiter = l
+		k.closers = append(k.closers, func() { _ = l.Close() })
+	}
+	return nil
 }
 
 func (k *Kit) buildSubscriber() error {
@@ -175,6 +266,17 @@ func (k *Kit) Start(ctx context.Context) error {
 			return err
 		}
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if err := k.flags.Refresh(ctx); err != nil {
+		k.log.WarnContext(ctx, "tenantkit: load feature flags; retrying in the background", "err", err)
+	}
+	flagsDone := make(chan struct{})
+	go func() {
+		defer close(flagsDone)
+		_ = k.flags.Run(ctx)
+	}()
+	defer func() { cancel(); <-flagsDone }()
 	err := k.sub.Run(ctx, (*invalidator)(k))
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return nil
@@ -216,12 +318,18 @@ func (i *invalidator) Invalidate(m bus.Message) {
 	if m.All {
 		i.clusters.Clear()
 	}
-	i.cache.Invalidate(m)
+	if m.Flags {
+		i.flags.Invalidate()
+	}
+	if m.All || m.Tenant != "" || len(m.Slugs) > 0 || len(m.Hosts) > 0 {
+		i.cache.Invalidate(m)
+	}
 }
 
 func (i *invalidator) Reset() {
 	i.clusters.Clear()
 	i.cache.Reset()
+	i.flags.Invalidate()
 }
 
 // clusterURL returns the app-role URL of a cluster, from memory when it can.

@@ -91,6 +91,16 @@ func (a *API) routes() {
 		{path: "/api/v1/moves/{id}/rollback", methods: map[string]http.HandlerFunc{"POST": a.rollbackMove}},
 		{path: "/api/v1/clusters", methods: map[string]http.HandlerFunc{"POST": a.addCluster, "GET": a.listClusters}},
 		{path: "/api/v1/clusters/{name}", methods: map[string]http.HandlerFunc{"DELETE": a.removeCluster}},
+		{path: "/api/v1/plans", methods: map[string]http.HandlerFunc{"GET": a.listPlans, "POST": a.createPlan}},
+		{path: "/api/v1/plans/{name}", methods: map[string]http.HandlerFunc{"GET": a.getPlan, "PATCH": a.updatePlan, "DELETE": a.deletePlan}},
+		{path: "/api/v1/tenants/{ref}/plan", methods: map[string]http.HandlerFunc{"POST": a.setPlan}},
+		{path: "/api/v1/tenants/{ref}/overrides", methods: map[string]http.HandlerFunc{"GET": a.getOverrides, "PATCH": a.patchOverrides}},
+		{path: "/api/v1/tenants/{ref}/usage-gauges", methods: map[string]http.HandlerFunc{"GET": a.listGauges}},
+		{path: "/api/v1/tenants/{ref}/usage-gauges/{name}", methods: map[string]http.HandlerFunc{"PUT": a.setGauge}},
+		{path: "/api/v1/flags", methods: map[string]http.HandlerFunc{"GET": a.listFlags, "POST": a.createFlag}},
+		{path: "/api/v1/flags/{key}", methods: map[string]http.HandlerFunc{"GET": a.getFlag, "PATCH": a.updateFlag, "DELETE": a.deleteFlag}},
+		{path: "/api/v1/flags/{key}/overrides/{tenant}", methods: map[string]http.HandlerFunc{"PUT": a.setFlagOverride, "DELETE": a.clearFlagOverride}},
+		{path: "/api/v1/flags/{key}/audit", methods: map[string]http.HandlerFunc{"GET": a.flagAudit}},
 	}
 	for _, rt := range table {
 		var allow []string
@@ -480,8 +490,13 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 // ProblemFor maps a catalog error to its problem. Errors that are not the
 // client's become a 500 that shows nothing of the cause.
 func ProblemFor(err error) *problem.Problem {
-	var v *catalog.ValidationError
+	var (
+		v  *catalog.ValidationError
+		le *catalog.LimitExceededError
+	)
 	switch {
+	case errors.As(err, &le):
+		return limitProblem(le)
 	case errors.As(err, &v):
 		p := problem.New(http.StatusUnprocessableEntity, problem.InvalidFields, "some fields are invalid")
 		for _, f := range v.Fields {
@@ -518,6 +533,18 @@ func ProblemFor(err error) *problem.Problem {
 		return problem.New(http.StatusConflict, problem.SamePlacement, userText(err))
 	case errors.Is(err, catalog.ErrMoveState):
 		return problem.New(http.StatusConflict, problem.MoveState, userText(err))
+	case errors.Is(err, catalog.ErrPlanNotFound):
+		return problem.New(http.StatusNotFound, problem.PlanNotFound, "no such plan")
+	case errors.Is(err, catalog.ErrPlanExists):
+		return problem.New(http.StatusConflict, problem.PlanExists, "a plan of that name exists already")
+	case errors.Is(err, catalog.ErrPlanInUse):
+		return problem.New(http.StatusConflict, problem.PlanInUse, userText(err))
+	case errors.Is(err, catalog.ErrFlagNotFound):
+		return problem.New(http.StatusNotFound, problem.FlagNotFound, "no such flag")
+	case errors.Is(err, catalog.ErrFlagExists):
+		return problem.New(http.StatusConflict, problem.FlagExists, "a flag of that key exists already")
+	case errors.Is(err, catalog.ErrVersionMismatch):
+		return problem.New(http.StatusPreconditionFailed, problem.PreconditionFailed, userText(err)+": read them again")
 	}
 	return problem.New(http.StatusInternalServerError, problem.Internal, "internal error")
 }

@@ -99,6 +99,9 @@ func (b *bundle) create(t *testing.T, slug string) catalog.Tenant {
 type state struct {
 	Tenants, Audit, Domains int
 	Digest                  string // of every tenant and domain row
+	// Entitlements is a digest of every plan, limit, feature, override,
+	// flag and settings row.
+	Entitlements string
 }
 
 func (b *bundle) state(t *testing.T) state {
@@ -109,8 +112,17 @@ func (b *bundle) state(t *testing.T) state {
 		(SELECT count(*) FROM tenantkit.audit_log),
 		(SELECT count(*) FROM tenantkit.domains),
 		md5(coalesce((SELECT string_agg(t::text, '|' ORDER BY t.id) FROM tenantkit.tenants t), '') ||
-			coalesce((SELECT string_agg(d::text, '|' ORDER BY d.host) FROM tenantkit.domains d), ''))`,
-	).Scan(&s.Tenants, &s.Audit, &s.Domains, &s.Digest)
+			coalesce((SELECT string_agg(d::text, '|' ORDER BY d.host) FROM tenantkit.domains d), '')),
+		md5(concat_ws('#',
+			(SELECT string_agg(x::text, '|' ORDER BY x::text) FROM tenantkit.plans x),
+			(SELECT string_agg(x::text, '|' ORDER BY x::text) FROM tenantkit.plan_limits x),
+			(SELECT string_agg(x::text, '|' ORDER BY x::text) FROM tenantkit.plan_features x),
+			(SELECT string_agg(x::text, '|' ORDER BY x::text) FROM tenantkit.tenant_limits x),
+			(SELECT string_agg(x::text, '|' ORDER BY x::text) FROM tenantkit.tenant_features x),
+			(SELECT string_agg(x::text, '|' ORDER BY x::text) FROM tenantkit.flags x),
+			(SELECT string_agg(x::text, '|' ORDER BY x::text) FROM tenantkit.flag_overrides x),
+			(SELECT string_agg(x::text, '|' ORDER BY x::text) FROM tenantkit.tenant_settings x)))`,
+	).Scan(&s.Tenants, &s.Audit, &s.Domains, &s.Digest, &s.Entitlements)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +130,7 @@ func (b *bundle) state(t *testing.T) state {
 }
 
 // writesNothing runs fn, a failing write, and fails the test if it changed
-// a tenant, a domain or the audit log.
+// a tenant, a domain, a plan, a flag, settings or the audit log.
 func (b *bundle) writesNothing(t *testing.T, what string, fn func()) {
 	t.Helper()
 	before := b.state(t)

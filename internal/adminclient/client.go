@@ -143,6 +143,9 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 		}
 		return p
 	}
+	if out == nil {
+		return nil // 204, or an answer the caller does not need
+	}
 	return json.Unmarshal(b, out)
 }
 

@@ -25,6 +25,7 @@ import (
 	"github.com/tenantkit/tenantkit/internal/catalog"
 	"github.com/tenantkit/tenantkit/internal/pgcluster"
 	"github.com/tenantkit/tenantkit/internal/placement"
+	"github.com/tenantkit/tenantkit/internal/settings"
 )
 
 // Database names of the dev cluster.
@@ -62,6 +63,7 @@ func newDev(e env, g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&dataDir, "data-dir", filepath.Join(".tenantkit", "dev"), "where the cluster and dev.env live")
 	cmd.Flags().BoolVar(&fresh, "fresh", false, "wipe the data directory and start over")
 	cmd.Flags().StringVar(&o.baseDomain, "base-domain", "localhost", "tenants are served on SLUG.BASE-DOMAIN")
+	rateLimitFlags(cmd, &o)
 	return cmd
 }
 
@@ -106,6 +108,7 @@ func runDev(ctx context.Context, e env, dataDir string, fresh bool, o serveOptio
 	}
 	o.databaseURL, o.adminToken = catalogURL, sec.AdminToken
 	o.migrations = orders.Migrations()
+	o.settingsSchema = settings.RestaurantSchema()
 	o.rlsCheck = true
 	o.app = orders.Handler
 	o.ready = func(addr string) {
@@ -117,6 +120,9 @@ func runDev(ctx context.Context, e env, dataDir string, fresh bool, o serveOptio
 			// Commands that build or move tenants (move --wait) need the
 			// example app's migrations, as the dev server has them.
 			{"TENANTKIT_MIGRATIONS", "example"},
+			// Settings written straight to the catalog are validated
+			// against the same restaurant schema the server uses.
+			{"TENANTKIT_SETTINGS_SCHEMA", "example"},
 		}
 		if err := writeEnvFile(envPath, vars); err != nil {
 			fmt.Fprintln(e.stderr, "tenantkit: write "+envPath+": "+err.Error())
@@ -178,12 +184,13 @@ func prepareDev(ctx context.Context, cluster *pgcluster.Cluster, sec devSecrets)
 type demoTenant struct {
 	slug, name, plan, tier string
 	brand                  catalog.Branding
+	users                  int64
 }
 
 var demoTenants = []demoTenant{
-	{"acme", "Acme Corp", "free", catalog.TierShared, catalog.Branding{DisplayName: "Acme", PrimaryColor: "#d9480f"}},
-	{"globex", "Globex Corporation", "pro", catalog.TierSchema, catalog.Branding{DisplayName: "Globex", PrimaryColor: "#1971c2"}},
-	{"initech", "Initech", "enterprise", catalog.TierDedicated, catalog.Branding{DisplayName: "Initech", PrimaryColor: "#2f9e44"}},
+	{"acme", "Acme Corp", "free", catalog.TierShared, catalog.Branding{DisplayName: "Acme", PrimaryColor: "#d9480f"}, 3},
+	{"globex", "Globex Corporation", "pro", catalog.TierSchema, catalog.Branding{DisplayName: "Globex", PrimaryColor: "#1971c2"}, 12},
+	{"initech", "Initech", "enterprise", catalog.TierDedicated, catalog.Branding{DisplayName: "Initech", PrimaryColor: "#2f9e44"}, 140},
 }
 
 // devCluster is the name the dev server registers itself under.
@@ -223,24 +230,6 @@ func seedDemo(ctx context.Context, catalogURL string, cluster *pgcluster.Cluster
 
 func seedCatalog(ctx context.Context, store *catalog.Store, cluster *pgcluster.Cluster, sec devSecrets) error {
 	const actor = "tenantkit dev"
-	limits := map[string]map[string]int64{
-		"free":       {"seats": 5, "requests_per_minute": 600},
-		"pro":        {"seats": 50, "requests_per_minute": 6000},
-		"enterprise": {"seats": 1000, "requests_per_minute": 60000},
-	}
-	features := map[string][]string{"pro": {"sso"}, "enterprise": {"sso", "audit_export"}}
-	for plan, ls := range limits {
-		for name, v := range ls {
-			if err := store.SetPlanLimit(ctx, actor, plan, name, v); err != nil {
-				return err
-			}
-		}
-		for _, f := range features[plan] {
-			if err := store.SetPlanFeature(ctx, actor, plan, f); err != nil {
-				return err
-			}
-		}
-	}
 	if _, err := store.AddCluster(ctx, actor, catalog.ClusterParams{
 		Name:           devCluster,
 		OwnerURL:       pgcluster.URL(cluster.Addr(), bootstrap.OwnerRole, sec.Passwords.Owner, "postgres"),
@@ -255,6 +244,29 @@ func seedCatalog(ctx context.Context, store *catalog.Store, cluster *pgcluster.C
 			return fmt.Errorf("seed %s: %w", d.slug, err)
 		}
 		if err := store.SetBranding(ctx, actor, d.slug, d.brand); err != nil {
+			return err
+		}
+		// What the application would report: set-plan checks a downgrade
+		// against it.
+		if err := store.SetUsage(ctx, d.slug, "users", d.users); err != nil {
+			return err
+		}
+	}
+	return seedFlags(ctx, store)
+}
+
+// seedFlags creates the demo's feature flags: the plans already carry
+// their features and limits (the catalog's migrations seed them).
+func seedFlags(ctx context.Context, store *catalog.Store) error {
+	const actor = "tenantkit dev"
+	ptr := func(v int) *int { return &v }
+	str := func(v string) *string { return &v }
+	for _, f := range []catalog.FlagParams{
+		{Key: "new-checkout", Description: str("the redesigned checkout"), Rollout: ptr(0)},
+		{Key: "kitchen-display", Description: str("orders on a kitchen screen"), Rollout: ptr(5000), MinPlan: str("pro")},
+		{Key: "menu-ai", Description: str("menu suggestions"), Rollout: ptr(10000), Seed: str("ai-cohort")},
+	} {
+		if _, err := store.CreateFlag(ctx, actor, f); err != nil && !errors.Is(err, catalog.ErrFlagExists) {
 			return err
 		}
 	}
@@ -326,6 +338,16 @@ In another terminal, here, load the settings first:
   set -a; . %[3]s; set +a
   %[6]s tenants list
   %[6]s tenants suspend acme --reason 'unpaid invoice'
+
+Plans, flags, settings and rate limits:
+  %[6]s tenants set-plan acme pro             then the whoami above shows pro's features and limits
+  %[6]s tenants set-plan globex free          refused: globex has 12 users, free allows 5
+  %[6]s flags update new-checkout --rollout 30%%
+  %[6]s flags evaluate new-checkout           which tenants got it, and why
+  %[6]s settings set acme tax_rate='"high"'   422 naming /tax_rate
+  %[6]s settings set acme currency=EUR notifications.email_digest=daily
+  for i in $(seq 30); do curl -s -o /dev/null -w '%%{http_code} ' -H 'Host: acme.%[5]s' http://%[1]s/api/whoami; done
+                                          acme (free: 10/s, burst 20) gets 429s; globex does not
 
 Move a tenant while it takes writes:
   terminal 2   %[6]s load acme

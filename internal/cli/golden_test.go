@@ -73,34 +73,44 @@ var catalogSteps = []step{
 
 func TestTenantsGolden(t *testing.T) {
 	t.Parallel()
+	checkModes(t, tenantSteps, map[string]func(*testing.T) target{
+		"direct": func(t *testing.T) target { tg, _ := directTarget(t); return tg },
+		"http":   httpTarget,
+	})
+}
+
+// checkModes runs steps once per mode, the modes in parallel, and checks
+// each step's transcript against its golden file, written from mode
+// "direct", and that every mode printed the same.
+func checkModes(t *testing.T, steps []step, modes map[string]func(*testing.T) target) {
+	t.Helper()
 	var (
 		mu   sync.Mutex
 		outs = map[string][]string{}
 	)
 	t.Run("modes", func(t *testing.T) {
-		modes := map[string]func(*testing.T) target{
-			"direct": func(t *testing.T) target { tg, _ := directTarget(t); return tg },
-			"http":   httpTarget,
-		}
 		for name, newTarget := range modes {
 			t.Run(name, func(t *testing.T) {
 				t.Parallel()
-				out := runSteps(t, newTarget(t), tenantSteps)
+				out := runSteps(t, newTarget(t), steps)
 				mu.Lock()
 				defer mu.Unlock()
 				outs[name] = out
 			})
 		}
 	})
-	direct, viaHTTP := outs["direct"], outs["http"]
-	if len(direct) != len(tenantSteps) || len(viaHTTP) != len(tenantSteps) {
-		t.Fatal("a mode did not finish its scenario")
+	for name := range modes {
+		if len(outs[name]) != len(steps) {
+			t.Fatalf("mode %s did not finish its scenario", name)
+		}
 	}
-	for i, s := range tenantSteps {
+	for i, s := range steps {
 		t.Run(s.name, func(t *testing.T) {
-			checkGolden(t, s.name, direct[i])
-			if viaHTTP[i] != direct[i] {
-				t.Errorf("through the server, got:\n%s\ndirectly, got:\n%s", viaHTTP[i], direct[i])
+			checkGolden(t, s.name, outs["direct"][i])
+			for name, out := range outs {
+				if out[i] != outs["direct"][i] {
+					t.Errorf("%s, got:\n%s\ndirectly, got:\n%s", name, out[i], outs["direct"][i])
+				}
 			}
 		})
 	}

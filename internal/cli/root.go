@@ -94,7 +94,7 @@ func newRoot(e env) *cobra.Command {
 	pf.StringVar(&g.redisURL, "redis-url", e.getenv("TENANTKIT_REDIS_URL"), "Redis URL for cache invalidation (env TENANTKIT_REDIS_URL); default is PostgreSQL LISTEN/NOTIFY")
 	pf.StringVar(&g.migrations, "migrations", e.getenv("TENANTKIT_MIGRATIONS"), "directory of the application's migrations (env TENANTKIT_MIGRATIONS; \"example\" for the bundled orders app)")
 	root.AddCommand(newDev(e, g), newServe(e, g), newCatalog(e, g), newTenants(e, g), newClusters(e, g), newMigrate(e, g), newRLS(e, g),
-		newMove(e, g), newMoves(e, g), newLoad(e, g))
+		newMove(e, g), newMoves(e, g), newLoad(e, g), newPlans(e, g), newFlags(e, g))
 	return group(root)
 }
 

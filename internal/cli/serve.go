@@ -51,5 +51,13 @@ func newServe(e env, g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&o.baseDomain, "base-domain", "localhost", "tenants are served on SLUG.BASE-DOMAIN")
 	cmd.Flags().BoolVar(&o.noMover, "no-mover", false, "run no move runner here (another process works the moves)")
 	cmd.Flags().BoolVar(&o.rlsCheck, "rls-check", false, "audit row-level security on every target first; refuse to serve on a violation")
+	rateLimitFlags(cmd, &o)
 	return cmd
+}
+
+// rateLimitFlags are the rate-limit flags serve and dev share.
+func rateLimitFlags(cmd *cobra.Command, o *serveOptions) {
+	cmd.Flags().BoolVar(&o.noRateLimit, "no-rate-limit", false, "do not enforce tenants' api_rps and api_burst limits")
+	cmd.Flags().BoolVar(&o.rateLimitFailOpen, "rate-limit-fail-open", false,
+		"serve requests while the rate limiter's Redis (--redis-url) is down; default: 503 with Retry-After")
 }

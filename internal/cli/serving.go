@@ -10,6 +10,8 @@ import (
 	"net/http"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/tenantkit/tenantkit"
@@ -38,6 +40,12 @@ type serveOptions struct {
 	noMover bool
 	// ready is called with the bound address once the server listens.
 	ready func(addr string)
+	// settingsSchema is the JSON Schema of tenant settings; nil means any
+	// JSON object.
+	settingsSchema []byte
+	// rateLimitFailOpen serves requests while the rate limiter's Redis is
+	// down; noRateLimit turns rate limits off.
+	rateLimitFailOpen, noRateLimit bool
 }
 
 // serve runs the server until ctx is done.
@@ -47,9 +55,14 @@ func serve(ctx context.Context, o serveOptions) error {
 		return fmt.Errorf("catalog database URL: %w", err)
 	}
 	defer pool.Close()
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	kit, err := tenantkit.New(tenantkit.Config{
 		Pool: pool, DatabaseURL: o.databaseURL, RedisURL: o.redisURL, Logger: o.log,
-		Resolvers: tenantkit.ResolverConfig{BaseDomain: o.baseDomain, CustomDomains: true},
+		Resolvers:      tenantkit.ResolverConfig{BaseDomain: o.baseDomain, CustomDomains: true},
+		SettingsSchema: o.settingsSchema,
+		RateLimit:      tenantkit.RateLimitConfig{Disabled: o.noRateLimit, FailOpen: o.rateLimitFailOpen},
+		Registerer:     registry,
 	})
 	if err != nil {
 		return err
@@ -78,7 +91,8 @@ func serve(ctx context.Context, o serveOptions) error {
 		app = o.app(kit)
 	}
 	srv, err := server.New(server.Config{Pool: pool, Kit: kit, AdminToken: o.adminToken, App: app,
-		Migrations: o.migrations, AfterCommitFunc: after, Logger: o.log})
+		Migrations: o.migrations, AfterCommitFunc: after, Logger: o.log,
+		Gatherer: registry, SettingsSchema: o.settingsSchema})
 	if err != nil {
 		return err
 	}

@@ -18,6 +18,7 @@ func newTenants(e env, g *globals) *cobra.Command {
 	cmd.AddCommand(
 		tenantsCreate(e, g), tenantsList(e, g), tenantsGet(e, g), tenantsUpdate(e, g),
 		tenantsSuspend(e, g), tenantsResume(e, g), tenantsDelete(e, g), tenantsPlace(e, g),
+		tenantsSetPlan(e, g), tenantsLimits(e, g), tenantsFeatures(e, g), tenantsGauges(e, g),
 	)
 	return group(cmd)
 }
@@ -134,16 +135,20 @@ func tenantsGet(e env, g *globals) *cobra.Command {
 }
 
 func tenantsUpdate(e env, g *globals) *cobra.Command {
-	var name, plan string
+	var (
+		name, plan string
+		force      bool
+	)
 	cmd := &cobra.Command{
-		Use:   "update ID|SLUG [--name NAME] [--plan PLAN]",
+		Use:   "update ID|SLUG [--name NAME] [--plan PLAN [--force]]",
 		Short: "Change a tenant's name or plan",
 		Args:  exactArgs(1, "one ID or SLUG"),
 	}
 	cmd.Flags().StringVar(&name, "name", "", "new display name")
 	cmd.Flags().StringVar(&plan, "plan", "", "new plan")
+	cmd.Flags().BoolVar(&force, "force", false, "apply the plan even if the tenant's usage exceeds its limits")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		var p catalog.UpdateParams
+		p := catalog.UpdateParams{Force: force}
 		if cmd.Flags().Changed("name") {
 			p.Name = &name
 		}
@@ -154,7 +159,8 @@ func tenantsUpdate(e env, g *globals) *cobra.Command {
 			return usageError{errorf("tenants update: give --name or --plan")}
 		}
 		return withOps(e, g, func(cmd *cobra.Command, ops tenantOps) (catalog.Tenant, error) {
-			return ops.UpdateTenant(cmd.Context(), args[0], p)
+			t, err := ops.UpdateTenant(cmd.Context(), args[0], p)
+			return t, forceHint(err)
 		})(cmd, args)
 	}
 	return cmd

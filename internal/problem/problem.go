@@ -2,8 +2,10 @@ package problem
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 )
 
 // ContentType is the media type of a problem document.
@@ -42,12 +44,71 @@ const (
 	MoveInProgress   = "move-in-progress"
 	SamePlacement    = "same-placement"
 	MoveState        = "move-state"
+	// LimitExceeded refuses a plan or limit change the tenant's current
+	// usage violates; Problem.Violations lists how.
+	LimitExceeded = "limit-exceeded"
+	PlanNotFound  = "plan-not-found"
+	PlanExists    = "plan-exists"
+	PlanInUse     = "plan-in-use"
+	FlagNotFound  = "flag-not-found"
+	FlagExists    = "flag-exists"
+	// PreconditionFailed refuses a write whose If-Match no longer matches.
+	PreconditionFailed = "precondition-failed"
+	// InvalidSettings lists, in Problem.Errors, every way a settings
+	// document breaks its schema, each with a JSON pointer.
+	InvalidSettings = "invalid-settings"
+	// BadETag refuses an If-Match that is not an entity tag of the resource.
+	BadETag = "bad-etag"
 )
 
-// FieldError names one invalid field.
+// FieldError names one invalid field: by name with a message (problems of
+// kind InvalidFields), or by RFC 6901 JSON pointer with a detail (kind
+// InvalidSettings).
 type FieldError struct {
-	Field   string `json:"field"`
-	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
+	Message string `json:"message,omitempty"`
+	// Pointer is "" for the document itself, so it is written whenever
+	// Detail is.
+	Pointer string `json:"pointer,omitempty"`
+	Detail  string `json:"detail,omitempty"`
+}
+
+// MarshalJSON writes a field error in one of its two forms: {"field",
+// "message"} or {"pointer", "detail"}.
+func (f FieldError) MarshalJSON() ([]byte, error) {
+	if f.Detail != "" {
+		return json.Marshal(struct {
+			Pointer string `json:"pointer"`
+			Detail  string `json:"detail"`
+		}{f.Pointer, f.Detail})
+	}
+	return json.Marshal(struct {
+		Field   string `json:"field"`
+		Message string `json:"message"`
+	}{f.Field, f.Message})
+}
+
+func (f FieldError) String() string {
+	if f.Detail != "" {
+		p := f.Pointer
+		if p == "" {
+			p = "(root)"
+		}
+		return p + ": " + f.Detail
+	}
+	return f.Field + " " + f.Message
+}
+
+// Violation is one limit a tenant's current usage exceeds.
+type Violation struct {
+	Limit   string `json:"limit"`
+	Usage   string `json:"usage"`
+	Current int64  `json:"current"`
+	Allowed int64  `json:"allowed"`
+}
+
+func (v Violation) String() string {
+	return fmt.Sprintf("%s is %d but %s allows %d", v.Usage, v.Current, v.Limit, v.Allowed)
 }
 
 // Problem is an RFC 9457 problem details document.
@@ -60,6 +121,8 @@ type Problem struct {
 	Errors   []FieldError `json:"errors,omitempty"`
 	// Reason is a suspension reason, for TenantSuspended.
 	Reason string `json:"reason,omitempty"`
+	// Violations are the limits a change would break, for LimitExceeded.
+	Violations []Violation `json:"violations,omitempty"`
 }
 
 // New returns a problem of kind with an HTTP status and a human detail.
@@ -91,12 +154,12 @@ func (p *Problem) Error() string {
 	if s == "" {
 		s = p.Title
 	}
+	parts := make([]string, len(p.Errors))
 	for i, f := range p.Errors {
-		sep := "; "
-		if i == 0 {
-			sep = ": "
-		}
-		s += sep + f.Field + " " + f.Message
+		parts[i] = f.String()
+	}
+	if len(parts) > 0 {
+		s += ": " + strings.Join(parts, "; ")
 	}
 	return s
 }

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tenantkit/tenantkit"
 	"github.com/tenantkit/tenantkit/internal/adminapi"
@@ -36,6 +38,12 @@ type Config struct {
 	// AfterCommitFunc is handed to the catalog store, to publish
 	// invalidations on a bus other than LISTEN/NOTIFY. Defaults to nil.
 	AfterCommitFunc func(context.Context, bus.Message)
+	// Gatherer is served on /metrics to holders of the admin token.
+	// Defaults to nil: no /metrics.
+	Gatherer prometheus.Gatherer
+	// SettingsSchema validates tenant settings written through the admin
+	// API. Defaults to nil: settings are any JSON object.
+	SettingsSchema []byte
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -77,13 +85,21 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	tenantMux := http.NewServeMux()
-	tenantMux.HandleFunc("GET /api/whoami", whoami)
+	tenantMux.HandleFunc("GET /api/whoami", whoami(cfg.Kit))
 	if cfg.App != nil {
 		tenantMux.Handle("/", cfg.App)
 	}
 	tenantRoutes := cfg.Kit.Middleware(tenantMux)
 	admin := api.Handler()
+	var metrics http.Handler
+	if cfg.Gatherer != nil {
+		metrics = api.Authenticated(promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError)}))
+	}
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if metrics != nil && r.URL.Path == "/metrics" {
+			metrics.ServeHTTP(w, r)
+			return
+		}
 		if adminapi.Routes(r.URL.Path) {
 			admin.ServeHTTP(w, r)
 			return
@@ -117,17 +133,33 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	return nil
 }
 
-// Whoami is the resolved tenant as the demo route shows it.
+// Whoami is the resolved tenant as the demo route shows it: its plan,
+// features and limits, its flags with their reasons, and its settings with
+// defaults — all from the cached tenant context and the in-process flag
+// snapshot.
 type Whoami struct {
-	ID     string `json:"id"`
-	Slug   string `json:"slug"`
-	Name   string `json:"name"`
-	Plan   string `json:"plan"`
-	Status string `json:"status"`
+	ID       string                     `json:"id"`
+	Slug     string                     `json:"slug"`
+	Name     string                     `json:"name"`
+	Plan     string                     `json:"plan"`
+	Status   string                     `json:"status"`
+	Features map[string]bool            `json:"features"`
+	Limits   map[string]int64           `json:"limits"`
+	Flags    []tenantkit.FlagEvaluation `json:"flags"`
+	Settings json.RawMessage            `json:"settings"`
 }
 
-func whoami(w http.ResponseWriter, r *http.Request) {
-	t, _ := tenantkit.FromContext(r.Context())
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(Whoami{ID: t.ID.String(), Slug: t.Slug, Name: t.Name, Plan: t.Plan, Status: t.Status})
+func whoami(kit *tenantkit.Kit) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		t, _ := tenantkit.FromContext(r.Context())
+		out := Whoami{
+			ID: t.ID.String(), Slug: t.Slug, Name: t.Name, Plan: t.Plan, Status: t.Status,
+			Features: t.Features, Limits: t.Limits, Flags: kit.Flags(r.Context()),
+		}
+		if s, err := kit.Settings(r.Context()); err == nil {
+			out.Settings = s.Raw()
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(out)
+	}
 }
