@@ -1,11 +1,13 @@
 package tenantkit_test
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 
 	"github.com/tenantkit/tenantkit"
+	"github.com/tenantkit/tenantkit/internal/catalog"
 )
 
 // discard is a ResponseWriter that keeps nothing, so a benchmark measures
@@ -46,5 +48,20 @@ func BenchmarkBareHandler(b *testing.B) {
 func BenchmarkMiddlewareWarm(b *testing.B) {
 	bn := setup(b, unlimited(tenantkit.Config{Resolvers: tenantkit.ResolverConfig{BaseDomain: "example.test"}}))
 	bn.tenant(b, "acme", "free")
+	benchHandler(b, bn.kit.Middleware(http.HandlerFunc(app)))
+}
+
+// BenchmarkMiddlewareRateLimited is MiddlewareWarm with the tenant's rate
+// limit checked in-process on every request (a rate so high it always
+// allows): what the rate limit adds to the pipeline.
+func BenchmarkMiddlewareRateLimited(b *testing.B) {
+	bn := setup(b, tenantkit.Config{Resolvers: tenantkit.ResolverConfig{BaseDomain: "example.test"}})
+	bn.tenant(b, "acme", "free")
+	huge := int64(1_000_000)
+	if _, err := bn.store.PatchTenantOverrides(context.Background(), "bench", "acme", catalog.OverridePatch{
+		Limits: map[string]*int64{catalog.LimitAPIRPS: &huge, catalog.LimitAPIBurst: &huge},
+	}); err != nil {
+		b.Fatal(err)
+	}
 	benchHandler(b, bn.kit.Middleware(http.HandlerFunc(app)))
 }
