@@ -2,6 +2,7 @@ package flags
 
 import (
 	"cmp"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"maps"
@@ -31,10 +32,12 @@ type compiled struct {
 	flag    Flag
 	gated   bool
 	minRank int
-	// mayOverride has bit b set when some override's tenant id ends in
-	// byte b. Most tenants have no override, and most of those are told so
-	// here without hashing their id into the map.
-	mayOverride [4]uint64
+	// mayOverride is a bit set with a bit, picked by overrideBit, set for
+	// each tenant with an override; nil when there are none. At 32 or more
+	// bits per override, it tells at least 31 in 32 tenants without one so
+	// without hashing their id into the map of overrides.
+	mayOverride  []uint64
+	overrideMask uint32
 	// prefix is the start of the rollout hash input: the cohort and ':'.
 	prefix []byte
 }
@@ -84,8 +87,17 @@ func compile(f *Flag, planRanks map[string]int) compiled {
 	c := compiled{flag: *f, gated: f.MinPlan != ""}
 	c.flag.Overrides = maps.Clone(f.Overrides)
 	c.minRank = planRanks[f.MinPlan]
-	for id := range c.flag.Overrides {
-		c.mayOverride[id[15]>>6] |= 1 << (id[15] & 63)
+	if n := len(c.flag.Overrides); n > 0 {
+		words := 4
+		for words*64 < 32*n {
+			words *= 2
+		}
+		c.mayOverride = make([]uint64, words)
+		c.overrideMask = uint32(words*64 - 1)
+		for id := range c.flag.Overrides {
+			b := overrideBit(id) & c.overrideMask
+			c.mayOverride[b>>6] |= 1 << (b & 63)
+		}
 	}
 	c.prefix = append([]byte(f.cohort()), ':')
 	return c
@@ -111,9 +123,11 @@ func (s *Snapshot) Evaluate(key string, tenant uuid.UUID, plan string) Evaluatio
 	if !ok {
 		return Evaluation{Key: key, Reason: ReasonFlagNotFound}
 	}
-	if c.mayOverride[tenant[15]>>6]&(1<<(tenant[15]&63)) != 0 {
-		if v, ok := c.flag.Overrides[tenant]; ok {
-			return Evaluation{Key: key, Value: v, Reason: ReasonOverride}
+	if c.mayOverride != nil {
+		if b := overrideBit(tenant) & c.overrideMask; c.mayOverride[b>>6]&(1<<(b&63)) != 0 {
+			if v, ok := c.flag.Overrides[tenant]; ok {
+				return Evaluation{Key: key, Value: v, Reason: ReasonOverride}
+			}
 		}
 	}
 	if c.flag.KillSwitch {
@@ -128,6 +142,12 @@ func (s *Snapshot) Evaluate(key string, tenant uuid.UUID, plan string) Evaluatio
 		return Evaluation{Key: key, Value: true, Reason: ReasonRollout}
 	}
 	return Evaluation{Key: key, Value: c.flag.Default, Reason: ReasonDefault}
+}
+
+// overrideBit picks a tenant's bit in a mayOverride set from the last four
+// bytes of its id, which are random in version 4 and version 7 uuids alike.
+func overrideBit(id uuid.UUID) uint32 {
+	return binary.LittleEndian.Uint32(id[12:16])
 }
 
 // rank returns the rank of plan.
