@@ -122,7 +122,7 @@ const (
 
 // Evaluation is the value of one flag for one tenant and why.
 type Evaluation struct {
-	Key    string
-	Value  bool
-	Reason Reason
+	Key    string `json:"key"`
+	Value  bool   `json:"value"`
+	Reason Reason `json:"reason"`
 }
