@@ -18,6 +18,7 @@ import (
 	"github.com/tenantkit/tenantkit/internal/catalog"
 	"github.com/tenantkit/tenantkit/internal/placement"
 	"github.com/tenantkit/tenantkit/internal/problem"
+	"github.com/tenantkit/tenantkit/internal/settings"
 )
 
 // Config configures the admin API.
@@ -32,6 +33,10 @@ type Config struct {
 	// Provisioner places tenants' data. Without it, tenants are created
 	// unplaced and the placement routes answer 501. Defaults to nil.
 	Provisioner *placement.Provisioner
+	// SettingsSchema validates tenant settings on every write and fills
+	// in their defaults on every read. Defaults to nil: settings are any
+	// JSON object, without defaults.
+	SettingsSchema *settings.Schema
 	// Logger receives errors that are not the client's. Defaults to
 	// slog.Default().
 	Logger *slog.Logger
@@ -39,12 +44,13 @@ type Config struct {
 
 // API serves the admin routes.
 type API struct {
-	store *catalog.Store
-	prov  *placement.Provisioner
-	token []byte
-	ready func(context.Context) error
-	log   *slog.Logger
-	mux   *http.ServeMux
+	store  *catalog.Store
+	prov   *placement.Provisioner
+	schema *settings.Schema
+	token  []byte
+	ready  func(context.Context) error
+	log    *slog.Logger
+	mux    *http.ServeMux
 }
 
 // maxBody bounds request bodies.
@@ -58,7 +64,7 @@ func New(cfg Config) (*API, error) {
 	if len(cfg.Token) < 16 {
 		return nil, errors.New("adminapi: Config.Token must be at least 16 characters")
 	}
-	a := &API{store: cfg.Store, prov: cfg.Provisioner, token: []byte(cfg.Token), ready: cfg.ReadyFunc, log: cfg.Logger, mux: http.NewServeMux()}
+	a := &API{store: cfg.Store, prov: cfg.Provisioner, schema: cfg.SettingsSchema, token: []byte(cfg.Token), ready: cfg.ReadyFunc, log: cfg.Logger, mux: http.NewServeMux()}
 	if a.log == nil {
 		a.log = slog.Default()
 	}
@@ -101,6 +107,9 @@ func (a *API) routes() {
 		{path: "/api/v1/flags/{key}", methods: map[string]http.HandlerFunc{"GET": a.getFlag, "PATCH": a.updateFlag, "DELETE": a.deleteFlag}},
 		{path: "/api/v1/flags/{key}/overrides/{tenant}", methods: map[string]http.HandlerFunc{"PUT": a.setFlagOverride, "DELETE": a.clearFlagOverride}},
 		{path: "/api/v1/flags/{key}/audit", methods: map[string]http.HandlerFunc{"GET": a.flagAudit}},
+		{path: "/api/v1/flags/{key}/evaluations", methods: map[string]http.HandlerFunc{"GET": a.flagEvaluations}},
+		{path: "/api/v1/tenants/{ref}/flags", methods: map[string]http.HandlerFunc{"GET": a.tenantFlags}},
+		{path: "/api/v1/tenants/{ref}/settings", methods: map[string]http.HandlerFunc{"GET": a.getSettings, "PATCH": a.patchSettings}},
 	}
 	for _, rt := range table {
 		var allow []string
@@ -545,6 +554,9 @@ func ProblemFor(err error) *problem.Problem {
 		return problem.New(http.StatusConflict, problem.FlagExists, "a flag of that key exists already")
 	case errors.Is(err, catalog.ErrVersionMismatch):
 		return problem.New(http.StatusPreconditionFailed, problem.PreconditionFailed, userText(err)+": read them again")
+	}
+	if p := settingsProblem(err); p != nil {
+		return p
 	}
 	return problem.New(http.StatusInternalServerError, problem.Internal, "internal error")
 }

@@ -108,20 +108,34 @@ func (c *Client) PurgeTenant(ctx context.Context, ref string) (catalog.Tenant, e
 func tenantPath(ref string) string { return "/api/v1/tenants/" + url.PathEscape(ref) }
 
 func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
-	var rd io.Reader
+	var (
+		b   []byte
+		hdr = http.Header{}
+	)
 	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
+		var err error
+		if b, err = json.Marshal(body); err != nil {
 			return err
 		}
-		rd = bytes.NewReader(b)
+		hdr.Set("Content-Type", "application/json")
+	}
+	return c.send(ctx, method, path, b, hdr, out)
+}
+
+// send makes one request with body (nil: none) and the headers in hdr,
+// decodes a success into out (nil: ignored). A failure is the server's
+// *problem.Problem.
+func (c *Client) send(ctx context.Context, method, path string, body []byte, hdr http.Header, out any) error {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base.String()+path, rd)
 	if err != nil {
 		return err
 	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+	for k, vs := range hdr {
+		req.Header[k] = vs
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	if c.actor != "" {

@@ -70,3 +70,15 @@ func (c *Client) FlagAudit(ctx context.Context, key string) ([]adminapi.AuditEnt
 }
 
 func flagPath(key string) string { return "/api/v1/flags/" + url.PathEscape(key) }
+
+// EvaluateTenant returns every flag's value for a tenant and why.
+func (c *Client) EvaluateTenant(ctx context.Context, ref string) (adminapi.TenantFlags, error) {
+	var out adminapi.TenantFlags
+	return out, c.do(ctx, http.MethodGet, tenantPath(ref)+"/flags", nil, &out)
+}
+
+// EvaluateFlag returns a flag's value for every live tenant and why.
+func (c *Client) EvaluateFlag(ctx context.Context, key string) (adminapi.FlagEvaluations, error) {
+	var out adminapi.FlagEvaluations
+	return out, c.do(ctx, http.MethodGet, flagPath(key)+"/evaluations", nil, &out)
+}

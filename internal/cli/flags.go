@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tenantkit/tenantkit/internal/adminapi"
 	"github.com/tenantkit/tenantkit/internal/adminclient"
 	"github.com/tenantkit/tenantkit/internal/catalog"
 )
@@ -26,6 +27,8 @@ type flagOps interface {
 	UpdateFlag(ctx context.Context, p catalog.FlagParams) (catalog.Flag, error)
 	DeleteFlag(ctx context.Context, key string) error
 	SetFlagOverride(ctx context.Context, key, ref string, value *bool) (catalog.Flag, error)
+	EvaluateFlag(ctx context.Context, key string) (adminapi.FlagEvaluations, error)
+	EvaluateTenant(ctx context.Context, ref string) (adminapi.TenantFlags, error)
 }
 
 var (
@@ -62,10 +65,20 @@ func (d directOps) SetFlagOverride(ctx context.Context, key, ref string, value *
 	return f, problemErr(err)
 }
 
+func (d directOps) EvaluateFlag(ctx context.Context, key string) (adminapi.FlagEvaluations, error) {
+	out, err := adminapi.EvaluateFlag(ctx, d.store, key)
+	return out, problemErr(err)
+}
+
+func (d directOps) EvaluateTenant(ctx context.Context, ref string) (adminapi.TenantFlags, error) {
+	out, err := adminapi.EvaluateTenant(ctx, d.store, ref)
+	return out, problemErr(err)
+}
+
 func newFlags(e env, g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "flags", Short: "Feature flags: create, change, override per tenant, and see who gets them and why"}
 	cmd.AddCommand(flagsList(e, g), flagsGet(e, g), flagsCreate(e, g), flagsUpdate(e, g), flagsDelete(e, g),
-		flagsOverride(e, g))
+		flagsOverride(e, g), flagsEvaluate(e, g), flagsFor(e, g))
 	return group(cmd)
 }
 
@@ -266,6 +279,54 @@ func flagsOverride(e env, g *globals) *cobra.Command {
 				return nil
 			})(cmd, args)
 		},
+	}
+}
+
+func flagsEvaluate(e env, g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "evaluate KEY",
+		Short: "Show a flag's value for every tenant that is not deleted, and why: override, kill_switch, plan_gate, rollout or default",
+		Long: "Show a flag's value for every tenant that is not deleted, and why: override, kill_switch, plan_gate,\n" +
+			"rollout or default. BUCKET is the tenant's rollout bucket, 0 to 9999: a rollout of 30% reaches the buckets below 3000.",
+		Args: exactArgs(1, "one flag KEY"),
+		RunE: withFlags(g, func(ctx context.Context, ops flagOps, args []string) error {
+			out, err := ops.EvaluateFlag(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			if g.output == "json" {
+				return writeJSON(e.stdout, out)
+			}
+			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "TENANT\tPLAN\tBUCKET\tVALUE\tREASON")
+			for _, ev := range out.Evaluations {
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", ev.Tenant, ev.Plan, ev.Bucket, onOff(ev.Value), ev.Reason)
+			}
+			return tw.Flush()
+		}),
+	}
+}
+
+func flagsFor(e env, g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "for ID|SLUG",
+		Short: "Show every flag's value for one tenant, and why",
+		Args:  exactArgs(1, "one tenant ID or SLUG"),
+		RunE: withFlags(g, func(ctx context.Context, ops flagOps, args []string) error {
+			out, err := ops.EvaluateTenant(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			if g.output == "json" {
+				return writeJSON(e.stdout, out)
+			}
+			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "FLAG\tVALUE\tREASON")
+			for _, ev := range out.Flags {
+				fmt.Fprintf(tw, "%s\t%s\t%s\n", ev.Flag, onOff(ev.Value), ev.Reason)
+			}
+			return tw.Flush()
+		}),
 	}
 }
 

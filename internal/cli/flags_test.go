@@ -51,6 +51,12 @@ var flagSteps = []step{
 	{"flags_override_clear", []string{"flags", "override", "dark-mode", "acme", "clear"}, exitOK},
 	{"flags_list", []string{"flags", "list"}, exitOK},
 	{"flags_list_json", []string{"flags", "list", "-o", "json"}, exitOK},
+	{"flags_evaluate", []string{"flags", "evaluate", "new-checkout"}, exitOK},
+	{"flags_evaluate_json", []string{"flags", "evaluate", "dark-mode", "-o", "json"}, exitOK},
+	{"flags_evaluate_unknown", []string{"flags", "evaluate", "nosuch"}, exitError},
+	{"flags_for", []string{"flags", "for", "acme"}, exitOK},
+	{"flags_for_json", []string{"flags", "for", "globex", "-o", "json"}, exitOK},
+	{"flags_for_unknown", []string{"flags", "for", "nosuch"}, exitError},
 	{"flags_delete", []string{"flags", "delete", "tiny"}, exitOK},
 	{"flags_delete_unknown", []string{"flags", "delete", "tiny"}, exitError},
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/tenantkit/tenantkit/internal/bus"
 	"github.com/tenantkit/tenantkit/internal/catalog"
 	"github.com/tenantkit/tenantkit/internal/placement"
+	"github.com/tenantkit/tenantkit/internal/settings"
 )
 
 // tenantOps is what the tenants commands need, served either by the
@@ -102,6 +103,9 @@ type directOps struct {
 	store *catalog.Store
 	prov  *placement.Provisioner // nil without --migrations
 	actor string
+	// schema validates settings; nil without --settings-schema, or
+	// outside the settings commands.
+	schema *settings.Schema
 }
 
 var errNoMigrations = usageError{errors.New("placing tenant data needs the application's migrations: --migrations DIR (or TENANTKIT_MIGRATIONS)")}

@@ -36,6 +36,8 @@ type globals struct {
 	databaseURL string
 	redisURL    string
 	migrations  string
+	// settingsSchema names the JSON Schema file of tenant settings.
+	settingsSchema string
 }
 
 type usageError struct{ error }
@@ -93,8 +95,9 @@ func newRoot(e env) *cobra.Command {
 	pf.StringVar(&g.databaseURL, "database-url", e.getenv("TENANTKIT_DATABASE_URL"), "catalog database URL (env TENANTKIT_DATABASE_URL)")
 	pf.StringVar(&g.redisURL, "redis-url", e.getenv("TENANTKIT_REDIS_URL"), "Redis URL for cache invalidation (env TENANTKIT_REDIS_URL); default is PostgreSQL LISTEN/NOTIFY")
 	pf.StringVar(&g.migrations, "migrations", e.getenv("TENANTKIT_MIGRATIONS"), "directory of the application's migrations (env TENANTKIT_MIGRATIONS; \"example\" for the bundled orders app)")
+	pf.StringVar(&g.settingsSchema, "settings-schema", e.getenv("TENANTKIT_SETTINGS_SCHEMA"), "JSON Schema file of tenant settings (env TENANTKIT_SETTINGS_SCHEMA; \"example\" for the restaurant demo's); without --server, settings are validated against it")
 	root.AddCommand(newDev(e, g), newServe(e, g), newCatalog(e, g), newTenants(e, g), newClusters(e, g), newMigrate(e, g), newRLS(e, g),
-		newMove(e, g), newMoves(e, g), newLoad(e, g), newPlans(e, g), newFlags(e, g))
+		newMove(e, g), newMoves(e, g), newLoad(e, g), newPlans(e, g), newFlags(e, g), newSettings(e, g))
 	return group(root)
 }
 
