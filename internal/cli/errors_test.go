@@ -62,6 +62,10 @@ func TestErrorPaths(t *testing.T) {
 		{name: "no target suspend", on: only(none), args: []string{"tenants", "suspend", "acme"}, exit: exitUsage, want: noTarget},
 		{name: "no target resume", on: only(none), args: []string{"tenants", "resume", "acme"}, exit: exitUsage, want: noTarget},
 		{name: "no target delete", on: only(none), args: []string{"tenants", "delete", "acme"}, exit: exitUsage, want: noTarget},
+		{name: "no target plans list", on: only(none), args: []string{"plans", "list"}, exit: exitUsage, want: noTarget},
+		{name: "no target set-plan", on: only(none), args: []string{"tenants", "set-plan", "acme", "pro"}, exit: exitUsage, want: noTarget},
+		{name: "no target flags list", on: only(none), args: []string{"flags", "list"}, exit: exitUsage, want: noTarget},
+		{name: "no target settings get", on: only(none), args: []string{"settings", "get", "acme"}, exit: exitUsage, want: noTarget},
 		{name: "no catalog status", on: only(none), args: []string{"catalog", "status"}, exit: exitUsage,
 			want: "tenantkit: catalog status needs TENANTKIT_DATABASE_URL or --database-url"},
 		{name: "no catalog migrate", on: only(none), args: []string{"catalog", "migrate"}, exit: exitUsage,
@@ -172,7 +176,7 @@ func TestErrorPaths(t *testing.T) {
 // its help and succeeds.
 func TestGroupCommandsShowHelp(t *testing.T) {
 	t.Parallel()
-	for _, args := range [][]string{{}, {"tenants"}, {"catalog"}, {"tenants", "--help"}} {
+	for _, args := range [][]string{{}, {"tenants"}, {"catalog"}, {"tenants", "--help"}, {"plans"}, {"flags"}, {"settings"}, {"settings", "set", "--help"}} {
 		r := runCLI(t, map[string]string{}, args...)
 		if r.exit != exitOK || r.stderr != "" || !strings.Contains(r.stdout, "Usage:") {
 			t.Errorf("tenantkit %s: exit %d, stderr %q, stdout:\n%s", shellJoin(args), r.exit, r.stderr, r.stdout)

@@ -206,7 +206,8 @@ func flagsUpdate(e env, g *globals) *cobra.Command {
 	var f flagFlags
 	cmd := &cobra.Command{
 		Use:   "update KEY [--description TEXT] [--rollout 30%] [--default=BOOL] [--kill=BOOL] [--min-plan PLAN] [--seed SEED]",
-		Short: `Change a flag: only the flags given change; --min-plan "" removes the plan gate, --kill=false lifts the kill switch`,
+		Short: "Change a flag: only the flags given change",
+		Long:  `Change a flag: only the flags given change. --min-plan "" removes the plan gate; --kill=false lifts the kill switch.`,
 		Args:  exactArgs(1, "one flag KEY"),
 	}
 	f.register(cmd)
@@ -285,7 +286,7 @@ func flagsOverride(e env, g *globals) *cobra.Command {
 func flagsEvaluate(e env, g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "evaluate KEY",
-		Short: "Show a flag's value for every tenant that is not deleted, and why: override, kill_switch, plan_gate, rollout or default",
+		Short: "Show a flag's value for every tenant, with its rollout bucket and why",
 		Long: "Show a flag's value for every tenant that is not deleted, and why: override, kill_switch, plan_gate,\n" +
 			"rollout or default. BUCKET is the tenant's rollout bucket, 0 to 9999: a rollout of 30% reaches the buckets below 3000.",
 		Args: exactArgs(1, "one flag KEY"),

@@ -13,7 +13,7 @@ import (
 func newTenants(e env, g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "tenants",
-		Short: "Create, list, inspect, change, suspend, resume and delete tenants",
+		Short: "Create, list, inspect, change, suspend, resume and delete tenants; set their plan, limits and features",
 	}
 	cmd.AddCommand(
 		tenantsCreate(e, g), tenantsList(e, g), tenantsGet(e, g), tenantsUpdate(e, g),
