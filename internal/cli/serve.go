@@ -40,6 +40,11 @@ func newServe(e env, g *globals) *cobra.Command {
 					o.app = orders.Handler
 				}
 			}
+			doc, err := settingsSchemaDoc(g)
+			if err != nil {
+				return err
+			}
+			o.settingsSchema = doc
 			if _, err := catalog.Migrate(cmd.Context(), o.databaseURL); err != nil {
 				return err
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -19,6 +20,7 @@ import (
 	"github.com/tenantkit/tenantkit/internal/bus"
 	"github.com/tenantkit/tenantkit/internal/catalog"
 	"github.com/tenantkit/tenantkit/internal/placement"
+	"github.com/tenantkit/tenantkit/internal/settings"
 )
 
 // Config configures a Server.
@@ -73,8 +75,14 @@ func New(cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
+	var schema *settings.Schema
+	if cfg.SettingsSchema != nil {
+		if schema, err = settings.Compile(cfg.SettingsSchema); err != nil {
+			return nil, fmt.Errorf("server: settings schema: %w", err)
+		}
+	}
 	api, err := adminapi.New(adminapi.Config{
-		Store: store, Token: cfg.AdminToken, Logger: log, Provisioner: prov,
+		Store: store, Token: cfg.AdminToken, Logger: log, Provisioner: prov, SettingsSchema: schema,
 		ReadyFunc: func(ctx context.Context) error {
 			ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			defer cancel()
