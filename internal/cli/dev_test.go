@@ -18,6 +18,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/tenantkit/tenantkit/internal/adminapi"
 	"github.com/tenantkit/tenantkit/internal/catalog"
 	"github.com/tenantkit/tenantkit/internal/pgcluster"
 	"github.com/tenantkit/tenantkit/internal/problem"
@@ -58,6 +59,8 @@ func TestDev(t *testing.T) {
 	latency = w.waitStatus(t, "acme", http.StatusOK, time.Second)
 	t.Logf("resume → 200 in %v", latency)
 	w.requireActive(t, "acme", "free")
+
+	requirePlansFlagsSettingsAndRateLimits(t, first, w)
 
 	// The CLI through the dev server, with the settings of dev.env.
 	viaServer := map[string]string{"TENANTKIT_SERVER": first["TENANTKIT_URL"], "TENANTKIT_ADMIN_TOKEN": first["TENANTKIT_ADMIN_TOKEN"]}
@@ -416,5 +419,76 @@ func TestDevWithoutPostgreSQL(t *testing.T) {
 	}
 	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("data dir created without a server: %v", err)
+	}
+}
+
+// requirePlansFlagsSettingsAndRateLimits walks the demo the banner
+// prints, as a new user would with dev.env loaded: acme goes from free to
+// pro with the CLI and the next request sees pro's features and limits; a
+// downgrade globex's users exceed is refused; a flag at 30 % shows which
+// tenants got it and why; a setting of the wrong type is refused naming
+// its field; hammering acme gets 429s while globex is served.
+func requirePlansFlagsSettingsAndRateLimits(t *testing.T, vars map[string]string, w whoamiClient) {
+	t.Helper()
+	direct := map[string]string{}
+	for k, v := range vars {
+		if k != "TENANTKIT_URL" {
+			direct[k] = v
+		}
+	}
+	if r := runCLI(t, direct, "tenants", "set-plan", "acme", "pro"); r.exit != exitOK {
+		t.Fatalf("set-plan acme pro: %+v", r)
+	}
+	var who server.Whoami
+	for deadline := time.Now().Add(5 * time.Second); who.Plan != "pro"; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("whoami acme still on %q after set-plan pro", who.Plan)
+		}
+		_, _, body := w.get(t, "acme")
+		_ = json.Unmarshal(body, &who)
+	}
+	if !who.Features["sso"] || who.Limits["max_users"] != 50 || who.Limits["api_rps"] != 100 {
+		t.Fatalf("acme on pro sees features %v and limits %v", who.Features, who.Limits)
+	}
+	if r := runCLI(t, direct, "tenants", "set-plan", "globex", "free"); r.exit != exitError ||
+		!strings.Contains(r.stderr, "users is 12 but max_users allows 5") {
+		t.Fatalf("set-plan globex free with 12 users: %+v", r)
+	}
+
+	if r := runCLI(t, direct, "flags", "update", "new-checkout", "--rollout", "30%"); r.exit != exitOK {
+		t.Fatalf("flags update: %+v", r)
+	}
+	r := runCLI(t, direct, "flags", "evaluate", "new-checkout", "-o", "json")
+	var evs adminapi.FlagEvaluations
+	if r.exit != exitOK || json.Unmarshal([]byte(r.stdout), &evs) != nil || len(evs.Evaluations) != 3 {
+		t.Fatalf("flags evaluate: %+v", r)
+	}
+	for _, ev := range evs.Evaluations {
+		want, reason := ev.Bucket < 3000, "default"
+		if want {
+			reason = "rollout"
+		}
+		if ev.Value != want || ev.Reason != reason {
+			t.Errorf("%s in bucket %d at 30%%: %v because %s", ev.Tenant, ev.Bucket, ev.Value, ev.Reason)
+		}
+	}
+
+	r = runCLI(t, direct, "settings", "set", "acme", "tax_rate=high")
+	if r.exit == exitOK || !strings.Contains(r.stderr, "/tax_rate") {
+		t.Fatalf("settings set tax_rate=high: %+v", r)
+	}
+	if r := runCLI(t, direct, "settings", "set", "acme", "currency=EUR"); r.exit != exitOK {
+		t.Fatalf("settings set currency=EUR: %+v", r)
+	}
+
+	// acme is back on free (10/s, burst 20); globex is on pro (100/s).
+	if r := runCLI(t, direct, "tenants", "set-plan", "acme", "free"); r.exit != exitOK {
+		t.Fatalf("set-plan acme free: %+v", r)
+	}
+	w.waitStatus(t, "acme", http.StatusTooManyRequests, 10*time.Second)
+	for i := range 30 {
+		if code, _, body := w.get(t, "globex"); code != http.StatusOK {
+			t.Fatalf("globex request %d while acme is limited: %d %s", i, code, body)
+		}
 	}
 }
