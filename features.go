@@ -152,17 +152,5 @@ func (k *Kit) loadFlags(ctx context.Context) (*flags.Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	return snapshotOf(set)
-}
-
-// snapshotOf builds an evaluation snapshot from the catalog's flags.
-func snapshotOf(set catalog.FlagSet) (*flags.Snapshot, error) {
-	fs := make([]flags.Flag, len(set.Flags))
-	for i, f := range set.Flags {
-		fs[i] = flags.Flag{
-			Key: f.Key, Description: f.Description, KillSwitch: f.KillSwitch, Default: f.Default,
-			Rollout: f.Rollout, MinPlan: f.MinPlan, Seed: f.Seed, Overrides: f.Overrides,
-		}
-	}
-	return flags.NewSnapshot(fs, set.PlanRanks)
+	return set.Snapshot()
 }

@@ -46,14 +46,7 @@ func snapshot(ctx context.Context, s *catalog.Store) (*flags.Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	fs := make([]flags.Flag, len(set.Flags))
-	for i, f := range set.Flags {
-		fs[i] = flags.Flag{
-			Key: f.Key, Description: f.Description, KillSwitch: f.KillSwitch, Default: f.Default,
-			Rollout: f.Rollout, MinPlan: f.MinPlan, Seed: f.Seed, Overrides: f.Overrides,
-		}
-	}
-	snap, err := flags.NewSnapshot(fs, set.PlanRanks)
+	snap, err := set.Snapshot()
 	if err != nil {
 		return nil, fmt.Errorf("adminapi: the catalog's flags cannot be evaluated: %w", err)
 	}

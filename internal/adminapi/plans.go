@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strings"
 
 	"github.com/tenantkit/tenantkit/internal/catalog"
 	"github.com/tenantkit/tenantkit/internal/problem"
@@ -146,14 +145,11 @@ func (a *API) setGauge(w http.ResponseWriter, r *http.Request) {
 // limitProblem names each limit the tenant's usage breaks, in the detail
 // for people and in violations for programs.
 func limitProblem(e *catalog.LimitExceededError) *problem.Problem {
-	parts := make([]string, len(e.Violations))
 	vs := make([]problem.Violation, len(e.Violations))
 	for i, v := range e.Violations {
-		parts[i] = v.String()
 		vs[i] = problem.Violation(v)
 	}
-	p := problem.New(http.StatusConflict, problem.LimitExceeded,
-		fmt.Sprintf("%s's usage exceeds plan %s: %s", e.Tenant, e.Plan, strings.Join(parts, "; ")))
+	p := problem.New(http.StatusConflict, problem.LimitExceeded, e.Detail())
 	p.Violations = vs
 	return p
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tenantkit/tenantkit/internal/bus"
 	"github.com/tenantkit/tenantkit/internal/catalog/catalogdb"
+	"github.com/tenantkit/tenantkit/internal/flags"
 )
 
 // Errors of flags.
@@ -97,6 +98,19 @@ func flagFromRow(r catalogdb.TenantkitFlag) Flag {
 type FlagSet struct {
 	Flags     []Flag
 	PlanRanks map[string]int
+}
+
+// Snapshot builds the evaluation snapshot of the set: what the data plane
+// evaluates in process and the admin API explains.
+func (set FlagSet) Snapshot() (*flags.Snapshot, error) {
+	fs := make([]flags.Flag, len(set.Flags))
+	for i, f := range set.Flags {
+		fs[i] = flags.Flag{
+			Key: f.Key, Description: f.Description, KillSwitch: f.KillSwitch, Default: f.Default,
+			Rollout: f.Rollout, MinPlan: f.MinPlan, Seed: f.Seed, Overrides: f.Overrides,
+		}
+	}
+	return flags.NewSnapshot(fs, set.PlanRanks)
 }
 
 // LoadFlags reads every flag, override and plan rank consistently.

@@ -76,14 +76,25 @@ type LimitExceededError struct {
 	Tenant     string      `json:"tenant"`
 	Plan       string      `json:"plan"`
 	Violations []Violation `json:"violations"`
+	// Overrides is set when the tenant's own limits changed, not its plan.
+	Overrides bool `json:"overrides,omitempty"`
 }
 
 func (e *LimitExceededError) Error() string {
+	return "catalog: " + e.Detail() + " (force to apply anyway)"
+}
+
+// Detail says which usage exceeds which limit, for people.
+func (e *LimitExceededError) Detail() string {
 	parts := make([]string, len(e.Violations))
 	for i, v := range e.Violations {
 		parts[i] = v.String()
 	}
-	return fmt.Sprintf("catalog: %s's usage exceeds plan %s: %s (force to apply anyway)", e.Tenant, e.Plan, strings.Join(parts, "; "))
+	what := "plan " + e.Plan
+	if e.Overrides {
+		what = "the new limits"
+	}
+	return fmt.Sprintf("%s's usage exceeds %s: %s", e.Tenant, what, strings.Join(parts, "; "))
 }
 
 // UsageOf names the usage a limit bounds: max_X bounds X, any other limit
@@ -326,6 +337,13 @@ func replacePlanSets(ctx context.Context, q *catalogdb.Queries, plan string, p P
 	return nil
 }
 
+func tenantsOn(n int64, plan string) string {
+	if n == 1 {
+		return fmt.Sprintf("1 tenant is on %q", plan)
+	}
+	return fmt.Sprintf("%d tenants are on %q", n, plan)
+}
+
 // DeletePlan deletes a plan no live tenant is on.
 func (s *Store) DeletePlan(ctx context.Context, actor, name string) error {
 	return s.write(ctx, func(q *catalogdb.Queries) (bus.Message, error) {
@@ -341,7 +359,7 @@ func (s *Store) DeletePlan(ctx context.Context, actor, name string) error {
 			return bus.Message{}, err
 		}
 		if n > 0 {
-			return bus.Message{}, fmt.Errorf("%w: %d tenants are on %q", ErrPlanInUse, n, name)
+			return bus.Message{}, fmt.Errorf("%w: %s", ErrPlanInUse, tenantsOn(n, name))
 		}
 		if err := q.DeletePlan(ctx, name); err != nil {
 			if isForeignKey(err) {
@@ -513,6 +531,10 @@ func (s *Store) PatchTenantOverrides(ctx context.Context, actor, ref string, p O
 		}
 		if !p.Force && len(p.Limits) > 0 {
 			if err := checkUsage(ctx, q, t, t.Plan); err != nil {
+				var le *LimitExceededError
+				if errors.As(err, &le) {
+					le.Overrides = true
+				}
 				return bus.Message{}, err
 			}
 		}
