@@ -8,6 +8,7 @@ import (
 
 	"github.com/tenantkit/tenantkit"
 	"github.com/tenantkit/tenantkit/internal/catalog"
+	"github.com/tenantkit/tenantkit/internal/settings"
 )
 
 // discard is a ResponseWriter that keeps nothing, so a benchmark measures
@@ -64,4 +65,26 @@ func BenchmarkMiddlewareRateLimited(b *testing.B) {
 		b.Fatal(err)
 	}
 	benchHandler(b, bn.kit.Middleware(http.HandlerFunc(app)))
+}
+
+// BenchmarkSettingsInHandler is what a handler pays to read a setting:
+// kit.Settings from the request's tenant context, then one value. It
+// reports the catalog queries it sent per read, which must be 0.
+func BenchmarkSettingsInHandler(b *testing.B) {
+	bn := setup(b, tenantkit.Config{SettingsSchema: settings.RestaurantSchema()})
+	bn.tenant(b, "acme", "free")
+	t, err := bn.kit.Lookup(context.Background(), "acme")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := tenantkit.WithTenant(context.Background(), t)
+	before := bn.queries.n.Load()
+	b.ReportAllocs()
+	for b.Loop() {
+		s, err := bn.kit.Settings(ctx)
+		if err != nil || s.String("/notifications/email_digest") != "weekly" {
+			b.Fatal("wrong setting", err)
+		}
+	}
+	b.ReportMetric(float64(bn.queries.n.Load()-before)/float64(b.N), "queries/op")
 }

@@ -26,7 +26,8 @@ var pairs = []pair{
 	{".", "MiddlewareRateLimited", "MiddlewareWarm", "rate limit ≤ 200 ns added"},
 	{"./internal/flags", "Evaluate", "MapLookup", "≤ 100 ns, 0 allocs"},
 	{"./internal/ratelimit", "LocalAllow/one_key", "XTimeRateAllow", "≤ 200 ns"},
-	{"./internal/settings", "ValuesString", "MapLookup", "0 allocs, no query"},
+	{"./internal/settings", "ValuesString", "MapLookup", "0 allocs"},
+	{".", "SettingsInHandler", "", "no query (queries/op 0)"},
 	{"./internal/tenantcache", "LookupHit", "MapLookup", "< 100 ns, 0 allocs"},
 	{"./internal/resolve", "SubdomainResolve", "", "0 allocs"},
 	{".", "ScopedQueryRow", "BareQueryRow", "≤ 1.10×"},
@@ -36,7 +37,9 @@ var pairs = []pair{
 
 type result struct{ ns, allocs, bytes float64 }
 
-var line = regexp.MustCompile(`^Benchmark(\S+?)(?:-\d+)?\s+\d+\s+([\d.]+) ns/op(?:\s+([\d.]+) B/op\s+([\d.]+) allocs/op)?`)
+// line reads a benchmark's ns/op, B/op and allocs/op, past any custom
+// metrics reported between them (queries/op, say).
+var line = regexp.MustCompile(`^Benchmark(\S+?)(?:-\d+)?\s+\d+\s+([\d.]+) ns/op(?:\s+[\d.]+ [a-z]+/op)*?(?:\s+([\d.]+) B/op\s+([\d.]+) allocs/op)?`)
 
 func main() {
 	count := flag.Int("count", 5, "runs of each benchmark; the median is reported")
