@@ -114,8 +114,9 @@ func (k *Kit) Settings(ctx context.Context) (*Settings, error) {
 }
 
 // Flag reports whether flag key is on for the tenant of ctx. It reads the
-// in-process snapshot: no query, no network call. Without a tenant, or for
-// an unknown flag, it is off.
+// in-process snapshot, which Start loads and keeps current through the
+// invalidation bus: no query, no network call. Without a tenant, for an
+// unknown flag, or before Start has loaded the flags, it is off.
 func (k *Kit) Flag(ctx context.Context, key string) bool {
 	t, ok := FromContext(ctx)
 	if !ok {
