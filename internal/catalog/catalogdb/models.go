@@ -78,6 +78,18 @@ type TenantkitFlagOverride struct {
 	Value    bool      `json:"value"`
 }
 
+type TenantkitIntegration struct {
+	ID          uuid.UUID       `json:"id"`
+	TenantID    uuid.UUID       `json:"tenant_id"`
+	Type        string          `json:"type"`
+	Provider    string          `json:"provider"`
+	Settings    json.RawMessage `json:"settings"`
+	Credentials json.RawMessage `json:"credentials"`
+	Active      bool            `json:"active"`
+	CreatedAt   time.Time       `json:"created_at"`
+	UpdatedAt   time.Time       `json:"updated_at"`
+}
+
 type TenantkitMove struct {
 	ID                uuid.UUID       `json:"id"`
 	TenantID          uuid.UUID       `json:"tenant_id"`
@@ -161,6 +173,15 @@ type TenantkitTenantFeature struct {
 	TenantID uuid.UUID `json:"tenant_id"`
 	Feature  string    `json:"feature"`
 	Enabled  bool      `json:"enabled"`
+}
+
+type TenantkitTenantKey struct {
+	TenantID    uuid.UUID  `json:"tenant_id"`
+	Version     int32      `json:"version"`
+	KekID       string     `json:"kek_id"`
+	Wrapped     []byte     `json:"wrapped"`
+	CreatedAt   time.Time  `json:"created_at"`
+	RewrappedAt *time.Time `json:"rewrapped_at"`
 }
 
 type TenantkitTenantLimit struct {
