@@ -408,6 +408,7 @@ func (s *Store) SetBranding(ctx context.Context, actor, ref string, b Branding) 
 		_, err = q.UpsertBranding(ctx, catalogdb.UpsertBrandingParams{
 			TenantID: t.ID, DisplayName: b.DisplayName, LogoURL: b.LogoURL,
 			PrimaryColor: b.PrimaryColor, AccentColor: b.AccentColor, SupportEmail: b.SupportEmail,
+			FromName: b.FromName, FromEmail: b.FromEmail, SupportURL: b.SupportURL,
 		})
 		if err != nil {
 			return bus.Message{}, err

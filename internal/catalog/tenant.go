@@ -36,6 +36,12 @@ type Branding struct {
 	PrimaryColor string `json:"primary_color,omitempty"`
 	AccentColor  string `json:"accent_color,omitempty"`
 	SupportEmail string `json:"support_email,omitempty"`
+	// FromName and FromEmail are who the tenant's mail comes from; the
+	// address is used only on a verified domain of the tenant or the
+	// platform's.
+	FromName   string `json:"from_name,omitempty"`
+	FromEmail  string `json:"from_email,omitempty"`
+	SupportURL string `json:"support_url,omitempty"`
 }
 
 // TenantContext is everything a request needs about its tenant, loaded in

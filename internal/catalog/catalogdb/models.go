@@ -40,6 +40,9 @@ type TenantkitBranding struct {
 	AccentColor  string    `json:"accent_color"`
 	SupportEmail string    `json:"support_email"`
 	UpdatedAt    time.Time `json:"updated_at"`
+	FromName     string    `json:"from_name"`
+	FromEmail    string    `json:"from_email"`
+	SupportURL   string    `json:"support_url"`
 }
 
 type TenantkitCluster struct {

@@ -411,13 +411,16 @@ func (q *Queries) UpdateTenant(ctx context.Context, arg UpdateTenantParams) (Ten
 }
 
 const upsertBranding = `-- name: UpsertBranding :one
-INSERT INTO tenantkit.branding (tenant_id, display_name, logo_url, primary_color, accent_color, support_email)
-VALUES ($1, $2, $3, $4, $5, $6)
+INSERT INTO tenantkit.branding (tenant_id, display_name, logo_url, primary_color, accent_color, support_email,
+    from_name, from_email, support_url)
+VALUES ($1, $2, $3, $4, $5, $6,
+    $7, $8, $9)
 ON CONFLICT (tenant_id) DO UPDATE
 SET display_name = EXCLUDED.display_name, logo_url = EXCLUDED.logo_url,
     primary_color = EXCLUDED.primary_color, accent_color = EXCLUDED.accent_color,
-    support_email = EXCLUDED.support_email, updated_at = now()
-RETURNING tenant_id, display_name, logo_url, primary_color, accent_color, support_email, updated_at
+    support_email = EXCLUDED.support_email, from_name = EXCLUDED.from_name,
+    from_email = EXCLUDED.from_email, support_url = EXCLUDED.support_url, updated_at = now()
+RETURNING tenant_id, display_name, logo_url, primary_color, accent_color, support_email, updated_at, from_name, from_email, support_url
 `
 
 type UpsertBrandingParams struct {
@@ -427,6 +430,9 @@ type UpsertBrandingParams struct {
 	PrimaryColor string    `json:"primary_color"`
 	AccentColor  string    `json:"accent_color"`
 	SupportEmail string    `json:"support_email"`
+	FromName     string    `json:"from_name"`
+	FromEmail    string    `json:"from_email"`
+	SupportURL   string    `json:"support_url"`
 }
 
 func (q *Queries) UpsertBranding(ctx context.Context, arg UpsertBrandingParams) (TenantkitBranding, error) {
@@ -437,6 +443,9 @@ func (q *Queries) UpsertBranding(ctx context.Context, arg UpsertBrandingParams) 
 		arg.PrimaryColor,
 		arg.AccentColor,
 		arg.SupportEmail,
+		arg.FromName,
+		arg.FromEmail,
+		arg.SupportURL,
 	)
 	var i TenantkitBranding
 	err := row.Scan(
@@ -447,6 +456,9 @@ func (q *Queries) UpsertBranding(ctx context.Context, arg UpsertBrandingParams) 
 		&i.AccentColor,
 		&i.SupportEmail,
 		&i.UpdatedAt,
+		&i.FromName,
+		&i.FromEmail,
+		&i.SupportURL,
 	)
 	return i, err
 }

@@ -33,6 +33,13 @@ CREATE TRIGGER notify_invalidation AFTER INSERT OR UPDATE OR DELETE ON tenantkit
 CREATE TRIGGER notify_invalidation AFTER UPDATE OR DELETE ON tenantkit.tenant_keys
     FOR EACH ROW EXECUTE FUNCTION tenantkit.notify_invalidation();
 
+-- Branded email: who mail comes from and where users get help.
+ALTER TABLE tenantkit.branding
+    ADD COLUMN from_name   text NOT NULL DEFAULT '',
+    ADD COLUMN from_email  text NOT NULL DEFAULT '',
+    ADD COLUMN support_url text NOT NULL DEFAULT '';
+
 -- +goose Down
+ALTER TABLE tenantkit.branding DROP COLUMN from_name, DROP COLUMN from_email, DROP COLUMN support_url;
 DROP TABLE tenantkit.integrations;
 DROP TABLE tenantkit.tenant_keys;

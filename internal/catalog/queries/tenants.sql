@@ -63,12 +63,15 @@ RETURNING *;
 SELECT * FROM tenantkit.domains WHERE host = @host;
 
 -- name: UpsertBranding :one
-INSERT INTO tenantkit.branding (tenant_id, display_name, logo_url, primary_color, accent_color, support_email)
-VALUES (@tenant_id, @display_name, @logo_url, @primary_color, @accent_color, @support_email)
+INSERT INTO tenantkit.branding (tenant_id, display_name, logo_url, primary_color, accent_color, support_email,
+    from_name, from_email, support_url)
+VALUES (@tenant_id, @display_name, @logo_url, @primary_color, @accent_color, @support_email,
+    @from_name, @from_email, @support_url)
 ON CONFLICT (tenant_id) DO UPDATE
 SET display_name = EXCLUDED.display_name, logo_url = EXCLUDED.logo_url,
     primary_color = EXCLUDED.primary_color, accent_color = EXCLUDED.accent_color,
-    support_email = EXCLUDED.support_email, updated_at = now()
+    support_email = EXCLUDED.support_email, from_name = EXCLUDED.from_name,
+    from_email = EXCLUDED.from_email, support_url = EXCLUDED.support_url, updated_at = now()
 RETURNING *;
 
 -- name: SetTenantFeature :exec
