@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what tenantkit's dev server and tests need and is missing:
-# the PostgreSQL server (15+), and for the tests Redis and PgBouncer.
+# the PostgreSQL server (15+), and for the tests Redis, PgBouncer and the
+# versitygw S3 gateway.
 # Usage: scripts/deps.sh dev|test
 set -euo pipefail
 want=(postgresql)
@@ -12,6 +13,18 @@ have_pg() {
   done
   return 1
 }
+
+# The storage tests run a real S3 gateway, versitygw, built from its Go
+# module once per machine (internal/storage's tests do the same, under the
+# same lock, when it is missing or another version).
+if [ "${1:-dev}" = test ]; then
+  vgw_dir="$HOME/.cache/tenantkit"
+  if ! "${GO:-go}" version -m "$vgw_dir/bin/versitygw" 2>/dev/null | grep -q 'mod[[:space:]]*github.com/versity/versitygw[[:space:]]*v1.8.0'; then
+    mkdir -p "$vgw_dir/bin"
+    echo "installing versitygw v1.8.0 (go install)…"
+    flock "$vgw_dir/versitygw.lock" env GOBIN="$vgw_dir/bin" "${GO:-go}" install github.com/versity/versitygw/cmd/versitygw@v1.8.0
+  fi
+fi
 
 missing=()
 for p in "${want[@]}"; do
