@@ -18,6 +18,7 @@ import (
 	"github.com/tenantkit/tenantkit/internal/catalog"
 	"github.com/tenantkit/tenantkit/internal/placement"
 	"github.com/tenantkit/tenantkit/internal/problem"
+	"github.com/tenantkit/tenantkit/internal/registry"
 	"github.com/tenantkit/tenantkit/internal/settings"
 )
 
@@ -37,6 +38,9 @@ type Config struct {
 	// in their defaults on every read. Defaults to nil: settings are any
 	// JSON object, without defaults.
 	SettingsSchema *settings.Schema
+	// Registry serves tenants' integrations. Without it the integration
+	// routes answer 501. Defaults to nil.
+	Registry *registry.Registry
 	// Logger receives errors that are not the client's. Defaults to
 	// slog.Default().
 	Logger *slog.Logger
@@ -44,13 +48,14 @@ type Config struct {
 
 // API serves the admin routes.
 type API struct {
-	store  *catalog.Store
-	prov   *placement.Provisioner
-	schema *settings.Schema
-	token  []byte
-	ready  func(context.Context) error
-	log    *slog.Logger
-	mux    *http.ServeMux
+	store    *catalog.Store
+	prov     *placement.Provisioner
+	registry *registry.Registry
+	schema   *settings.Schema
+	token    []byte
+	ready    func(context.Context) error
+	log      *slog.Logger
+	mux      *http.ServeMux
 }
 
 // maxBody bounds request bodies.
@@ -64,7 +69,7 @@ func New(cfg Config) (*API, error) {
 	if len(cfg.Token) < 16 {
 		return nil, errors.New("adminapi: Config.Token must be at least 16 characters")
 	}
-	a := &API{store: cfg.Store, prov: cfg.Provisioner, schema: cfg.SettingsSchema, token: []byte(cfg.Token), ready: cfg.ReadyFunc, log: cfg.Logger, mux: http.NewServeMux()}
+	a := &API{store: cfg.Store, prov: cfg.Provisioner, registry: cfg.Registry, schema: cfg.SettingsSchema, token: []byte(cfg.Token), ready: cfg.ReadyFunc, log: cfg.Logger, mux: http.NewServeMux()}
 	if a.log == nil {
 		a.log = slog.Default()
 	}
@@ -110,6 +115,10 @@ func (a *API) routes() {
 		{path: "/api/v1/flags/{key}/evaluations", methods: map[string]http.HandlerFunc{"GET": a.flagEvaluations}},
 		{path: "/api/v1/tenants/{ref}/flags", methods: map[string]http.HandlerFunc{"GET": a.tenantFlags}},
 		{path: "/api/v1/tenants/{ref}/settings", methods: map[string]http.HandlerFunc{"GET": a.getSettings, "PATCH": a.patchSettings}},
+		{path: "/api/v1/integrations/providers", methods: map[string]http.HandlerFunc{"GET": a.listProviders}},
+		{path: "/api/v1/tenants/{ref}/integrations", methods: map[string]http.HandlerFunc{"GET": a.listIntegrations}},
+		{path: "/api/v1/tenants/{ref}/integrations/{type}", methods: map[string]http.HandlerFunc{"GET": a.getIntegration, "PUT": a.putIntegration, "DELETE": a.deleteIntegration}},
+		{path: "/api/v1/tenants/{ref}/integrations/{type}/test", methods: map[string]http.HandlerFunc{"POST": a.testIntegration}},
 	}
 	for _, rt := range table {
 		var allow []string
@@ -514,6 +523,8 @@ func ProblemFor(err error) *problem.Problem {
 		return p
 	case errors.Is(err, catalog.ErrTenantNotFound):
 		return problem.New(http.StatusNotFound, problem.TenantNotFound, "no such tenant")
+	case errors.Is(err, catalog.ErrIntegrationNotFound):
+		return problem.New(http.StatusNotFound, problem.NoIntegration, "the tenant has no integration of that type")
 	case errors.Is(err, catalog.ErrSlugTaken):
 		return problem.New(http.StatusConflict, problem.SlugTaken, "that slug is taken")
 	case errors.Is(err, catalog.ErrTenantDeleted):

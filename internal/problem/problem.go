@@ -59,6 +59,10 @@ const (
 	InvalidSettings = "invalid-settings"
 	// BadETag refuses an If-Match that is not an entity tag of the resource.
 	BadETag = "bad-etag"
+	// Integrations (issue 6).
+	InvalidIntegration    = "invalid-integration"
+	NoIntegration         = "no-integration"
+	IntegrationTestFailed = "integration-test-failed"
 )
 
 // FieldError names one invalid field: by name with a message (problems of

@@ -207,11 +207,11 @@ func (r *Registry) Test(ctx context.Context, tenantRef string, typ integration.T
 		return v, err
 	}
 	r.Invalidate(t.ID) // test what is stored now
-	p, _, err := r.Resolve(ctx, t.ID, t.Slug, typ)
+	p, err := r.Resolve(ctx, t.ID, t.Slug, typ)
 	if err != nil {
 		return v, err
 	}
-	tester, ok := p.(integration.Tester)
+	tester, ok := p.Provider.(integration.Tester)
 	if !ok {
 		return v, fmt.Errorf("registry: %s provider %s cannot be tested", typ, v.Provider)
 	}

@@ -74,11 +74,14 @@ type Registry struct {
 	gen   uint64 // bumped by every invalidation, so a build that raced one is not cached
 }
 
-// resolved is a built provider and where it came from.
-type resolved struct {
-	provider any
-	source   string
+// Resolved is a built provider, its name and where it came from.
+type Resolved struct {
+	Provider any
+	Name     string
+	Source   string
 }
+
+type resolved = Resolved
 
 // Sources of a provider.
 const (
@@ -160,17 +163,17 @@ func (r *Registry) Reset() {
 // Resolve returns the provider serving tenant for typ — its own active
 // integration, else the platform default — and where it came from. A warm
 // tenant is served from memory.
-func (r *Registry) Resolve(ctx context.Context, tenant uuid.UUID, slug string, typ integration.Type) (any, string, error) {
+func (r *Registry) Resolve(ctx context.Context, tenant uuid.UUID, slug string, typ integration.Type) (Resolved, error) {
 	r.mu.Lock()
 	if p, ok := r.cache[tenant][typ]; ok {
 		r.mu.Unlock()
-		return p.provider, p.source, nil
+		return *p, nil
 	}
 	gen := r.gen
 	r.mu.Unlock()
 	p, err := r.build(ctx, tenant, slug, typ)
 	if err != nil {
-		return nil, "", err
+		return Resolved{}, err
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -180,7 +183,7 @@ func (r *Registry) Resolve(ctx context.Context, tenant uuid.UUID, slug string, t
 		}
 		r.cache[tenant][typ] = p
 	}
-	return p.provider, p.source, nil
+	return *p, nil
 }
 
 func (r *Registry) build(ctx context.Context, tenant uuid.UUID, slug string, typ integration.Type) (*resolved, error) {
@@ -199,7 +202,7 @@ func (r *Registry) build(ctx context.Context, tenant uuid.UUID, slug string, typ
 		if err != nil {
 			return nil, fmt.Errorf("registry: %s's %s integration: %w", slug, typ, err)
 		}
-		return &resolved{p, SourceTenant}, nil
+		return &resolved{p, in.Provider, SourceTenant}, nil
 	case err == nil, errors.Is(err, catalog.ErrIntegrationNotFound):
 		d, ok := r.cfg.Defaults[typ]
 		if !ok {
@@ -209,7 +212,7 @@ func (r *Registry) build(ctx context.Context, tenant uuid.UUID, slug string, typ
 		if err != nil {
 			return nil, fmt.Errorf("registry: platform %s default: %w", typ, err)
 		}
-		return &resolved{p, SourcePlatform}, nil
+		return &resolved{p, d.Provider, SourcePlatform}, nil
 	default:
 		return nil, err
 	}
