@@ -34,6 +34,18 @@ for p in "${want[@]}"; do
     pgbouncer) command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ] || missing+=(pgbouncer) ;;
   esac
 done
+# The email tests run a real SMTP server, mailpit, built from its Go module
+# once per machine (internal/email's tests do the same, under the same lock,
+# when it is missing or another version).
+if [ "${1:-dev}" = test ]; then
+  mp_dir="$HOME/.cache/tenantkit"
+  if ! "${GO:-go}" version -m "$mp_dir/bin/mailpit" 2>/dev/null | grep -q 'mod[[:space:]]*github.com/axllent/mailpit[[:space:]]*v1.33.1'; then
+    mkdir -p "$mp_dir/bin"
+    echo "installing mailpit v1.33.1 (go install)…"
+    flock "$mp_dir/mailpit.lock" env GOBIN="$mp_dir/bin" "${GO:-go}" install github.com/axllent/mailpit@v1.33.1
+  fi
+fi
+
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(uname)" = Darwin ]; then

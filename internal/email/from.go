@@ -1,0 +1,54 @@
+package email
+
+import "strings"
+
+// ChooseFrom picks the From address of a tenant's mail. The tenant's own
+// b.FromEmail is used, named b.FromName (or b.ProductName), only when its
+// domain is one of tenantVerifiedDomains or platform's own domain (compared
+// case-insensitively, exact domains: a verified example.com does not cover
+// mail.example.com); providers refuse or spam-folder mail from domains the
+// sender has not verified.
+//
+// Otherwise the mail goes from the platform's address under the tenant's
+// name, in the form "<tenant> via <platform>": for b.FromName "Globex" and
+// platform {"Platform", "no-reply@platform.example"} that is
+// "Globex via Platform <no-reply@platform.example>". With no platform name
+// it is just "Globex", and with no tenant name the platform address as it
+// is.
+func ChooseFrom(b Branding, tenantVerifiedDomains []string, platform Address) Address {
+	name := displayName(b.FromName)
+	if name == "" {
+		name = displayName(b.ProductName)
+	}
+	own := Address{Name: name, Email: strings.TrimSpace(b.FromEmail)}
+	if own.validate() == nil && allowedDomain(own.Domain(), tenantVerifiedDomains, platform.Domain()) {
+		return own
+	}
+	switch platformName := displayName(platform.Name); {
+	case name == "":
+		return platform
+	case platformName == "":
+		return Address{Name: name, Email: platform.Email}
+	default:
+		return Address{Name: name + " via " + platformName, Email: platform.Email}
+	}
+}
+
+// displayName collapses runs of white space, line breaks included, so a
+// name cannot break a header.
+func displayName(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+func allowedDomain(domain string, verified []string, platformDomain string) bool {
+	if domain == "" {
+		return false
+	}
+	if domain == platformDomain {
+		return true
+	}
+	for _, d := range verified {
+		if domain == strings.ToLower(strings.TrimSuffix(strings.TrimSpace(d), ".")) {
+			return true
+		}
+	}
+	return false
+}
