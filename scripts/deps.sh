@@ -36,8 +36,9 @@ for p in "${want[@]}"; do
 done
 # The email tests run a real SMTP server, mailpit, built from its Go module
 # once per machine (internal/email's tests do the same, under the same lock,
-# when it is missing or another version).
-if [ "${1:-dev}" = test ]; then
+# when it is missing or another version); tenantkit dev runs it as the
+# platform's mail server.
+if true; then
   mp_dir="$HOME/.cache/tenantkit"
   if ! "${GO:-go}" version -m "$mp_dir/bin/mailpit" 2>/dev/null | grep -q 'mod[[:space:]]*github.com/axllent/mailpit[[:space:]]*v1.33.1'; then
     mkdir -p "$mp_dir/bin"
