@@ -379,7 +379,7 @@ func (a *API) updateTenant(w http.ResponseWriter, r *http.Request) {
 }
 
 // deleteTenant soft-deletes a tenant; with ?hard=true it first removes
-// its data (database, schema or rows).
+// its data (database, schema or rows) and destroys its data keys.
 func (a *API) deleteTenant(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Query().Get("hard") == "true" {
 		if a.prov == nil {
@@ -387,6 +387,10 @@ func (a *API) deleteTenant(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if err := a.prov.Deprovision(r.Context(), actor(r), r.PathValue("ref")); err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		if err := a.store.ShredTenant(r.Context(), actor(r), r.PathValue("ref")); err != nil {
 			a.fail(w, r, err)
 			return
 		}

@@ -131,3 +131,24 @@ func (s *Store) DeleteIntegration(ctx context.Context, actor string, tenant uuid
 func (s *Store) VerifiedDomains(ctx context.Context, tenant uuid.UUID) ([]string, error) {
 	return s.q.VerifiedDomains(ctx, tenant)
 }
+
+// ShredTenant destroys a tenant's data keys and its integrations in one
+// transaction: whatever was encrypted under them, in the catalog or in
+// any copy of it, can no longer be read (crypto-shredding). A hard delete
+// runs it.
+func (s *Store) ShredTenant(ctx context.Context, actor, ref string) error {
+	return s.write(ctx, func(q *catalogdb.Queries) (bus.Message, error) {
+		t, err := s.get(ctx, q, ref, true)
+		if err != nil {
+			return bus.Message{}, err
+		}
+		n, err := q.DestroyTenantKeys(ctx, t.ID)
+		if err != nil {
+			return bus.Message{}, err
+		}
+		if _, err := q.DeleteTenantIntegrations(ctx, t.ID); err != nil {
+			return bus.Message{}, err
+		}
+		return tenantMessage(t, ""), audit(ctx, q, actor, "tenant.shred", t.ID, nil, map[string]int64{"keys_destroyed": n})
+	})
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/tenantkit/tenantkit/internal/bus"
 	"github.com/tenantkit/tenantkit/internal/catalog"
 	"github.com/tenantkit/tenantkit/internal/placement"
+	"github.com/tenantkit/tenantkit/internal/registry"
 	"github.com/tenantkit/tenantkit/internal/settings"
 )
 
@@ -106,6 +107,9 @@ type directOps struct {
 	// schema validates settings; nil without --settings-schema, or
 	// outside the settings commands.
 	schema *settings.Schema
+	// registry serves integrations; nil without --key-file, or outside
+	// the integrations commands.
+	registry *registry.Registry
 }
 
 var errNoMigrations = usageError{errors.New("placing tenant data needs the application's migrations: --migrations DIR (or TENANTKIT_MIGRATIONS)")}
@@ -123,6 +127,9 @@ func (d directOps) PurgeTenant(ctx context.Context, ref string) (catalog.Tenant,
 		return catalog.Tenant{}, errNoMigrations
 	}
 	if err := d.prov.Deprovision(ctx, d.actor, ref); err != nil {
+		return catalog.Tenant{}, problemErr(err)
+	}
+	if err := d.store.ShredTenant(ctx, d.actor, ref); err != nil {
 		return catalog.Tenant{}, problemErr(err)
 	}
 	return d.DeleteTenant(ctx, ref)

@@ -46,6 +46,18 @@ func (q *Queries) DeleteIntegration(ctx context.Context, arg DeleteIntegrationPa
 	return result.RowsAffected(), nil
 }
 
+const deleteTenantIntegrations = `-- name: DeleteTenantIntegrations :execrows
+DELETE FROM tenantkit.integrations WHERE tenant_id = $1
+`
+
+func (q *Queries) DeleteTenantIntegrations(ctx context.Context, tenantID uuid.UUID) (int64, error) {
+	result, err := q.db.Exec(ctx, deleteTenantIntegrations, tenantID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const destroyTenantKeys = `-- name: DestroyTenantKeys :execrows
 DELETE FROM tenantkit.tenant_keys WHERE tenant_id = $1
 `

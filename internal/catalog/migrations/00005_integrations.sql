@@ -30,7 +30,9 @@ CREATE TABLE tenantkit.integrations (
 );
 CREATE TRIGGER notify_invalidation AFTER INSERT OR UPDATE OR DELETE ON tenantkit.integrations
     FOR EACH ROW EXECUTE FUNCTION tenantkit.notify_invalidation();
-CREATE TRIGGER notify_invalidation AFTER UPDATE OR DELETE ON tenantkit.tenant_keys
+-- Only shredding notifies: a re-wrap leaves the data key as it was, so
+-- cached unwrapped keys stay right.
+CREATE TRIGGER notify_invalidation AFTER DELETE ON tenantkit.tenant_keys
     FOR EACH ROW EXECUTE FUNCTION tenantkit.notify_invalidation();
 
 -- Branded email: who mail comes from and where users get help.

@@ -43,3 +43,6 @@ DELETE FROM tenantkit.integrations WHERE tenant_id = @tenant_id AND type = @type
 
 -- name: VerifiedDomains :many
 SELECT host FROM tenantkit.domains WHERE tenant_id = @tenant_id AND verified_at IS NOT NULL ORDER BY host;
+
+-- name: DeleteTenantIntegrations :execrows
+DELETE FROM tenantkit.integrations WHERE tenant_id = @tenant_id;
