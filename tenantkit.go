@@ -15,7 +15,10 @@ import (
 	"github.com/tenantkit/tenantkit/internal/bus"
 	"github.com/tenantkit/tenantkit/internal/catalog"
 	"github.com/tenantkit/tenantkit/internal/flags"
+	"github.com/tenantkit/tenantkit/internal/keys"
+	"github.com/tenantkit/tenantkit/internal/mailer"
 	"github.com/tenantkit/tenantkit/internal/ratelimit"
+	"github.com/tenantkit/tenantkit/internal/registry"
 	"github.com/tenantkit/tenantkit/internal/resolve"
 	"github.com/tenantkit/tenantkit/internal/router"
 	"github.com/tenantkit/tenantkit/internal/settings"
@@ -76,6 +79,9 @@ type Config struct {
 	// enforces. Defaults to limits kept in this process, or in Redis when
 	// RedisURL is set, failing closed.
 	RateLimit RateLimitConfig
+	// Integrations configures tenants' own integrations and email.
+	// Defaults to none.
+	Integrations IntegrationsConfig
 	// Registerer receives the Kit's Prometheus metrics. Defaults to nil:
 	// not registered.
 	Registerer prometheus.Registerer
@@ -127,6 +133,9 @@ type Kit struct {
 	flags     *flags.Engine
 	provider  *flags.Provider
 	limiter   ratelimit.Limiter
+	registry  *registry.Registry
+	keyring   *keys.Keyring
+	mailer    *mailer.Mailer
 }
 
 type subscriber interface {
@@ -177,6 +186,10 @@ func New(cfg Config) (*Kit, error) {
 		return nil, err
 	}
 	if err := k.buildLimiter(); err != nil {
+		k.Close()
+		return nil, err
+	}
+	if err := k.buildIntegrations(); err != nil {
 		k.Close()
 		return nil, err
 	}
@@ -324,12 +337,19 @@ func (i *invalidator) Invalidate(m bus.Message) {
 	if m.All || m.Tenant != "" || len(m.Slugs) > 0 || len(m.Hosts) > 0 {
 		i.cache.Invalidate(m)
 	}
+	if id, err := uuid.Parse(m.Tenant); err == nil {
+		(*Kit)(i).invalidateIntegrations(id)
+	}
+	if m.All {
+		(*Kit)(i).resetIntegrations()
+	}
 }
 
 func (i *invalidator) Reset() {
 	i.clusters.Clear()
 	i.cache.Reset()
 	i.flags.Invalidate()
+	(*Kit)(i).resetIntegrations()
 }
 
 // clusterURL returns the app-role URL of a cluster, from memory when it can.

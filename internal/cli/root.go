@@ -38,6 +38,11 @@ type globals struct {
 	migrations  string
 	// settingsSchema names the JSON Schema file of tenant settings.
 	settingsSchema string
+	// keyFile is the local key-encryption key; vaultAddr, vaultToken and
+	// vaultKey name a Vault transit key instead.
+	keyFile, vaultAddr, vaultToken, vaultKey string
+	// integrations names the platform's integration defaults file.
+	integrations string
 }
 
 type usageError struct{ error }
@@ -96,8 +101,14 @@ func newRoot(e env) *cobra.Command {
 	pf.StringVar(&g.redisURL, "redis-url", e.getenv("TENANTKIT_REDIS_URL"), "Redis URL for cache invalidation (env TENANTKIT_REDIS_URL); default is PostgreSQL LISTEN/NOTIFY")
 	pf.StringVar(&g.migrations, "migrations", e.getenv("TENANTKIT_MIGRATIONS"), "directory of the application's migrations (env TENANTKIT_MIGRATIONS; \"example\" for the bundled orders app)")
 	pf.StringVar(&g.settingsSchema, "settings-schema", e.getenv("TENANTKIT_SETTINGS_SCHEMA"), "JSON Schema file of tenant settings (env TENANTKIT_SETTINGS_SCHEMA; \"example\" for the restaurant demo's); without --server, settings are validated against it")
+	pf.StringVar(&g.keyFile, "key-file", e.getenv("TENANTKIT_KEY_FILE"), "local key-encryption key file, 0600 (env TENANTKIT_KEY_FILE): wraps tenants' data keys")
+	pf.StringVar(&g.vaultAddr, "vault-addr", e.getenv("TENANTKIT_VAULT_ADDR"), "Vault address for a transit key-encryption key instead of --key-file (env TENANTKIT_VAULT_ADDR)")
+	pf.StringVar(&g.vaultKey, "vault-key", e.getenv("TENANTKIT_VAULT_KEY"), "Vault transit key name (env TENANTKIT_VAULT_KEY)")
+	g.vaultToken = e.getenv("TENANTKIT_VAULT_TOKEN")
+	pf.StringVar(&g.integrations, "integrations", e.getenv("TENANTKIT_INTEGRATIONS"), "the platform's integration defaults, a 0600 JSON file (env TENANTKIT_INTEGRATIONS)")
 	root.AddCommand(newDev(e, g), newServe(e, g), newCatalog(e, g), newTenants(e, g), newClusters(e, g), newMigrate(e, g), newRLS(e, g),
-		newMove(e, g), newMoves(e, g), newLoad(e, g), newPlans(e, g), newFlags(e, g), newSettings(e, g))
+		newMove(e, g), newMoves(e, g), newLoad(e, g), newPlans(e, g), newFlags(e, g), newSettings(e, g),
+		newIntegrations(e, g), newKeys(e, g), newEmail(e, g))
 	return group(root)
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/tenantkit/tenantkit/internal/integration"
 	"github.com/tenantkit/tenantkit/internal/keys"
 	"github.com/tenantkit/tenantkit/internal/payment"
+	"github.com/tenantkit/tenantkit/internal/sms"
 	"github.com/tenantkit/tenantkit/internal/storage"
 )
 
@@ -22,6 +23,7 @@ func Kinds() map[integration.Type]Kind {
 		integration.Email:   {Specs: email.Specs, New: func(p string, c integration.Config) (any, error) { return email.New(p, c) }},
 		integration.Storage: {Specs: storage.Specs, New: func(p string, c integration.Config) (any, error) { return storage.New(p, c) }},
 		integration.Payment: {Specs: payment.Specs, New: func(p string, c integration.Config) (any, error) { return payment.New(p, c) }},
+		integration.SMS:     {Specs: sms.Specs, New: func(p string, c integration.Config) (any, error) { return sms.New(p, c) }},
 	}
 }
 

@@ -1,0 +1,142 @@
+package tenantkit_test
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/tenantkit/tenantkit"
+	"github.com/tenantkit/tenantkit/internal/catalog"
+	"github.com/tenantkit/tenantkit/internal/email"
+	"github.com/tenantkit/tenantkit/internal/integration"
+	"github.com/tenantkit/tenantkit/internal/keys"
+	"github.com/tenantkit/tenantkit/internal/mailpit"
+	"github.com/tenantkit/tenantkit/internal/registry"
+)
+
+// lockedBuffer is a log sink the test can search.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestBrandedEmailThroughEachTenantsIntegration: globex brings its own
+// SMTP account, acme uses the platform's. kit.Email(ctx) sends each
+// tenant's mail through its own path, from the address it may use, branded
+// with its logo and colours — and no secret shows in a log line, a result
+// or an error.
+func TestBrandedEmailThroughEachTenantsIntegration(t *testing.T) {
+	t.Parallel()
+	platformMail, err := mailpit.Start("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(platformMail.Stop)
+	globexMail, err := mailpit.Start("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(globexMail.Stop)
+	const platformSecret, globexSecret = "platform-smtp-password-0001", "globex-smtp-password-0002"
+
+	logs := &lockedBuffer{}
+	keyFile := filepath.Join(t.TempDir(), "kek.json")
+	if _, err := keys.LocalKEK(keys.LocalConfig{Path: keyFile, Create: true}); err != nil {
+		t.Fatal(err)
+	}
+	b := setup(t, unlimited(tenantkit.Config{
+		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Integrations: tenantkit.IntegrationsConfig{
+			KeyFile: keyFile, EmailFrom: "Platform <no-reply@platform.example>",
+			Defaults: map[string]tenantkit.IntegrationDefault{"email": {Provider: "smtp",
+				Settings:    map[string]string{"host": platformMail.SMTPHost, "port": platformMail.SMTPPort, "tls": "none"},
+				Credentials: map[string]string{"username": "platform", "password": platformSecret}}},
+		},
+	}))
+	b.startListening(t)
+	ctx := context.Background()
+	b.tenant(t, "acme", "free")
+	b.tenant(t, "globex", "pro")
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(b.store.SetBranding(ctx, "test", "globex", catalog.Branding{DisplayName: "Globex", LogoURL: "https://globex.example/logo.png",
+		PrimaryColor: "#1971c2", FromName: "Globex Support", FromEmail: "support@globex.example"}))
+	must(b.store.SetBranding(ctx, "test", "acme", catalog.Branding{DisplayName: "Acme", PrimaryColor: "#d9480f",
+		FromEmail: "hello@acme.example"})) // not verified: acme sends as the platform
+	_, err = b.store.AddDomain(ctx, "test", "globex", "globex.example")
+	must(err)
+	_, err = b.store.MarkDomainVerified(ctx, "test", "globex.example")
+	must(err)
+
+	// The control plane gives globex its own SMTP account.
+	admin, _, err := registry.Standard(registry.StandardConfig{Store: b.store, KMS: registry.KMSConfig{KeyFile: keyFile}})
+	must(err)
+	_, err = admin.Set(ctx, "test", "globex", registry.SetParams{Type: integration.Email, Provider: "smtp",
+		Settings:    map[string]string{"host": globexMail.SMTPHost, "port": globexMail.SMTPPort, "tls": "none"},
+		Credentials: map[string]string{"username": "globex", "password": globexSecret}})
+	must(err)
+
+	to := tenantkit.EmailAddress{Name: "Ann", Email: "ann@customer.example"}
+	var results []tenantkit.EmailResult
+	for _, slug := range []string{"globex", "acme"} {
+		res, err := b.kit.Email(scoped(t, b.kit, slug)).SendTemplate("welcome", to, email.WelcomeData{Name: "Ann"})
+		must(err)
+		results = append(results, res)
+	}
+	if results[0].Source != registry.SourceTenant || results[0].From.Email != "support@globex.example" || results[0].From.Name != "Globex Support" {
+		t.Fatalf("globex sent %+v", results[0])
+	}
+	if results[1].Source != registry.SourcePlatform || results[1].From.Email != "no-reply@platform.example" || results[1].From.Name != "Acme via Platform" {
+		t.Fatalf("acme sent %+v", results[1])
+	}
+
+	got, err := globexMail.Messages(ctx)
+	must(err)
+	if len(got) != 1 || got[0].From.Address != "support@globex.example" || got[0].From.Name != "Globex Support" ||
+		!strings.Contains(got[0].HTML, "https://globex.example/logo.png") || !strings.Contains(got[0].HTML, "#1971c2") ||
+		!strings.Contains(got[0].Text, "Ann") {
+		t.Fatalf("globex's mail server received %+v", got)
+	}
+	got, err = platformMail.Messages(ctx)
+	must(err)
+	if len(got) != 1 || got[0].From.Address != "no-reply@platform.example" || !strings.Contains(got[0].HTML, "#d9480f") {
+		t.Fatalf("the platform's mail server received %+v", got)
+	}
+
+	// Removing globex's integration sends it back to the platform's.
+	must(admin.Remove(ctx, "test", "globex", integration.Email))
+	eventually(t, "platform serves globex", func() bool {
+		res, err := b.kit.Email(scoped(t, b.kit, "globex")).Send(tenantkit.EmailMessage{To: []tenantkit.EmailAddress{to}, Subject: "hi", Text: "hi"})
+		return err == nil && res.Source == registry.SourcePlatform
+	})
+	for _, secret := range []string{platformSecret, globexSecret} {
+		if strings.Contains(logs.String(), secret) {
+			t.Fatalf("a log line shows a secret:\n%s", logs.String())
+		}
+		for _, r := range results {
+			if strings.Contains(r.ID+r.Provider+r.From.String(), secret) {
+				t.Fatalf("a result shows a secret: %+v", r)
+			}
+		}
+	}
+}
