@@ -23,8 +23,11 @@ import (
 	"github.com/tenantkit/tenantkit/examples/orders"
 	"github.com/tenantkit/tenantkit/internal/bootstrap"
 	"github.com/tenantkit/tenantkit/internal/catalog"
+	"github.com/tenantkit/tenantkit/internal/keys"
+	"github.com/tenantkit/tenantkit/internal/mailpit"
 	"github.com/tenantkit/tenantkit/internal/pgcluster"
 	"github.com/tenantkit/tenantkit/internal/placement"
+	"github.com/tenantkit/tenantkit/internal/registry"
 	"github.com/tenantkit/tenantkit/internal/settings"
 )
 
@@ -106,6 +109,15 @@ func runDev(ctx context.Context, e env, dataDir string, fresh bool, o serveOptio
 	if err := seedDemo(ctx, catalogURL, cluster, sec); err != nil {
 		return err
 	}
+	mail, err := devIntegrations(dataDir, &o)
+	if err != nil {
+		return err
+	}
+	if mail != nil {
+		defer mail.Stop()
+	} else {
+		fmt.Fprintln(e.stderr, "tenantkit: mailpit is not installed (make dev installs it): running without a mail server")
+	}
 	o.databaseURL, o.adminToken = catalogURL, sec.AdminToken
 	o.migrations = orders.Migrations()
 	o.settingsSchema = settings.RestaurantSchema()
@@ -123,11 +135,21 @@ func runDev(ctx context.Context, e env, dataDir string, fresh bool, o serveOptio
 			// Settings written straight to the catalog are validated
 			// against the same restaurant schema the server uses.
 			{"TENANTKIT_SETTINGS_SCHEMA", "example"},
+			// Integrations: the key-encryption key and the platform's
+			// defaults (its mail server is the dev mailpit).
+			{"TENANTKIT_KEY_FILE", o.kms.KeyFile},
+			{"TENANTKIT_INTEGRATIONS", filepath.Join(dataDir, "integrations.json")},
+		}
+		if mail != nil {
+			vars = append(vars, [2]string{"TENANTKIT_MAIL_URL", mail.URL}, [2]string{"TENANTKIT_MAIL_SMTP_PORT", mail.SMTPPort})
 		}
 		if err := writeEnvFile(envPath, vars); err != nil {
 			fmt.Fprintln(e.stderr, "tenantkit: write "+envPath+": "+err.Error())
 		}
 		printBanner(e.stdout, addr, o.baseDomain, envPath, sec.AdminToken)
+		if mail != nil {
+			printMailBanner(e.stdout, mail)
+		}
 	}
 	err = serve(ctx, o)
 	fmt.Fprintln(e.stdout, "server stopped")
@@ -189,7 +211,8 @@ type demoTenant struct {
 
 var demoTenants = []demoTenant{
 	{"acme", "Acme Corp", "free", catalog.TierShared, catalog.Branding{DisplayName: "Acme", PrimaryColor: "#d9480f"}, 3},
-	{"globex", "Globex Corporation", "pro", catalog.TierSchema, catalog.Branding{DisplayName: "Globex", PrimaryColor: "#1971c2"}, 12},
+	{"globex", "Globex Corporation", "pro", catalog.TierSchema, catalog.Branding{DisplayName: "Globex", PrimaryColor: "#1971c2",
+		LogoURL: "https://globex.example/logo.png", FromName: "Globex", FromEmail: "team@globex.example", SupportURL: "https://globex.example/help"}, 12},
 	{"initech", "Initech", "enterprise", catalog.TierDedicated, catalog.Branding{DisplayName: "Initech", PrimaryColor: "#2f9e44"}, 140},
 }
 
@@ -245,6 +268,15 @@ func seedCatalog(ctx context.Context, store *catalog.Store, cluster *pgcluster.C
 		}
 		if err := store.SetBranding(ctx, actor, d.slug, d.brand); err != nil {
 			return err
+		}
+		if d.brand.FromEmail != "" { // its mail may come from its own domain
+			host := d.brand.FromEmail[strings.Index(d.brand.FromEmail, "@")+1:]
+			if _, err := store.AddDomain(ctx, actor, d.slug, host); err != nil {
+				return err
+			}
+			if _, err := store.MarkDomainVerified(ctx, actor, host); err != nil {
+				return err
+			}
 		}
 		// What the application would report: set-plan checks a downgrade
 		// against it.
@@ -374,4 +406,56 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// devIntegrations creates the dev key-encryption key and the platform's
+// integration defaults in dataDir, starting mailpit as the platform's mail
+// server when it is installed (nil otherwise).
+func devIntegrations(dataDir string, o *serveOptions) (*mailpit.Server, error) {
+	keyFile, _ := filepath.Abs(filepath.Join(dataDir, "kek.json"))
+	if _, err := keys.LocalKEK(keys.LocalConfig{Path: keyFile, Create: true}); err != nil {
+		return nil, err
+	}
+	o.kms = registry.KMSConfig{KeyFile: keyFile}
+	files, _ := filepath.Abs(filepath.Join(dataDir, "files"))
+	platform := map[string]any{
+		"email_from": "tenantkit dev <no-reply@tenantkit.localhost>",
+		"storage":    map[string]any{"provider": "local", "settings": map[string]string{"root": files}},
+	}
+	mail, err := mailpit.Start(filepath.Join(dataDir, "mailpit.db"))
+	switch {
+	case errors.Is(err, mailpit.ErrNotInstalled):
+		mail = nil
+	case err != nil:
+		return nil, err
+	default:
+		platform["email"] = map[string]any{"provider": "smtp",
+			"settings":    map[string]string{"host": mail.SMTPHost, "port": mail.SMTPPort, "tls": "none"},
+			"credentials": map[string]string{"username": "platform", "password": randomHex(12)}}
+	}
+	if err := os.MkdirAll(files, 0o700); err != nil {
+		return mail, err
+	}
+	b, _ := json.MarshalIndent(platform, "", "  ")
+	path := filepath.Join(dataDir, "integrations.json")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		return mail, err
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		return mail, err
+	}
+	o.platform, err = registry.ReadPlatformFile(path)
+	return mail, err
+}
+
+func printMailBanner(w io.Writer, mail *mailpit.Server) {
+	fmt.Fprintf(w, `Integrations (credentials encrypted per tenant; mail lands in %[1]s):
+  %[3]s integrations set globex email --provider smtp --setting host=127.0.0.1 --setting port=%[2]s \
+      --setting tls=none --credential username=globex --credential password=-   (the password from stdin)
+  %[3]s email test globex --to you@example.com    through globex's own account, as team@globex.example
+  %[3]s email test acme --to you@example.com      through the platform's, as "Acme via tenantkit dev"
+  %[3]s integrations list globex                  credentials masked
+  psql "$TENANTKIT_DATABASE_URL" -c 'SELECT type, provider, credentials FROM tenantkit.integrations'
+
+`, mail.URL, mail.SMTPPort, selfName())
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -61,6 +62,7 @@ func TestDev(t *testing.T) {
 	w.requireActive(t, "acme", "free")
 
 	requirePlansFlagsSettingsAndRateLimits(t, first, w)
+	requireBrandedEmailThroughIntegrations(t, first)
 
 	// The CLI through the dev server, with the settings of dev.env.
 	viaServer := map[string]string{"TENANTKIT_SERVER": first["TENANTKIT_URL"], "TENANTKIT_ADMIN_TOKEN": first["TENANTKIT_ADMIN_TOKEN"]}
@@ -490,5 +492,90 @@ func requirePlansFlagsSettingsAndRateLimits(t *testing.T, vars map[string]string
 		if code, _, body := w.get(t, "globex"); code != http.StatusOK {
 			t.Fatalf("globex request %d while acme is limited: %d %s", i, code, body)
 		}
+	}
+}
+
+// requireBrandedEmailThroughIntegrations walks the integrations demo: globex
+// gets its own SMTP account with the CLI (the password from stdin), its
+// test email arrives in the dev mail server branded as globex, acme's goes
+// through the platform's default, and the catalog holds only ciphertext.
+func requireBrandedEmailThroughIntegrations(t *testing.T, vars map[string]string) {
+	t.Helper()
+	if vars["TENANTKIT_MAIL_URL"] == "" {
+		t.Fatal("dev.env has no TENANTKIT_MAIL_URL: the dev server runs no mail server")
+	}
+	direct := map[string]string{}
+	for k, v := range vars {
+		if k != "TENANTKIT_URL" {
+			direct[k] = v
+		}
+	}
+	const secret = "globex-smtp-password-from-stdin-77"
+	var stdout, stderr bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	exit := run(ctx, []string{"integrations", "set", "globex", "email", "--provider", "smtp",
+		"--setting", "host=127.0.0.1", "--setting", "port=" + vars["TENANTKIT_MAIL_SMTP_PORT"], "--setting", "tls=none",
+		"--credential", "username=globex", "--credential", "password=-"},
+		env{stdin: strings.NewReader(secret + "\n"), stdout: &stdout, stderr: &stderr, getenv: mapEnv(direct)})
+	if exit != exitOK || !strings.Contains(stdout.String(), "password=••••n-77") || strings.Contains(stdout.String()+stderr.String(), secret) {
+		t.Fatalf("integrations set: %d %s %s", exit, stdout.String(), stderr.String())
+	}
+	r := runCLI(t, direct, "email", "test", "globex", "--to", "you@example.com")
+	if r.exit != exitOK || !strings.Contains(r.stdout, "team@globex.example") || !strings.Contains(r.stdout, "(tenant)") {
+		t.Fatalf("email test globex: %+v", r)
+	}
+	r = runCLI(t, direct, "email", "test", "acme", "--to", "you@example.com")
+	if r.exit != exitOK || !strings.Contains(r.stdout, "no-reply@tenantkit.localhost") || !strings.Contains(r.stdout, "(platform)") {
+		t.Fatalf("email test acme: %+v", r)
+	}
+	r = runCLI(t, direct, "integrations", "list", "globex", "-o", "json")
+	if r.exit != exitOK || strings.Contains(r.stdout, secret) || !strings.Contains(r.stdout, `"source": "tenant"`) {
+		t.Fatalf("integrations list: %+v", r)
+	}
+
+	var list struct{ Messages []struct{ ID string } }
+	getJSON(t, vars["TENANTKIT_MAIL_URL"]+"/api/v1/messages", &list)
+	var globex *mailMessage
+	for _, m := range list.Messages {
+		var full mailMessage
+		getJSON(t, vars["TENANTKIT_MAIL_URL"]+"/api/v1/message/"+m.ID, &full)
+		if full.From.Address == "team@globex.example" {
+			globex = &full
+		}
+	}
+	if globex == nil || globex.From.Name != "Globex" || !strings.Contains(globex.HTML, "https://globex.example/logo.png") ||
+		!strings.Contains(globex.HTML, "#1971c2") {
+		t.Fatalf("globex's test email as the mail server got it: %+v (of %d messages)", globex, len(list.Messages))
+	}
+
+	conn, err := pgx.Connect(ctx, vars["TENANTKIT_DATABASE_URL"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var stored string
+	if err := conn.QueryRow(ctx, "SELECT string_agg(credentials::text, ' ') FROM tenantkit.integrations").Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(stored, secret) || !strings.Contains(stored, "password") {
+		t.Fatalf("the catalog holds %s", stored)
+	}
+}
+
+type mailMessage struct {
+	From struct{ Name, Address string }
+	HTML string
+}
+
+func getJSON(t *testing.T, url string, v any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatal(err)
 	}
 }

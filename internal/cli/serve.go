@@ -9,6 +9,7 @@ import (
 
 	"github.com/tenantkit/tenantkit/examples/orders"
 	"github.com/tenantkit/tenantkit/internal/catalog"
+	"github.com/tenantkit/tenantkit/internal/registry"
 )
 
 func newServe(e env, g *globals) *cobra.Command {
@@ -45,6 +46,14 @@ func newServe(e env, g *globals) *cobra.Command {
 				return err
 			}
 			o.settingsSchema = doc
+			if g.keyFile != "" || g.vaultAddr != "" {
+				if o.kms, err = kmsConfig(g, false); err != nil {
+					return err
+				}
+			}
+			if o.platform, err = registry.ReadPlatformFile(g.integrations); err != nil {
+				return usageError{fmt.Errorf("--integrations: %w", err)}
+			}
 			if _, err := catalog.Migrate(cmd.Context(), o.databaseURL); err != nil {
 				return err
 			}

@@ -18,6 +18,7 @@ import (
 	"github.com/tenantkit/tenantkit/internal/bus"
 	"github.com/tenantkit/tenantkit/internal/catalog"
 	"github.com/tenantkit/tenantkit/internal/move"
+	"github.com/tenantkit/tenantkit/internal/registry"
 	"github.com/tenantkit/tenantkit/internal/server"
 )
 
@@ -46,6 +47,26 @@ type serveOptions struct {
 	// rateLimitFailOpen serves requests while the rate limiter's Redis is
 	// down; noRateLimit turns rate limits off.
 	rateLimitFailOpen, noRateLimit bool
+	// kms is the key-encryption key of tenants' data keys; without one
+	// (no key file, no Vault) integrations are off.
+	kms registry.KMSConfig
+	// platform is the platform's integration defaults and sender.
+	platform registry.PlatformFile
+}
+
+func (o serveOptions) integrationsOn() bool { return o.kms.KeyFile != "" || o.kms.Vault.Address != "" }
+
+// kitIntegrations is the Kit's view of the integration options.
+func (o serveOptions) kitIntegrations() tenantkit.IntegrationsConfig {
+	if !o.integrationsOn() {
+		return tenantkit.IntegrationsConfig{}
+	}
+	ic := tenantkit.IntegrationsConfig{KeyFile: o.kms.KeyFile, VaultAddress: o.kms.Vault.Address, VaultToken: o.kms.Vault.Token,
+		VaultKey: o.kms.Vault.KeyName, EmailFrom: o.platform.EmailFrom, Defaults: map[string]tenantkit.IntegrationDefault{}}
+	for t, d := range o.platform.Defaults {
+		ic.Defaults[string(t)] = tenantkit.IntegrationDefault{Provider: d.Provider, Credentials: d.Credentials, Settings: d.Settings}
+	}
+	return ic
 }
 
 // serve runs the server until ctx is done.
@@ -55,14 +76,15 @@ func serve(ctx context.Context, o serveOptions) error {
 		return fmt.Errorf("catalog database URL: %w", err)
 	}
 	defer pool.Close()
-	registry := prometheus.NewRegistry()
-	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := prometheus.NewRegistry()
+	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	kit, err := tenantkit.New(tenantkit.Config{
 		Pool: pool, DatabaseURL: o.databaseURL, RedisURL: o.redisURL, Logger: o.log,
 		Resolvers:      tenantkit.ResolverConfig{BaseDomain: o.baseDomain, CustomDomains: true},
 		SettingsSchema: o.settingsSchema,
 		RateLimit:      tenantkit.RateLimitConfig{Disabled: o.noRateLimit, FailOpen: o.rateLimitFailOpen},
-		Registerer:     registry,
+		Integrations:   o.kitIntegrations(),
+		Registerer:     metrics,
 	})
 	if err != nil {
 		return err
@@ -90,9 +112,19 @@ func serve(ctx context.Context, o serveOptions) error {
 	if o.app != nil {
 		app = o.app(kit)
 	}
+	var reg *registry.Registry
+	if o.integrationsOn() {
+		store, err := catalog.NewStore(catalog.StoreConfig{Pool: pool, AfterCommitFunc: after})
+		if err != nil {
+			return err
+		}
+		if reg, _, err = registry.Standard(registry.StandardConfig{Store: store, KMS: o.kms, Defaults: o.platform.Defaults, Logger: o.log}); err != nil {
+			return err
+		}
+	}
 	srv, err := server.New(server.Config{Pool: pool, Kit: kit, AdminToken: o.adminToken, App: app,
 		Migrations: o.migrations, AfterCommitFunc: after, Logger: o.log,
-		Gatherer: registry, SettingsSchema: o.settingsSchema})
+		Gatherer: metrics, SettingsSchema: o.settingsSchema, Registry: reg})
 	if err != nil {
 		return err
 	}

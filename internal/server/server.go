@@ -20,6 +20,7 @@ import (
 	"github.com/tenantkit/tenantkit/internal/bus"
 	"github.com/tenantkit/tenantkit/internal/catalog"
 	"github.com/tenantkit/tenantkit/internal/placement"
+	"github.com/tenantkit/tenantkit/internal/registry"
 	"github.com/tenantkit/tenantkit/internal/settings"
 )
 
@@ -43,6 +44,9 @@ type Config struct {
 	// Gatherer is served on /metrics to holders of the admin token.
 	// Defaults to nil: no /metrics.
 	Gatherer prometheus.Gatherer
+	// Registry serves tenants' integrations to the admin API. Defaults to
+	// nil: the integration routes answer 501.
+	Registry *registry.Registry
 	// SettingsSchema validates tenant settings written through the admin
 	// API. Defaults to nil: settings are any JSON object.
 	SettingsSchema []byte
@@ -82,7 +86,7 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	api, err := adminapi.New(adminapi.Config{
-		Store: store, Token: cfg.AdminToken, Logger: log, Provisioner: prov, SettingsSchema: schema,
+		Store: store, Token: cfg.AdminToken, Logger: log, Provisioner: prov, SettingsSchema: schema, Registry: cfg.Registry,
 		ReadyFunc: func(ctx context.Context) error {
 			ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			defer cancel()
