@@ -28,6 +28,8 @@ var pairs = []pair{
 	{"./internal/ratelimit", "LocalAllow/one_key", "XTimeRateAllow", "≤ 200 ns"},
 	{"./internal/settings", "ValuesString", "MapLookup", "0 allocs"},
 	{".", "SettingsInHandler", "", "no query (queries/op 0)"},
+	{"./internal/keys", "DecryptCachedKey", "TinkDecrypt", "≤ 2 µs"},
+	{"./internal/registry", "ResolveWarm", "", "no query (queries/op 0)"},
 	{"./internal/tenantcache", "LookupHit", "MapLookup", "< 100 ns, 0 allocs"},
 	{"./internal/resolve", "SubdomainResolve", "", "0 allocs"},
 	{".", "ScopedQueryRow", "BareQueryRow", "≤ 1.10×"},

@@ -67,7 +67,7 @@ type bundle struct {
 	queries *countingTracer
 }
 
-func setup(t *testing.T) *bundle {
+func setup(t testing.TB) *bundle {
 	t.Helper()
 	ctx := context.Background()
 	b := &bundle{db: tenantkittest.NewCatalog(t), queries: &countingTracer{}}
@@ -284,4 +284,31 @@ func TestS2ShreddedTenantsCredentialsCannotBeRead(t *testing.T) {
 	if err := b.pool.QueryRow(ctx, "SELECT count(*) FROM tenantkit.tenant_keys WHERE tenant_id = $1", acme.ID).Scan(&n); err != nil || n != 0 {
 		t.Fatalf("%d keys left after shredding (%v)", n, err)
 	}
+}
+
+// BenchmarkResolveWarm is an integration lookup for a warm tenant: the
+// provider built from its decrypted credentials, from memory. It reports
+// the catalog queries per lookup, which must be 0.
+func BenchmarkResolveWarm(b *testing.B) {
+	bn := setup(b)
+	ctx := context.Background()
+	if _, err := bn.reg.Set(ctx, "test", "acme", registry.SetParams{Type: integration.Email, Provider: "probe",
+		Credentials: map[string]string{"api_key": secretA}}); err != nil {
+		b.Fatal(err)
+	}
+	acme, err := bn.store.GetTenant(ctx, "acme")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := bn.reg.Resolve(ctx, acme.ID, acme.Slug, integration.Email); err != nil {
+		b.Fatal(err)
+	}
+	before := bn.queries.n.Load()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := bn.reg.Resolve(ctx, acme.ID, acme.Slug, integration.Email); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(bn.queries.n.Load()-before)/float64(b.N), "queries/op")
 }
