@@ -512,6 +512,9 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 // ProblemFor maps a catalog error to its problem. Errors that are not the
 // client's become a 500 that shows nothing of the cause.
 func ProblemFor(err error) *problem.Problem {
+	if p, ok := integrationProblem(err); ok {
+		return p
+	}
 	var (
 		v  *catalog.ValidationError
 		le *catalog.LimitExceededError
