@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -311,4 +313,121 @@ func BenchmarkResolveWarm(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(bn.queries.n.Load()-before)/float64(b.N), "queries/op")
+}
+
+// TestS3RotationUnderLoadOnTheCatalog: while readers decrypt (no key
+// cache, so every read unwraps from the catalog) and writers replace
+// credentials, the operator rotates the local key-encryption key and
+// re-wraps every data key — as `tenantkit keys rotate` does. No read or
+// write fails, every key ends wrapped by the new KEK, and every tenant's
+// last credential reads back.
+func TestS3RotationUnderLoadOnTheCatalog(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	keyFile := filepath.Join(t.TempDir(), "rot.json")
+	kek, err := keys.LocalKEK(keys.LocalConfig{Path: keyFile, Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	uncached, err := keys.NewKeyring(keys.KeyringConfig{Store: b.store.Keys(), KEKs: []keys.KEK{kek}, CacheTTL: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := registry.New(registry.Config{Store: b.store, Cipher: registry.KeyringCipher{Keyring: uncached},
+		Kinds: map[integration.Type]registry.Kind{integration.Email: probeKind()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const tenants = 8
+	slugs := make([]string, tenants)
+	for i := range slugs {
+		slugs[i] = fmt.Sprintf("t%02d", i)
+		if _, err := b.store.CreateTenant(ctx, "test", catalog.CreateParams{Slug: slugs[i], Name: slugs[i]}); err != nil {
+			t.Fatal(err)
+		}
+		v := fmt.Sprintf("key-%d-0", i)
+		if _, err := reg.Set(ctx, "test", slugs[i], registry.SetParams{Type: integration.Email, Provider: "probe", Credentials: map[string]string{"api_key": v}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var (
+		wg       sync.WaitGroup
+		failures atomic.Int64
+		firstErr atomic.Value
+		stop     = make(chan struct{})
+	)
+	fail := func(err error) { failures.Add(1); firstErr.CompareAndSwap(nil, err) }
+	for w := range 4 { // readers
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 2000; i++ { // until the rotation is done
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				n := (i + w) % tenants
+				tn, _ := b.store.GetTenant(ctx, slugs[n])
+				reg.Invalidate(tn.ID)
+				if _, err := reg.Resolve(ctx, tn.ID, tn.Slug, integration.Email); err != nil {
+					fail(err)
+				}
+			}
+		}()
+	}
+	for w := range 2 { // writers
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 1; i <= 60; i++ {
+				n := (i*3 + w) % tenants
+				v := fmt.Sprintf("key-%d-%d-%d", n, w, i)
+				if _, err := reg.Set(ctx, "test", slugs[n], registry.SetParams{Type: integration.Email, Provider: "probe",
+					Credentials: map[string]string{"api_key": v}}); err != nil {
+					fail(err)
+					continue
+				}
+			}
+		}()
+	}
+	// The operator's rotation, from another "process": its own view of
+	// the key file and its own keyring.
+	op, err := keys.LocalKEK(keys.LocalConfig{Path: keyFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := op.ID()
+	if err := op.Rotate(); err != nil {
+		t.Fatal(err)
+	}
+	opRing, err := keys.NewKeyring(keys.KeyringConfig{Store: b.store.Keys(), KEKs: []keys.KEK{op}, RewrapPageSize: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := opRing.RewrapAll(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	close(stop)
+	wg.Wait()
+	if n := failures.Load(); n != 0 {
+		t.Fatalf("%d reads or writes failed during the rotation, first: %v", n, firstErr.Load())
+	}
+	if res, err = opRing.RewrapAll(ctx, nil); err != nil || res.Remaining != 0 {
+		t.Fatalf("second pass: %+v %v", res, err)
+	}
+	total, by, err := b.store.Keys().CountKeys(ctx, op.ID())
+	if err != nil || total == 0 || by != total || op.ID() == before {
+		t.Fatalf("after rotation %d of %d keys wrapped by %s (was %s): %v", by, total, op.ID(), before, err)
+	}
+	for _, slug := range slugs {
+		tn, _ := b.store.GetTenant(ctx, slug)
+		reg.Invalidate(tn.ID)
+		r, err := reg.Resolve(ctx, tn.ID, tn.Slug, integration.Email)
+		if err != nil || !strings.HasPrefix(r.Provider.(*probe).cfg.Credentials["api_key"], "key-") {
+			t.Fatalf("%s after rotation: %+v %v", slug, r, err)
+		}
+	}
 }
