@@ -11,7 +11,10 @@ import (
 	"github.com/tenantkit/tenantkit/internal/integration"
 	"github.com/tenantkit/tenantkit/internal/keys"
 	"github.com/tenantkit/tenantkit/internal/mailer"
+	"github.com/tenantkit/tenantkit/internal/payment"
 	"github.com/tenantkit/tenantkit/internal/registry"
+	"github.com/tenantkit/tenantkit/internal/sms"
+	"github.com/tenantkit/tenantkit/internal/storage"
 )
 
 // IntegrationsConfig configures tenants' own integrations (email,
@@ -147,4 +150,50 @@ func (e *Email) ready() (*Tenant, error) {
 		return nil, fmt.Errorf("%w: email needs a key file and EmailFrom", ErrNoIntegrations)
 	}
 	return t, nil
+}
+
+// Bucket is a tenant's object storage, confined to its own prefix or
+// bucket.
+type Bucket = storage.Bucket
+
+// PaymentAccount is a tenant's payment provider account.
+type PaymentAccount = payment.Account
+
+// SMSSender sends a tenant's text messages.
+type SMSSender = sms.Sender
+
+// Storage returns the object storage serving the tenant of ctx: its own
+// account or the platform's. A warm tenant's is served from memory.
+func (k *Kit) Storage(ctx context.Context) (Bucket, error) {
+	return resolveAs[Bucket](ctx, k, integration.Storage)
+}
+
+// Payment returns the payment account serving the tenant of ctx.
+func (k *Kit) Payment(ctx context.Context) (PaymentAccount, error) {
+	return resolveAs[PaymentAccount](ctx, k, integration.Payment)
+}
+
+// SMS returns the SMS sender serving the tenant of ctx.
+func (k *Kit) SMS(ctx context.Context) (SMSSender, error) {
+	return resolveAs[SMSSender](ctx, k, integration.SMS)
+}
+
+func resolveAs[T any](ctx context.Context, k *Kit, typ integration.Type) (T, error) {
+	var zero T
+	t, ok := FromContext(ctx)
+	if !ok {
+		return zero, ErrNoTenant
+	}
+	if k.registry == nil {
+		return zero, ErrNoIntegrations
+	}
+	r, err := k.registry.Resolve(ctx, t.ID, t.Slug, typ)
+	if err != nil {
+		return zero, err
+	}
+	p, ok := r.Provider.(T)
+	if !ok {
+		return zero, fmt.Errorf("tenantkit: the %s provider %s is not a %T", typ, r.Name, zero)
+	}
+	return p, nil
 }

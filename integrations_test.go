@@ -3,11 +3,14 @@ package tenantkit_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/tenantkit/tenantkit"
 	"github.com/tenantkit/tenantkit/internal/catalog"
@@ -139,4 +142,65 @@ func TestBrandedEmailThroughEachTenantsIntegration(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestStorageIsEachTenantsOwnAndHardDeleteShredsKeys: kit.Storage(ctx)
+// hands each tenant the platform's bucket confined to its own prefix; a
+// tenant's own integration is unreadable once its keys are shredded.
+func TestStorageIsEachTenantsOwnAndHardDeleteShredsKeys(t *testing.T) {
+	t.Parallel()
+	keyFile := filepath.Join(t.TempDir(), "kek.json")
+	if _, err := keys.LocalKEK(keys.LocalConfig{Path: keyFile, Create: true}); err != nil {
+		t.Fatal(err)
+	}
+	b := setup(t, unlimited(tenantkit.Config{Integrations: tenantkit.IntegrationsConfig{KeyFile: keyFile,
+		Defaults: map[string]tenantkit.IntegrationDefault{"storage": {Provider: "local", Settings: map[string]string{"root": t.TempDir()}}}}}))
+	b.startListening(t)
+	ctx := context.Background()
+	b.tenant(t, "acme", "free")
+	b.tenant(t, "globex", "free")
+	acme, err := b.kit.Storage(scoped(t, b.kit, "acme"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := acme.Put(ctx, "invoices/1.txt", strings.NewReader("acme's"), 6, "text/plain"); err != nil {
+		t.Fatal(err)
+	}
+	globex, err := b.kit.Storage(scoped(t, b.kit, "globex"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if objs, err := globex.List(ctx, ""); err != nil || len(objs) != 0 {
+		t.Fatalf("globex lists %v (%v): acme's object leaked", objs, err)
+	}
+	if _, _, err := globex.Get(ctx, "invoices/1.txt"); err == nil {
+		t.Fatal("globex read acme's object")
+	}
+
+	admin, _, err := registry.Standard(registry.StandardConfig{Store: b.store, KMS: registry.KMSConfig{KeyFile: keyFile}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Set(ctx, "test", "acme", registry.SetParams{Type: integration.SMS, Provider: "twilio",
+		Credentials: map[string]string{"account_sid": "AC0123456789abcdef0123456789abcdef", "auth_token": "twilio-token-0123456789"},
+		Settings:    map[string]string{"from": "+15005550006"}}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "acme's own sms", func() bool { _, err := b.kit.SMS(scoped(t, b.kit, "acme")); return err == nil })
+	if err := b.store.ShredTenant(ctx, "test", "acme"); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, b.db.OwnerDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	if err := conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM tenantkit.tenant_keys) + (SELECT count(*) FROM tenantkit.integrations)`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("%d keys and integrations left after shredding (%v)", n, err)
+	}
+	eventually(t, "acme's sms gone", func() bool {
+		_, err := b.kit.SMS(scoped(t, b.kit, "acme"))
+		return errors.Is(err, registry.ErrNoProvider)
+	})
 }
