@@ -19,6 +19,7 @@ import (
 	"github.com/tenantkit/tenantkit/internal/keys"
 	"github.com/tenantkit/tenantkit/internal/mailpit"
 	"github.com/tenantkit/tenantkit/internal/registry"
+	"github.com/tenantkit/tenantkit/tenantkittest"
 )
 
 // lockedBuffer is a log sink the test can search.
@@ -56,7 +57,7 @@ func TestBrandedEmailThroughEachTenantsIntegration(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(globexMail.Stop)
-	const platformSecret, globexSecret = "platform-smtp-password-0001", "globex-smtp-password-0002"
+	platformSecret, globexSecret := tenantkittest.Secret("platform-smtp-password-0001"), tenantkittest.Secret("globex-smtp-password-0002")
 
 	logs := &lockedBuffer{}
 	keyFile := filepath.Join(t.TempDir(), "kek.json")
@@ -182,7 +183,7 @@ func TestStorageIsEachTenantsOwnAndHardDeleteShredsKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := admin.Set(ctx, "test", "acme", registry.SetParams{Type: integration.SMS, Provider: "twilio",
-		Credentials: map[string]string{"account_sid": "AC0123456789abcdef0123456789abcdef", "auth_token": "twilio-token-0123456789"},
+		Credentials: map[string]string{"account_sid": "AC0123456789abcdef0123456789abcdef", "auth_token": tenantkittest.Secret("twilio-token-0123456789")},
 		Settings:    map[string]string{"from": "+15005550006"}}); err != nil {
 		t.Fatal(err)
 	}

@@ -53,10 +53,22 @@ func Start(tb testing.TB) *Server {
 }
 
 // Main runs the tests and then stops the shared server.
+//
+// Everything the binary writes to its standard output and error is also
+// searched for the secrets tests registered with Secret: one found fails
+// the binary, whatever the tests said.
 func Main(m *testing.M) {
+	stop, err := capture()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tenantkittest: capture output:", err)
+		os.Exit(1)
+	}
 	code := m.Run()
 	if shared != nil {
 		shared.stop()
+	}
+	if leak := checkSecrets(stop()); code == 0 {
+		code = leak
 	}
 	os.Exit(code)
 }

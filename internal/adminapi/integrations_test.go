@@ -10,9 +10,10 @@ import (
 	"github.com/tenantkit/tenantkit/internal/keys"
 	"github.com/tenantkit/tenantkit/internal/problem"
 	"github.com/tenantkit/tenantkit/internal/registry"
+	"github.com/tenantkit/tenantkit/tenantkittest"
 )
 
-const apiSecret = "sk_test_adminapi_secret_0123456789"
+var apiSecret = tenantkittest.Secret("sk_test_adminapi_secret_0123456789")
 
 func withRegistry(t *testing.T) func(*adminapi.Config) {
 	t.Helper()

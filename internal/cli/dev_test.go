@@ -24,6 +24,7 @@ import (
 	"github.com/tenantkit/tenantkit/internal/pgcluster"
 	"github.com/tenantkit/tenantkit/internal/problem"
 	"github.com/tenantkit/tenantkit/internal/server"
+	"github.com/tenantkit/tenantkit/tenantkittest"
 )
 
 // TestDev runs `tenantkit dev` as a user would: start, suspend and resume
@@ -510,7 +511,7 @@ func requireBrandedEmailThroughIntegrations(t *testing.T, vars map[string]string
 			direct[k] = v
 		}
 	}
-	const secret = "globex-smtp-password-from-stdin-77"
+	secret := tenantkittest.Secret("globex-smtp-password-from-stdin-77")
 	var stdout, stderr bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

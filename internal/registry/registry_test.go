@@ -26,9 +26,9 @@ func TestMain(m *testing.M) { tenantkittest.Main(m) }
 
 // The secrets of the tests: none may ever show up in the catalog, an
 // error, a view or the audit log.
-const (
-	secretA = "sk_live_tenantA_0123456789abcdef"
-	secretB = "sk_live_tenantB_fedcba9876543210"
+var (
+	secretA = tenantkittest.Secret("sk_live_tenantA_0123456789abcdef")
+	secretB = tenantkittest.Secret("sk_live_tenantB_fedcba9876543210")
 )
 
 // probe is the test provider: it keeps the config it was built from.
