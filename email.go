@@ -27,6 +27,9 @@ type IntegrationsConfig struct {
 	// VaultAddress, VaultToken and VaultKey name a Vault transit key to
 	// use instead of KeyFile. Default to "".
 	VaultAddress, VaultToken, VaultKey string
+	// KMSKeyURI names a cloud KMS key instead (aws-kms://arn:aws:kms:…),
+	// with its client's KMSCredentialsFile. Default to "".
+	KMSKeyURI, KMSCredentialsFile string
 	// Defaults are the platform's own accounts by type ("email",
 	// "storage", "payment", "sms"), serving tenants without one. Defaults
 	// to none.
@@ -61,7 +64,7 @@ var ErrNoIntegrations = errors.New("tenantkit: integrations are not configured")
 
 func (k *Kit) buildIntegrations() error {
 	ic := k.cfg.Integrations
-	if ic.KeyFile == "" && ic.VaultAddress == "" {
+	if ic.KeyFile == "" && ic.VaultAddress == "" && ic.KMSKeyURI == "" {
 		return nil
 	}
 	defaults := map[integration.Type]registry.Default{}
@@ -70,7 +73,8 @@ func (k *Kit) buildIntegrations() error {
 	}
 	reg, kr, err := registry.Standard(registry.StandardConfig{
 		Store: k.store, Defaults: defaults, Logger: k.log,
-		KMS: registry.KMSConfig{KeyFile: ic.KeyFile, Vault: keys.VaultConfig{Address: ic.VaultAddress, Token: ic.VaultToken, KeyName: ic.VaultKey}},
+		KMS: registry.KMSConfig{KeyFile: ic.KeyFile, Vault: keys.VaultConfig{Address: ic.VaultAddress, Token: ic.VaultToken, KeyName: ic.VaultKey},
+			KeyURI: ic.KMSKeyURI, CredentialsFile: ic.KMSCredentialsFile},
 	})
 	if err != nil {
 		return fmt.Errorf("tenantkit: integrations: %w", err)

@@ -353,6 +353,10 @@ func fieldList(fs []integration.Field) string {
 // kmsConfig is the key-encryption key the flags name.
 func kmsConfig(g *globals, create bool) (registry.KMSConfig, error) {
 	switch {
+	case g.kmsKeyURI != "" && (g.keyFile != "" || g.vaultAddr != ""):
+		return registry.KMSConfig{}, usageError{errors.New("give one of --key-file, --vault-addr and --kms-key-uri")}
+	case g.kmsKeyURI != "":
+		return registry.KMSConfig{KeyURI: g.kmsKeyURI, CredentialsFile: g.kmsCredentials}, nil
 	case g.keyFile != "" && g.vaultAddr != "":
 		return registry.KMSConfig{}, usageError{errors.New("give --key-file or --vault-addr, not both")}
 	case g.vaultAddr != "":

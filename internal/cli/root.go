@@ -43,6 +43,9 @@ type globals struct {
 	keyFile, vaultAddr, vaultToken, vaultKey string
 	// integrations names the platform's integration defaults file.
 	integrations string
+	// kmsKeyURI names a cloud KMS key-encryption key, kmsCredentials its
+	// client's credentials file.
+	kmsKeyURI, kmsCredentials string
 }
 
 type usageError struct{ error }
@@ -105,6 +108,8 @@ func newRoot(e env) *cobra.Command {
 	pf.StringVar(&g.vaultAddr, "vault-addr", e.getenv("TENANTKIT_VAULT_ADDR"), "Vault address for a transit key-encryption key instead of --key-file (env TENANTKIT_VAULT_ADDR)")
 	pf.StringVar(&g.vaultKey, "vault-key", e.getenv("TENANTKIT_VAULT_KEY"), "Vault transit key name (env TENANTKIT_VAULT_KEY)")
 	g.vaultToken = e.getenv("TENANTKIT_VAULT_TOKEN")
+	pf.StringVar(&g.kmsKeyURI, "kms-key-uri", e.getenv("TENANTKIT_KMS_KEY_URI"), "cloud KMS key-encryption key, aws-kms://arn:aws:kms:… (env TENANTKIT_KMS_KEY_URI)")
+	pf.StringVar(&g.kmsCredentials, "kms-credentials", e.getenv("TENANTKIT_KMS_CREDENTIALS"), "credentials file of the KMS client (env TENANTKIT_KMS_CREDENTIALS; default: the SDK's chain)")
 	pf.StringVar(&g.integrations, "integrations", e.getenv("TENANTKIT_INTEGRATIONS"), "the platform's integration defaults, a 0600 JSON file (env TENANTKIT_INTEGRATIONS)")
 	root.AddCommand(newDev(e, g), newServe(e, g), newCatalog(e, g), newTenants(e, g), newClusters(e, g), newMigrate(e, g), newRLS(e, g),
 		newMove(e, g), newMoves(e, g), newLoad(e, g), newPlans(e, g), newFlags(e, g), newSettings(e, g),

@@ -46,7 +46,7 @@ func newServe(e env, g *globals) *cobra.Command {
 				return err
 			}
 			o.settingsSchema = doc
-			if g.keyFile != "" || g.vaultAddr != "" {
+			if g.keyFile != "" || g.vaultAddr != "" || g.kmsKeyURI != "" {
 				if o.kms, err = kmsConfig(g, false); err != nil {
 					return err
 				}

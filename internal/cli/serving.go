@@ -54,7 +54,9 @@ type serveOptions struct {
 	platform registry.PlatformFile
 }
 
-func (o serveOptions) integrationsOn() bool { return o.kms.KeyFile != "" || o.kms.Vault.Address != "" }
+func (o serveOptions) integrationsOn() bool {
+	return o.kms.KeyFile != "" || o.kms.Vault.Address != "" || o.kms.KeyURI != ""
+}
 
 // kitIntegrations is the Kit's view of the integration options.
 func (o serveOptions) kitIntegrations() tenantkit.IntegrationsConfig {
@@ -62,7 +64,7 @@ func (o serveOptions) kitIntegrations() tenantkit.IntegrationsConfig {
 		return tenantkit.IntegrationsConfig{}
 	}
 	ic := tenantkit.IntegrationsConfig{KeyFile: o.kms.KeyFile, VaultAddress: o.kms.Vault.Address, VaultToken: o.kms.Vault.Token,
-		VaultKey: o.kms.Vault.KeyName, EmailFrom: o.platform.EmailFrom, Defaults: map[string]tenantkit.IntegrationDefault{}}
+		VaultKey: o.kms.Vault.KeyName, KMSKeyURI: o.kms.KeyURI, KMSCredentialsFile: o.kms.CredentialsFile, EmailFrom: o.platform.EmailFrom, Defaults: map[string]tenantkit.IntegrationDefault{}}
 	for t, d := range o.platform.Defaults {
 		ic.Defaults[string(t)] = tenantkit.IntegrationDefault{Provider: d.Provider, Credentials: d.Credentials, Settings: d.Settings}
 	}

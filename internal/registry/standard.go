@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/tenantkit/tenantkit/internal/catalog"
+	"github.com/tenantkit/tenantkit/internal/cloudkms"
 	"github.com/tenantkit/tenantkit/internal/email"
 	"github.com/tenantkit/tenantkit/internal/integration"
 	"github.com/tenantkit/tenantkit/internal/keys"
@@ -28,9 +30,7 @@ func Kinds() map[integration.Type]Kind {
 }
 
 // KMSConfig says where the key-encryption key comes from: exactly one of
-// a local key file or Vault transit. Cloud KMSes plug in through
-// keys.KMSKEK with Tink's AWS or GCP KMS client; the server does not link
-// those clients yet.
+// a local key file, Vault transit, or a cloud KMS key (AWS KMS).
 type KMSConfig struct {
 	// KeyFile is a local Tink keyset file (0600), created when missing if
 	// CreateKeyFile. For dev and single-node use.
@@ -38,17 +38,28 @@ type KMSConfig struct {
 	CreateKeyFile bool
 	// Vault, when its Address is set, is Vault transit.
 	Vault keys.VaultConfig
+	// KeyURI is a cloud KMS key (aws-kms://arn:aws:kms:…), with the
+	// client's CredentialsFile (default: the SDK's credential chain).
+	KeyURI, CredentialsFile string
 }
 
 // KEK returns the key-encryption key c names.
 func (c KMSConfig) KEK() (keys.KEK, error) {
+	n := 0
+	for _, set := range []bool{c.KeyFile != "", c.Vault.Address != "", c.KeyURI != ""} {
+		if set {
+			n++
+		}
+	}
 	switch {
-	case (c.KeyFile != "") == (c.Vault.Address != ""):
-		return nil, errors.New("registry: give exactly one key-encryption key: a key file or Vault transit")
+	case n != 1:
+		return nil, errors.New("registry: give exactly one key-encryption key: a key file, Vault transit or a cloud KMS key URI")
 	case c.KeyFile != "":
 		return keys.LocalKEK(keys.LocalConfig{Path: c.KeyFile, Create: c.CreateKeyFile})
-	default:
+	case c.Vault.Address != "":
 		return keys.VaultKEK(c.Vault)
+	default:
+		return cloudkms.KEK(context.Background(), cloudkms.Config{KeyURI: c.KeyURI, CredentialsFile: c.CredentialsFile})
 	}
 }
 
