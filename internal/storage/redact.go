@@ -5,91 +5,31 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
-	"sort"
-	"strings"
-	"unicode/utf8"
 
 	"github.com/tenantkit/tenantkit/internal/integration"
 )
 
-// redacted replaces a credential value in text.
-const redacted = "[redacted]"
-
-// maxExcerpt bounds how much of a provider's message an error carries.
-const maxExcerpt = 300
-
-// redactor removes a provider's credential values from text, including
-// their URL-escaped forms, which is how a value may show in a request URL.
-type redactor struct {
-	secrets []string // longest first, so a secret holding another goes whole
-}
+// redactor removes a provider's credential values from text and errors.
+type redactor struct{ *integration.Redactor }
 
 func newRedactor(credentials map[string]string) *redactor {
-	seen := map[string]bool{}
-	var out []string
-	for _, v := range credentials {
-		for _, form := range []string{v, url.QueryEscape(v), url.PathEscape(v)} {
-			if form != "" && !seen[form] {
-				seen[form] = true
-				out = append(out, form)
-			}
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
-	return &redactor{secrets: out}
+	return &redactor{integration.NewRedactor(credentials)}
 }
 
-func (r *redactor) text(s string) string {
-	for _, secret := range r.secrets {
-		s = strings.ReplaceAll(s, secret, redacted)
-	}
-	return s
-}
-
-// excerpt is s without credentials, on one line, cut to maxExcerpt bytes.
-func (r *redactor) excerpt(s string) string {
-	s = strings.Join(strings.Fields(r.text(s)), " ")
-	if len(s) <= maxExcerpt {
-		return s
-	}
-	cut := maxExcerpt
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
-}
+func (r *redactor) text(s string) string    { return r.Text(s) }
+func (r *redactor) excerpt(s string) string { return r.Excerpt(s) }
 
 // error returns err with no credential in its text. A *ProviderError,
-// built redacted, is returned as it is; anything else becomes a *safeError
-// that unwraps only to the package's sentinels and the context errors,
-// since a deeper error may print a credential.
+// built redacted, is returned as it is; anything else unwraps only to the
+// package's sentinels and the context errors.
 func (r *redactor) error(err error) error {
-	if err == nil {
-		return nil
-	}
+	return r.Error(err, isProviderError, ErrNotFound, ErrInvalidKey, integration.ErrInvalidConfig, context.Canceled, context.DeadlineExceeded)
+}
+
+func isProviderError(err error) bool {
 	var pe *ProviderError
-	if errors.As(err, &pe) {
-		return err
-	}
-	se := &safeError{msg: r.text(err.Error())}
-	for _, known := range []error{ErrNotFound, ErrInvalidKey, integration.ErrInvalidConfig, context.Canceled, context.DeadlineExceeded} {
-		if errors.Is(err, known) {
-			se.cause = known
-			break
-		}
-	}
-	return se
+	return errors.As(err, &pe)
 }
-
-// safeError carries a message with credentials removed.
-type safeError struct {
-	msg   string
-	cause error
-}
-
-func (e *safeError) Error() string { return e.msg }
-func (e *safeError) Unwrap() error { return e.cause }
 
 // object is the io.ReadCloser Get returns: its read errors pass through
 // the redactor (io.EOF stays io.EOF) and it prints as nothing but its key.
