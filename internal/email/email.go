@@ -37,10 +37,7 @@ const (
 
 // provider is what each implementation registers: its spec and how to
 // build it once the config has passed the spec.
-type provider struct {
-	spec  integration.Spec
-	build func(cfg integration.Config) (sender, error)
-}
+type provider = integration.Provider[sender]
 
 // sender is what every provider returns: a Sender that can also test its
 // credentials.
@@ -51,23 +48,17 @@ type sender interface {
 
 func providers() map[string]provider {
 	return map[string]provider{
-		ProviderSMTP:     {smtpSpec(), newSMTP},
-		ProviderSendGrid: {sendgridSpec(), newSendGrid},
-		ProviderSES:      {sesSpec(), newSES},
-		ProviderResend:   {resendSpec(), newResend},
-		ProviderPostmark: {postmarkSpec(), newPostmark},
+		ProviderSMTP:     {Spec: smtpSpec(), Build: newSMTP},
+		ProviderSendGrid: {Spec: sendgridSpec(), Build: newSendGrid},
+		ProviderSES:      {Spec: sesSpec(), Build: newSES},
+		ProviderResend:   {Spec: resendSpec(), Build: newResend},
+		ProviderPostmark: {Spec: postmarkSpec(), Build: newPostmark},
 	}
 }
 
 // Specs describes every email provider, sorted by name.
 func Specs() []integration.Spec {
-	all := providers()
-	specs := make([]integration.Spec, 0, len(all))
-	for _, p := range all {
-		specs = append(specs, p.spec)
-	}
-	sort.Slice(specs, func(i, j int) bool { return specs[i].Provider < specs[j].Provider })
-	return specs
+	return integration.SpecsOf(providers())
 }
 
 // New builds the named provider's Sender from cfg, after checking cfg
@@ -75,15 +66,8 @@ func Specs() []integration.Spec {
 // integration.Tester. Configuration errors wrap integration.ErrInvalidConfig
 // and name fields, never values.
 func New(name string, cfg integration.Config) (Sender, error) {
-	p, ok := providers()[name]
-	if !ok {
-		return nil, fmt.Errorf("%w: %q", ErrUnknownProvider, name)
-	}
-	if err := p.spec.Validate(cfg.Credentials, cfg.Settings); err != nil {
-		return nil, err
-	}
 	// build's errors name fields, never values, so they need no redaction.
-	return p.build(cfg)
+	return integration.Build(providers(), name, cfg, ErrUnknownProvider, nil)
 }
 
 // invalidSetting reports a setting value the spec's presence check cannot

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"sort"
 	"strings"
 
 	"github.com/tenantkit/tenantkit/internal/integration"
@@ -55,26 +54,17 @@ type WebhookVerifier interface {
 // takes it.
 const ProviderStripe = "stripe"
 
-type provider struct {
-	spec  integration.Spec
-	build func(cfg integration.Config) (Account, error)
-}
+type provider = integration.Provider[Account]
 
 func providers() map[string]provider {
 	return map[string]provider{
-		ProviderStripe: {stripeSpec(), newStripe},
+		ProviderStripe: {Spec: stripeSpec(), Build: newStripe},
 	}
 }
 
 // Specs describes every payment provider, sorted by name.
 func Specs() []integration.Spec {
-	all := providers()
-	specs := make([]integration.Spec, 0, len(all))
-	for _, p := range all {
-		specs = append(specs, p.spec)
-	}
-	sort.Slice(specs, func(i, j int) bool { return specs[i].Provider < specs[j].Provider })
-	return specs
+	return integration.SpecsOf(providers())
 }
 
 // New builds the named provider's Account for cfg.Tenant, after checking
@@ -82,18 +72,7 @@ func Specs() []integration.Spec {
 // integration.Tester and WebhookVerifier. Configuration errors wrap
 // integration.ErrInvalidConfig and name fields, never credential values.
 func New(provider string, cfg integration.Config) (Account, error) {
-	p, ok := providers()[provider]
-	if !ok {
-		return nil, fmt.Errorf("%w: %q", ErrUnknownProvider, provider)
-	}
-	if err := p.spec.Validate(cfg.Credentials, cfg.Settings); err != nil {
-		return nil, err
-	}
-	a, err := p.build(cfg)
-	if err != nil {
-		return nil, newRedactor(cfg.Credentials).error(err)
-	}
-	return a, nil
+	return integration.Build(providers(), provider, cfg, ErrUnknownProvider, newRedactor(cfg.Credentials).error)
 }
 
 // invalidConfig reports a field value the spec's presence check cannot

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
-	"sort"
 	"strings"
 
 	"github.com/tenantkit/tenantkit/internal/integration"
@@ -41,26 +40,17 @@ type sender interface {
 	integration.Tester
 }
 
-type provider struct {
-	spec  integration.Spec
-	build func(cfg integration.Config) (sender, error)
-}
+type provider = integration.Provider[sender]
 
 func providers() map[string]provider {
 	return map[string]provider{
-		ProviderTwilio: {twilioSpec(), newTwilio},
+		ProviderTwilio: {Spec: twilioSpec(), Build: newTwilio},
 	}
 }
 
 // Specs describes every SMS provider, sorted by name.
 func Specs() []integration.Spec {
-	all := providers()
-	specs := make([]integration.Spec, 0, len(all))
-	for _, p := range all {
-		specs = append(specs, p.spec)
-	}
-	sort.Slice(specs, func(i, j int) bool { return specs[i].Provider < specs[j].Provider })
-	return specs
+	return integration.SpecsOf(providers())
 }
 
 // New builds the named provider's Sender from cfg, after checking cfg
@@ -68,18 +58,7 @@ func Specs() []integration.Spec {
 // integration.Tester. Configuration errors wrap integration.ErrInvalidConfig
 // and name fields, never credential values.
 func New(provider string, cfg integration.Config) (Sender, error) {
-	p, ok := providers()[provider]
-	if !ok {
-		return nil, fmt.Errorf("%w: %q", ErrUnknownProvider, provider)
-	}
-	if err := p.spec.Validate(cfg.Credentials, cfg.Settings); err != nil {
-		return nil, err
-	}
-	s, err := p.build(cfg)
-	if err != nil {
-		return nil, newRedactor(cfg.Credentials).error(err)
-	}
-	return s, nil
+	return integration.Build(providers(), provider, cfg, ErrUnknownProvider, newRedactor(cfg.Credentials).error)
 }
 
 var e164 = regexp.MustCompile(`^\+[1-9][0-9]{1,14}$`)

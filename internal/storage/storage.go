@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
 	"strings"
 	"time"
 
@@ -65,27 +64,18 @@ type bucket interface {
 	integration.Tester
 }
 
-type provider struct {
-	spec  integration.Spec
-	build func(cfg integration.Config) (bucket, error)
-}
+type provider = integration.Provider[bucket]
 
 func providers() map[string]provider {
 	return map[string]provider{
-		ProviderLocal: {localSpec(), newLocal},
-		ProviderS3:    {s3Spec(), newS3},
+		ProviderLocal: {Spec: localSpec(), Build: newLocal},
+		ProviderS3:    {Spec: s3Spec(), Build: newS3},
 	}
 }
 
 // Specs describes every storage provider, sorted by name.
 func Specs() []integration.Spec {
-	all := providers()
-	specs := make([]integration.Spec, 0, len(all))
-	for _, p := range all {
-		specs = append(specs, p.spec)
-	}
-	sort.Slice(specs, func(i, j int) bool { return specs[i].Provider < specs[j].Provider })
-	return specs
+	return integration.SpecsOf(providers())
 }
 
 // New builds the named provider's Bucket for cfg.Tenant, after checking cfg
@@ -93,18 +83,7 @@ func Specs() []integration.Spec {
 // integration.Tester. Configuration errors wrap integration.ErrInvalidConfig
 // and name fields, never credential values.
 func New(provider string, cfg integration.Config) (Bucket, error) {
-	p, ok := providers()[provider]
-	if !ok {
-		return nil, fmt.Errorf("%w: %q", ErrUnknownProvider, provider)
-	}
-	if err := p.spec.Validate(cfg.Credentials, cfg.Settings); err != nil {
-		return nil, err
-	}
-	b, err := p.build(cfg)
-	if err != nil {
-		return nil, newRedactor(cfg.Credentials).error(err)
-	}
-	return b, nil
+	return integration.Build(providers(), provider, cfg, ErrUnknownProvider, newRedactor(cfg.Credentials).error)
 }
 
 // invalidSetting reports a setting value the spec's presence check cannot
