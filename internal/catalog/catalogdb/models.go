@@ -126,6 +126,19 @@ type TenantkitMove struct {
 	CleanedAt         *time.Time      `json:"cleaned_at"`
 }
 
+type TenantkitNoisyTenant struct {
+	TenantID       uuid.UUID  `json:"tenant_id"`
+	Dimension      string     `json:"dimension"`
+	Share          float64    `json:"share"`
+	Since          time.Time  `json:"since"`
+	Recommendation string     `json:"recommendation"`
+	Command        string     `json:"command"`
+	Throttled      bool       `json:"throttled"`
+	DetectedBy     string     `json:"detected_by"`
+	UpdatedAt      time.Time  `json:"updated_at"`
+	ClearedAt      *time.Time `json:"cleared_at"`
+}
+
 type TenantkitPlacement struct {
 	TenantID  uuid.UUID `json:"tenant_id"`
 	Tier      string    `json:"tier"`
@@ -205,4 +218,40 @@ type TenantkitTenantUsage struct {
 	Name       string    `json:"name"`
 	Value      int64     `json:"value"`
 	MeasuredAt time.Time `json:"measured_at"`
+}
+
+type TenantkitUsageFlush struct {
+	ID        uuid.UUID `json:"id"`
+	Instance  string    `json:"instance"`
+	FlushedAt time.Time `json:"flushed_at"`
+}
+
+type TenantkitUsageLoad struct {
+	TenantID       uuid.UUID `json:"tenant_id"`
+	Bucket         time.Time `json:"bucket"`
+	Requests       int64     `json:"requests"`
+	ComputeUs      int64     `json:"compute_us"`
+	DbUs           int64     `json:"db_us"`
+	BandwidthBytes int64     `json:"bandwidth_bytes"`
+}
+
+type TenantkitUsagePeriod struct {
+	TenantID         uuid.UUID  `json:"tenant_id"`
+	Period           string     `json:"period"`
+	ApiCalls         int64      `json:"api_calls"`
+	ComputeUs        int64      `json:"compute_us"`
+	DbUs             int64      `json:"db_us"`
+	DbQueries        int64      `json:"db_queries"`
+	BandwidthBytes   int64      `json:"bandwidth_bytes"`
+	ActiveUsers      int64      `json:"active_users"`
+	StorageBytes     int64      `json:"storage_bytes"`
+	StorageMethod    string     `json:"storage_method"`
+	StorageSampledAt *time.Time `json:"storage_sampled_at"`
+	UpdatedAt        time.Time  `json:"updated_at"`
+}
+
+type TenantkitUsageUser struct {
+	TenantID uuid.UUID `json:"tenant_id"`
+	Period   string    `json:"period"`
+	UserHash int64     `json:"user_hash"`
 }

@@ -1,0 +1,104 @@
+-- name: RecordUsageFlush :execrows
+INSERT INTO tenantkit.usage_flushes (id, instance) VALUES (@id, @instance)
+ON CONFLICT (id) DO NOTHING;
+
+-- name: AddUsage :exec
+INSERT INTO tenantkit.usage_periods AS u
+    (tenant_id, period, api_calls, compute_us, db_us, db_queries, bandwidth_bytes)
+SELECT d.tenant_id, d.period, d.api_calls, d.compute_us, d.db_us, d.db_queries, d.bandwidth_bytes
+FROM (SELECT unnest(@tenant_ids::uuid[]) AS tenant_id, unnest(@periods::text[]) AS period, unnest(@api_calls::bigint[]) AS api_calls, unnest(@compute_us::bigint[]) AS compute_us, unnest(@db_us::bigint[]) AS db_us, unnest(@db_queries::bigint[]) AS db_queries, unnest(@bandwidth_bytes::bigint[]) AS bandwidth_bytes) AS d
+JOIN tenantkit.tenants t ON t.id = d.tenant_id
+ON CONFLICT (tenant_id, period) DO UPDATE SET
+    api_calls = u.api_calls + EXCLUDED.api_calls,
+    compute_us = u.compute_us + EXCLUDED.compute_us,
+    db_us = u.db_us + EXCLUDED.db_us,
+    db_queries = u.db_queries + EXCLUDED.db_queries,
+    bandwidth_bytes = u.bandwidth_bytes + EXCLUDED.bandwidth_bytes,
+    updated_at = now();
+
+-- name: AddUsageUsers :exec
+WITH ins AS (
+    INSERT INTO tenantkit.usage_users (tenant_id, period, user_hash)
+    SELECT d.tenant_id, d.period, d.user_hash
+    FROM (SELECT unnest(@tenant_ids::uuid[]) AS tenant_id, unnest(@periods::text[]) AS period, unnest(@user_hashes::bigint[]) AS user_hash) AS d
+    JOIN tenantkit.usage_periods p ON p.tenant_id = d.tenant_id AND p.period = d.period
+    ON CONFLICT DO NOTHING
+    RETURNING tenant_id, period
+)
+UPDATE tenantkit.usage_periods u SET active_users = u.active_users + n.c
+FROM (SELECT ins.tenant_id, ins.period, count(*) AS c FROM ins GROUP BY ins.tenant_id, ins.period) n
+WHERE u.tenant_id = n.tenant_id AND u.period = n.period;
+
+-- name: AddUsageLoad :exec
+INSERT INTO tenantkit.usage_load AS l (tenant_id, bucket, requests, compute_us, db_us, bandwidth_bytes)
+SELECT d.tenant_id, @bucket::timestamptz, sum(d.requests), sum(d.compute_us), sum(d.db_us), sum(d.bandwidth_bytes)
+FROM (SELECT unnest(@tenant_ids::uuid[]) AS tenant_id, unnest(@requests::bigint[]) AS requests, unnest(@compute_us::bigint[]) AS compute_us, unnest(@db_us::bigint[]) AS db_us, unnest(@bandwidth_bytes::bigint[]) AS bandwidth_bytes) AS d
+JOIN tenantkit.tenants t ON t.id = d.tenant_id
+GROUP BY d.tenant_id
+ON CONFLICT (tenant_id, bucket) DO UPDATE SET
+    requests = l.requests + EXCLUDED.requests,
+    compute_us = l.compute_us + EXCLUDED.compute_us,
+    db_us = l.db_us + EXCLUDED.db_us,
+    bandwidth_bytes = l.bandwidth_bytes + EXCLUDED.bandwidth_bytes;
+
+-- name: PruneUsageFlushes :exec
+DELETE FROM tenantkit.usage_flushes WHERE flushed_at < @before;
+
+-- name: PruneUsageLoad :exec
+DELETE FROM tenantkit.usage_load WHERE bucket < @before;
+
+-- name: GetUsagePeriod :one
+SELECT * FROM tenantkit.usage_periods WHERE tenant_id = @tenant_id AND period = @period;
+
+-- name: ListUsagePeriod :many
+SELECT u.*, t.slug FROM tenantkit.usage_periods u
+JOIN tenantkit.tenants t ON t.id = u.tenant_id
+WHERE u.period = @period
+ORDER BY t.slug;
+
+-- name: RecordStorage :exec
+INSERT INTO tenantkit.usage_periods AS u (tenant_id, period, storage_bytes, storage_method, storage_sampled_at)
+SELECT d.tenant_id, @period, d.bytes, d.method, @sampled_at::timestamptz
+FROM (SELECT unnest(@tenant_ids::uuid[]) AS tenant_id, unnest(@bytes::bigint[]) AS bytes, unnest(@methods::text[]) AS method) AS d
+JOIN tenantkit.tenants t ON t.id = d.tenant_id
+ON CONFLICT (tenant_id, period) DO UPDATE SET
+    storage_bytes = EXCLUDED.storage_bytes,
+    storage_method = EXCLUDED.storage_method,
+    storage_sampled_at = EXCLUDED.storage_sampled_at,
+    updated_at = now();
+
+-- name: SetStorageGauges :exec
+INSERT INTO tenantkit.tenant_usage AS g (tenant_id, name, value, measured_at)
+SELECT d.tenant_id, 'storage_mb', d.mb, now()
+FROM (SELECT unnest(@tenant_ids::uuid[]) AS tenant_id, unnest(@mbs::bigint[]) AS mb) AS d
+JOIN tenantkit.tenants t ON t.id = d.tenant_id
+ON CONFLICT (tenant_id, name) DO UPDATE SET value = EXCLUDED.value, measured_at = now();
+
+-- name: RecentLoad :many
+SELECT l.tenant_id,
+    sum(l.requests)::bigint AS requests,
+    sum(l.compute_us)::bigint AS compute_us,
+    sum(l.db_us)::bigint AS db_us,
+    sum(l.bandwidth_bytes)::bigint AS bandwidth_bytes
+FROM tenantkit.usage_load l
+WHERE l.bucket >= @since
+GROUP BY l.tenant_id;
+
+-- name: UpsertNoisy :exec
+INSERT INTO tenantkit.noisy_tenants
+    (tenant_id, dimension, share, since, recommendation, command, throttled, detected_by)
+VALUES (@tenant_id, @dimension, @share, @since, @recommendation, @command, @throttled, @detected_by)
+ON CONFLICT (tenant_id, dimension) DO UPDATE SET
+    share = EXCLUDED.share, since = EXCLUDED.since, recommendation = EXCLUDED.recommendation,
+    command = EXCLUDED.command, throttled = EXCLUDED.throttled, detected_by = EXCLUDED.detected_by,
+    updated_at = now(), cleared_at = NULL;
+
+-- name: ClearNoisy :execrows
+UPDATE tenantkit.noisy_tenants SET cleared_at = now(), updated_at = now(), share = @share
+WHERE tenant_id = @tenant_id AND dimension = @dimension AND cleared_at IS NULL;
+
+-- name: ListNoisy :many
+SELECT n.*, t.slug FROM tenantkit.noisy_tenants n
+JOIN tenantkit.tenants t ON t.id = n.tenant_id
+WHERE n.cleared_at IS NULL AND n.updated_at >= @fresh_since
+ORDER BY n.share DESC;

@@ -1,0 +1,221 @@
+package catalog_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/tenantkit/tenantkit/internal/catalog"
+)
+
+func TestWriteUsageAddsABatchOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	acme, err := b.store.CreateTenant(ctx, "t", catalog.CreateParams{Slug: "acme", Name: "Acme", Plan: "free"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 11, 26, 12, 0, 3, 0, time.UTC)
+	batch := catalog.UsageBatch{ID: uuid.New(), Instance: "a", At: at, Deltas: []catalog.UsageDelta{
+		{Tenant: acme.ID, Period: "2026-11", APICalls: 3, ComputeMicros: 1500, DBMicros: 700, DBQueries: 4, BandwidthBytes: 900, Users: []uint64{1, 2, 1 << 63}},
+		{Tenant: acme.ID, Period: "2026-10", APICalls: 1, Users: []uint64{1}},
+		{Tenant: uuid.New(), Period: "2026-11", APICalls: 5}, // a tenant deleted since: dropped
+	}}
+	for i, want := range []bool{true, false, false} {
+		applied, err := b.store.WriteUsage(ctx, batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if applied != want {
+			t.Fatalf("write %d: applied %v, want %v", i, applied, want)
+		}
+	}
+	u, err := b.store.UsageFor(ctx, "acme", "2026-11")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.APICalls != 3 || u.ComputeMs != 1.5 || u.DBMs != 0.7 || u.DBQueries != 4 || u.BandwidthBytes != 900 || u.ActiveUsers != 3 {
+		t.Fatalf("usage after a batch written three times: %+v", u)
+	}
+	// The same users again in another batch are not new.
+	if _, err := b.store.WriteUsage(ctx, catalog.UsageBatch{ID: uuid.New(), At: at, Deltas: []catalog.UsageDelta{
+		{Tenant: acme.ID, Period: "2026-11", APICalls: 1, Users: []uint64{2, 7}},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	u, _ = b.store.UsageFor(ctx, "acme", "2026-11")
+	if u.APICalls != 4 || u.ActiveUsers != 4 {
+		t.Fatalf("usage after a second batch: %+v", u)
+	}
+	oct, _ := b.store.UsageFor(ctx, acme.ID.String(), "2026-10")
+	if oct.APICalls != 1 || oct.ActiveUsers != 1 {
+		t.Fatalf("october: %+v", oct)
+	}
+	empty, err := b.store.UsageFor(ctx, "acme", "2025-01")
+	if err != nil || empty.APICalls != 0 || empty.Slug != "acme" {
+		t.Fatalf("a period without usage: %+v %v", empty, err)
+	}
+	var v *catalog.ValidationError
+	if _, err := b.store.UsageFor(ctx, "acme", "2026-13"); !errors.As(err, &v) {
+		t.Fatalf("bad period: %v", err)
+	}
+	if _, err := b.store.UsageFor(ctx, "nobody", "2026-11"); !errors.Is(err, catalog.ErrTenantNotFound) {
+		t.Fatalf("unknown tenant: %v", err)
+	}
+}
+
+// Concurrent flushes from several processes, some batches retried, add up
+// exactly.
+func TestWriteUsageConcurrentAndRetried(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	var ids []uuid.UUID
+	for _, slug := range []string{"aaa", "bbb", "ccc"} {
+		tn, err := b.store.CreateTenant(ctx, "t", catalog.CreateParams{Slug: slug, Name: slug, Plan: "free"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, tn.ID)
+	}
+	const writers, batches = 4, 25
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range batches {
+				bt := catalog.UsageBatch{ID: uuid.New(), At: time.Now(), Deltas: []catalog.UsageDelta{
+					{Tenant: ids[(w+i)%3], Period: "2026-11", APICalls: 1, Users: []uint64{uint64(i)}},
+					{Tenant: ids[(w+i+1)%3], Period: "2026-11", APICalls: 2, Users: []uint64{uint64(i)}},
+				}}
+				for range 1 + i%2 { // every other batch is retried
+					if _, err := b.store.WriteUsage(ctx, bt); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	all, err := b.store.UsageInPeriod(ctx, "2026-11")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var calls, users int64
+	for _, u := range all {
+		calls += u.APICalls
+		users += u.ActiveUsers
+	}
+	if calls != writers*batches*3 {
+		t.Fatalf("api calls %d, want %d", calls, writers*batches*3)
+	}
+	if users != 3*batches {
+		t.Fatalf("active users %d, want %d (each of 25 users in each tenant)", users, 3*batches)
+	}
+}
+
+func TestLoadRanksAndRecordsNoisy(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	var ids []uuid.UUID
+	for _, slug := range []string{"quiet", "loud"} {
+		tn, err := b.store.CreateTenant(ctx, "t", catalog.CreateParams{Slug: slug, Name: slug, Plan: "free"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, tn.ID)
+	}
+	now := time.Now()
+	if _, err := b.store.WriteUsage(ctx, catalog.UsageBatch{ID: uuid.New(), At: now, Deltas: []catalog.UsageDelta{
+		{Tenant: ids[0], Period: catalog.Period(now), APICalls: 10, DBMicros: 1000},
+		{Tenant: ids[1], Period: catalog.Period(now), APICalls: 30, DBMicros: 9000},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	// A bucket older than the window does not count.
+	if _, err := b.store.WriteUsage(ctx, catalog.UsageBatch{ID: uuid.New(), At: now.Add(-10 * time.Minute), Deltas: []catalog.UsageDelta{
+		{Tenant: ids[0], Period: catalog.Period(now), APICalls: 1000},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	ev := catalog.NoisyEvent{Tenant: ids[1], Dimension: catalog.NoisyRequests, Share: 0.75, Since: now, Noisy: true,
+		Recommendation: "throttle loud", Command: "tenantkit move loud --to schema", DetectedBy: "test"}
+	if err := b.store.RecordNoisy(ctx, ev); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := b.store.Load(ctx, now, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Tenants) != 2 || rep.Tenants[0].Slug != "loud" || rep.Tenants[1].Slug != "quiet" {
+		t.Fatalf("ranking: %+v", rep.Tenants)
+	}
+	loud, quiet := rep.Tenants[0], rep.Tenants[1]
+	if loud.Requests != 30 || quiet.Requests != 10 || loud.RequestShare != 0.75 || len(loud.Noisy) != 1 || loud.Noisy[0].Command == "" {
+		t.Fatalf("loud %+v quiet %+v", loud, quiet)
+	}
+	if quiet.Usage.APICalls != 1010 {
+		t.Fatalf("quiet's usage this month: %+v", quiet.Usage)
+	}
+	ev.Noisy, ev.Share = false, 0.3
+	if err := b.store.RecordNoisy(ctx, ev); err != nil {
+		t.Fatal(err)
+	}
+	rep, _ = b.store.Load(ctx, now, time.Minute)
+	for _, tl := range rep.Tenants {
+		if len(tl.Noisy) > 0 {
+			t.Fatalf("calm tenant still listed noisy: %+v", tl)
+		}
+	}
+	entries, err := b.store.Audit(ctx, ids[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var actions []string
+	for _, e := range entries {
+		actions = append(actions, e.Action)
+	}
+	if len(actions) < 2 || actions[len(actions)-2] != "tenant.noisy" || actions[len(actions)-1] != "tenant.calm" {
+		t.Fatalf("audit: %v", actions)
+	}
+}
+
+func TestRecordStorageSetsUsageAndGauge(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	tn, err := b.store.CreateTenant(ctx, "t", catalog.CreateParams{Slug: "acme", Name: "Acme", Plan: "free"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 11, 3, 0, 0, 0, 0, time.UTC)
+	for _, bytes := range []int64{5 << 20, 3<<20 + 1} {
+		if err := b.store.RecordStorage(ctx, at, []catalog.StorageSample{{Tenant: tn.ID, Bytes: bytes, Method: "estimate"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	u, _ := b.store.UsageFor(ctx, "acme", "2026-11")
+	if u.StorageBytes != 3<<20+1 || u.StorageMethod != "estimate" || u.StorageSampledAt == nil {
+		t.Fatalf("storage usage: %+v", u)
+	}
+	gauges, err := b.store.TenantUsage(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(gauges) != 1 || gauges[0].Name != "storage_mb" || gauges[0].Value != 4 {
+		t.Fatalf("gauges: %+v", gauges)
+	}
+}
