@@ -34,13 +34,16 @@ type tenantSlots struct {
 }
 
 // acquire takes a slot of t when its data is on a shared tier and it has a
-// limit, and returns the semaphore to release one slot of (nil when none
+// limit (or is throttled to throttle slots, when that is lower), and returns the semaphore to release one slot of (nil when none
 // was taken).
-func (f *fairShare) acquire(ctx context.Context, t *Tenant) (*semaphore.Weighted, error) {
+func (f *fairShare) acquire(ctx context.Context, t *Tenant, throttle int64) (*semaphore.Weighted, error) {
 	if t.Placement == nil || t.Placement.Tier != catalog.TierShared {
 		return nil, nil
 	}
 	limit, ok := t.Limits[catalog.LimitConcurrentTx]
+	if throttle > 0 && (!ok || limit <= 0 || throttle < limit) {
+		limit, ok = throttle, true
+	}
 	if !ok || limit <= 0 {
 		return nil, nil
 	}

@@ -5,9 +5,11 @@ import (
 	"fmt"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/tenantkit/tenantkit/internal/catalog"
 	"github.com/tenantkit/tenantkit/internal/flags"
+	"github.com/tenantkit/tenantkit/internal/meter"
 	"github.com/tenantkit/tenantkit/internal/ratelimit"
 	"github.com/tenantkit/tenantkit/internal/settings"
 )
@@ -37,6 +39,10 @@ type tenantExtra struct {
 	// limits; limited is false when it has none.
 	rate    ratelimit.Limit
 	limited bool
+	// entry is the tenant's usage counters (nil with observability off);
+	// traceAttrs its attributes on spans.
+	entry      *meter.Entry
+	traceAttrs []attribute.KeyValue
 }
 
 // source is the catalog as the Kit's cache sees it: each context loaded
@@ -77,6 +83,7 @@ func (k *Kit) extraOf(tc *catalog.TenantContext) (*tenantExtra, error) {
 		return nil, fmt.Errorf("tenantkit: settings of %s: %w", tc.Slug, err)
 	}
 	x := &tenantExtra{settings: vals, rateKey: tc.ID.String()}
+	k.observed(x, tc)
 	if rps, ok := tc.Limits[catalog.LimitAPIRPS]; ok && rps > 0 {
 		burst, ok := tc.Limits[catalog.LimitAPIBurst]
 		if !ok || burst < 1 {
@@ -96,7 +103,8 @@ func (k *Kit) extra(t *Tenant) *tenantExtra {
 	x, err := k.extraOf(t)
 	if err != nil {
 		vals, _ := settings.NewValues([]byte("{}"))
-		return &tenantExtra{settings: vals, rateKey: t.ID.String()}
+		x = &tenantExtra{settings: vals, rateKey: t.ID.String()}
+		k.observed(x, t)
 	}
 	return x
 }

@@ -30,15 +30,22 @@ import (
 // in Redis cost one round trip). Mount admin routes outside it.
 func (k *Kit) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		t, p := k.resolveRequest(r)
+		t, user, p := k.resolveRequest(r)
 		if p != nil {
 			if p.Status == http.StatusUnauthorized {
 				w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 			}
 			problem.Write(w, r, p)
+			if k.obs != nil {
+				k.obs.refused(k, nil, r, p.Status)
+			}
 			return
 		}
 		if k.limiter != nil && !k.allow(w, r, t) {
+			return
+		}
+		if k.obs != nil {
+			k.obs.serve(k, w, r, t, user, next)
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(WithTenant(r.Context(), t)))
@@ -49,10 +56,18 @@ func (k *Kit) Middleware(next http.Handler) http.Handler {
 // when it is refused.
 func (k *Kit) allow(w http.ResponseWriter, r *http.Request, t *Tenant) bool {
 	x := k.extra(t)
-	if !x.limited {
+	rate, limited := x.rate, x.limited
+	if k.throttled(t) {
+		thr := ratelimit.Limit{Rate: k.obs.cfg.ThrottleRPS, Burst: max(1, int(k.obs.cfg.ThrottleRPS))}
+		if !limited || thr.Rate < rate.Rate {
+			rate = thr
+		}
+		limited = true
+	}
+	if !limited {
 		return true
 	}
-	res, err := k.limiter.Allow(r.Context(), x.rateKey, x.rate)
+	res, err := k.limiter.Allow(r.Context(), x.rateKey, rate)
 	if err != nil && !errors.Is(err, ratelimit.ErrBackend) {
 		k.log.ErrorContext(r.Context(), "tenantkit: rate limit", "tenant", t.Slug, "err", err)
 		return true // a limit the catalog holds but the limiter refuses: serve
@@ -61,6 +76,10 @@ func (k *Kit) allow(w http.ResponseWriter, r *http.Request, t *Tenant) bool {
 	switch {
 	case res.Allowed:
 		return true
+	case k.obs != nil:
+		k.obs.refused(k, t, r, http.StatusTooManyRequests)
+	}
+	switch {
 	case res.Degraded:
 		problem.Write(w, r, problem.New(http.StatusServiceUnavailable, problem.Unavailable, "rate limiter unavailable"))
 	default:
@@ -72,22 +91,26 @@ func (k *Kit) allow(w http.ResponseWriter, r *http.Request, t *Tenant) bool {
 
 // resolveRequest runs every resolver in order. The first signal naming a
 // known tenant wins; every other signal must agree with it.
-func (k *Kit) resolveRequest(r *http.Request) (*Tenant, *problem.Problem) {
+func (k *Kit) resolveRequest(r *http.Request) (*Tenant, string, *problem.Problem) {
 	var (
 		chosen     *Tenant
 		chosenFrom string
 		unknown    string // source of an explicit signal naming no tenant
 		seen       bool
+		user       string
 	)
 	for _, res := range k.resolvers {
 		ref, ok, err := res.Resolve(r)
 		if err != nil {
-			return nil, problem.New(http.StatusUnauthorized, problem.InvalidToken, err.Error())
+			return nil, "", problem.New(http.StatusUnauthorized, problem.InvalidToken, err.Error())
 		}
 		if !ok {
 			continue
 		}
 		seen = true
+		if ref.Subject != "" {
+			user = ref.Subject
+		}
 		t, err := k.cache.Lookup(r.Context(), ref)
 		switch {
 		case errors.Is(err, catalog.ErrTenantNotFound):
@@ -100,23 +123,24 @@ func (k *Kit) resolveRequest(r *http.Request) (*Tenant, *problem.Problem) {
 			continue
 		case err != nil:
 			k.log.ErrorContext(r.Context(), "tenantkit: load tenant context", "source", ref.Source, "err", err)
-			return nil, problem.New(http.StatusServiceUnavailable, problem.Unavailable, "tenant catalog unavailable")
+			return nil, "", problem.New(http.StatusServiceUnavailable, problem.Unavailable, "tenant catalog unavailable")
 		}
 		if chosen == nil {
 			chosen, chosenFrom = t, ref.Source
 		} else if t.ID != chosen.ID {
-			return nil, conflict(chosenFrom, ref.Source)
+			return nil, "", conflict(chosenFrom, ref.Source)
 		}
 	}
 	switch {
 	case chosen != nil && unknown != "":
-		return nil, conflict(chosenFrom, unknown)
+		return nil, "", conflict(chosenFrom, unknown)
 	case chosen == nil && seen:
-		return nil, problem.New(http.StatusNotFound, problem.TenantNotFound, "no such tenant")
+		return nil, "", problem.New(http.StatusNotFound, problem.TenantNotFound, "no such tenant")
 	case chosen == nil:
-		return nil, problem.New(http.StatusNotFound, problem.TenantNotFound, "the request names no tenant")
+		return nil, "", problem.New(http.StatusNotFound, problem.TenantNotFound, "the request names no tenant")
 	}
-	return gate(chosen)
+	t, p := gate(chosen)
+	return t, user, p
 }
 
 func explicit(ref resolve.Ref) bool { return ref.Source == sourceJWT || ref.Source == sourceHeader }

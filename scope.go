@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -44,7 +45,14 @@ func (k *Kit) Tx(ctx context.Context, fn func(pgx.Tx) error) error {
 
 // TxWithOptions is Tx with an isolation level and access mode. Its
 // BeginQuery is ignored.
-func (k *Kit) TxWithOptions(ctx context.Context, opts pgx.TxOptions, fn func(pgx.Tx) error) error {
+func (k *Kit) TxWithOptions(ctx context.Context, opts pgx.TxOptions, fn func(pgx.Tx) error) (err error) {
+	if k.obs != nil && k.obs.tracing != nil {
+		if t, ok := FromContext(ctx); ok {
+			var end func(error)
+			ctx, end = k.obs.tracing.StartTx(ctx, k.extra(t).traceAttrs)
+			defer func() { end(err) }()
+		}
+	}
 	return k.withPlacement(ctx, func(t *Tenant, pool *pgxpool.Pool) error {
 		opts.BeginQuery = beginSQL(opts, t)
 		return pgx.BeginTxFunc(ctx, pool, opts, fn)
@@ -239,7 +247,11 @@ func (k *Kit) onPlacement(ctx context.Context, t *Tenant, fn func(*Tenant, *pgxp
 		return fmt.Errorf("%w: %s", ErrNotPlaced, t.Slug)
 	}
 	if !k.cfg.DisableFairShare {
-		sem, err := k.fair.acquire(ctx, t)
+		var throttle int64
+		if k.throttled(t) {
+			throttle = k.obs.cfg.ThrottleConcurrency
+		}
+		sem, err := k.fair.acquire(ctx, t, throttle)
 		if err != nil {
 			return err
 		}
@@ -252,6 +264,9 @@ func (k *Kit) onPlacement(ctx context.Context, t *Tenant, fn func(*Tenant, *pgxp
 		return err
 	}
 	defer release()
+	if k.obs != nil {
+		defer k.obs.tx(t, time.Now())
+	}
 	return fn(t, pool)
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/tenantkit/tenantkit/internal/flags"
 	"github.com/tenantkit/tenantkit/internal/keys"
 	"github.com/tenantkit/tenantkit/internal/mailer"
+	"github.com/tenantkit/tenantkit/internal/meter"
 	"github.com/tenantkit/tenantkit/internal/ratelimit"
 	"github.com/tenantkit/tenantkit/internal/registry"
 	"github.com/tenantkit/tenantkit/internal/resolve"
@@ -82,6 +83,11 @@ type Config struct {
 	// Integrations configures tenants' own integrations and email.
 	// Defaults to none.
 	Integrations IntegrationsConfig
+	// Observability configures per-tenant metrics, usage metering, noisy
+	// neighbour detection, request logs and tracing. Defaults to metrics
+	// with the 20 busiest tenants labelled, usage flushed every 10 seconds,
+	// noisy tenants reported but not throttled, no request log, no tracing.
+	Observability ObservabilityConfig
 	// Registerer receives the Kit's Prometheus metrics. Defaults to nil:
 	// not registered.
 	Registerer prometheus.Registerer
@@ -136,6 +142,11 @@ type Kit struct {
 	registry  *registry.Registry
 	keyring   *keys.Keyring
 	mailer    *mailer.Mailer
+	obs       *observer
+	// sinkFunc wraps the usage sink and manualTick leaves the load window
+	// to the caller (tests).
+	sinkFunc   func(meter.Sink) meter.Sink
+	manualTick bool
 }
 
 type subscriber interface {
@@ -174,8 +185,12 @@ func New(cfg Config) (*Kit, error) {
 	}); err != nil {
 		return nil, err
 	}
+	if err := k.buildObserver(); err != nil {
+		k.cache.Close()
+		return nil, err
+	}
 	if k.router, err = router.New(router.Config{
-		URLFunc: k.clusterURL, Budget: cfg.ConnBudget, PoolSize: cfg.PoolSize, ConfigFunc: cfg.PoolConfigFunc,
+		URLFunc: k.clusterURL, Budget: cfg.ConnBudget, PoolSize: cfg.PoolSize, ConfigFunc: k.poolConfig,
 		NoPreparedStatements: cfg.DisablePreparedStatements,
 	}); err != nil {
 		return nil, err
@@ -290,6 +305,14 @@ func (k *Kit) Start(ctx context.Context) error {
 		_ = k.flags.Run(ctx)
 	}()
 	defer func() { cancel(); <-flagsDone }()
+	if k.obs != nil {
+		obsDone := make(chan struct{})
+		go func() {
+			defer close(obsDone)
+			k.runObserver(ctx)
+		}()
+		defer func() { cancel(); <-obsDone }()
+	}
 	err := k.sub.Run(ctx, (*invalidator)(k))
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return nil

@@ -236,7 +236,9 @@ func (j *JWT) verify(ctx context.Context, token string) (Ref, error) {
 	if !ok || value == "" {
 		return Ref{}, fmt.Errorf("%w: claim %q is not a non-empty string", ErrInvalidToken, j.claim)
 	}
-	return refFromValue(value, "jwt"), nil
+	ref := refFromValue(value, "jwt")
+	ref.Subject, _ = claims["sub"].(string)
+	return ref, nil
 }
 
 // keyfunc returns the key for a token. With a key set the request's context

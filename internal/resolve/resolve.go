@@ -25,6 +25,9 @@ type Ref struct {
 	// Source names the resolver that found it ("jwt", "domain",
 	// "subdomain", "header"), for errors and logs.
 	Source string
+	// Subject is the user the request acts for (a token's sub claim), for
+	// usage metering; "" when the signal names none.
+	Subject string
 }
 
 // Resolver finds a tenant reference in a request. ok is false when the

@@ -273,3 +273,20 @@ func (r *Router) Close() {
 		e.pool.Close()
 	}
 }
+
+// PoolStat is one pool's connections, for metrics.
+type PoolStat struct {
+	Key
+	Stat *pgxpool.Stat
+}
+
+// PoolStats returns the statistics of every open pool.
+func (r *Router) PoolStats() []PoolStat {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]PoolStat, 0, len(r.pools))
+	for k, e := range r.pools {
+		out = append(out, PoolStat{Key: k, Stat: e.pool.Stat()})
+	}
+	return out
+}

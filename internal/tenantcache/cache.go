@@ -52,6 +52,8 @@ type Cache struct {
 	// gen counts invalidations. A load that raced one is not stored, so a
 	// context read before a write committed never outlives its invalidation.
 	gen atomic.Uint64
+	// hits and misses count lookups, for the hit-ratio metric.
+	hits, misses atomic.Uint64
 
 	mu    sync.Mutex
 	index map[uuid.UUID]map[key]struct{}
@@ -113,15 +115,17 @@ func New(cfg Config) (*Cache, error) {
 func (c *Cache) Lookup(ctx context.Context, ref resolve.Ref) (*catalog.TenantContext, error) {
 	k := key{ref.Kind, ref.Value}
 	if tc, ok := c.entries.GetIfPresent(k); ok {
+		c.hits.Add(1)
 		return found(tc)
 	}
+	c.misses.Add(1)
 	switch ref.Kind {
 	case resolve.ByID:
 		id, err := uuid.Parse(ref.Value)
 		if err != nil {
 			return nil, catalog.ErrTenantNotFound
 		}
-		return c.ByID(ctx, id)
+		return c.byID(ctx, id)
 	case resolve.BySlug:
 		return c.load(ctx, k, c.src.TenantIDBySlug)
 	case resolve.ByHost:
@@ -134,8 +138,19 @@ func (c *Cache) Lookup(ctx context.Context, ref resolve.Ref) (*catalog.TenantCon
 func (c *Cache) ByID(ctx context.Context, id uuid.UUID) (*catalog.TenantContext, error) {
 	k := key{resolve.ByID, id.String()}
 	if tc, ok := c.entries.GetIfPresent(k); ok {
+		c.hits.Add(1)
 		return found(tc)
 	}
+	c.misses.Add(1)
+	return c.byID(ctx, id)
+}
+
+// Stats returns how many lookups were answered from memory and how many
+// went to the catalog (or to the negative cache's load) since New.
+func (c *Cache) Stats() (hits, misses uint64) { return c.hits.Load(), c.misses.Load() }
+
+func (c *Cache) byID(ctx context.Context, id uuid.UUID) (*catalog.TenantContext, error) {
+	k := key{resolve.ByID, id.String()}
 	return c.load(ctx, k, func(context.Context, string) (uuid.UUID, error) { return id, nil })
 }
 

@@ -1,0 +1,13 @@
+package tenantkit
+
+import "github.com/tenantkit/tenantkit/internal/meter"
+
+// SetUsageSinkFunc wraps the Kit's usage sink (call before Start).
+func SetUsageSinkFunc(k *Kit, f func(meter.Sink) meter.Sink) { k.sinkFunc = f }
+
+// ManualLoadTicks leaves the load window's ticks to the test (call before
+// Start); TickLoad closes a bucket.
+func ManualLoadTicks(k *Kit) { k.manualTick = true }
+
+// TickLoad closes the current load bucket now.
+func TickLoad(k *Kit) { k.obs.meter.Tick() }

@@ -1,0 +1,329 @@
+package tenantkit_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tenantkit/tenantkit"
+	"github.com/tenantkit/tenantkit/examples/orders"
+	"github.com/tenantkit/tenantkit/internal/catalog"
+	"github.com/tenantkit/tenantkit/internal/meter"
+	"github.com/tenantkit/tenantkit/tenantkittest"
+)
+
+// seriesOf counts the series of the metric families named with prefix,
+// and the distinct values of their tenant label.
+func seriesOf(t *testing.T, g prometheus.Gatherer, prefix string) (series int, tenants map[string]bool) {
+	t.Helper()
+	mfs, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tenants = map[string]bool{}
+	for _, mf := range mfs {
+		if !strings.HasPrefix(mf.GetName(), prefix) {
+			continue
+		}
+		series += len(mf.GetMetric())
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "tenant" {
+					tenants[l.GetValue()] = true
+				}
+			}
+		}
+	}
+	return series, tenants
+}
+
+// TestSeriesCountDoesNotGrowWithTenants: the same traffic shape from 10 and
+// from 10,000 tenants yields the same number of series: the top K tenants
+// by load get their own label, the rest are "other".
+func TestSeriesCountDoesNotGrowWithTenants(t *testing.T) {
+	t.Parallel()
+	const topK = 5
+	counts := map[int]int{}
+	for _, n := range []int{10, 10000} {
+		reg := prometheus.NewRegistry()
+		b := setup(t, unlimited(tenantkit.Config{
+			Resolvers:     tenantkit.ResolverConfig{BaseDomain: "example.test"},
+			Observability: tenantkit.ObservabilityConfig{TopK: topK},
+			Registerer:    reg,
+		}))
+		tenantkit.ManualLoadTicks(b.kit)
+		conn, err := pgx.Connect(context.Background(), b.db.OwnerDSN())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = conn.Exec(context.Background(),
+			`INSERT INTO tenantkit.tenants (slug, name, plan) SELECT 'tenant-' || g, 'Tenant ' || g, 'free' FROM generate_series(1, $1::int) g`, n)
+		conn.Close(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		round := func() {
+			var wg sync.WaitGroup
+			for w := range 8 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := 1 + w; i <= n; i += 8 {
+						if res := b.do(t, fmt.Sprintf("tenant-%d.example.test", i), nil); res.status != http.StatusOK {
+							t.Errorf("tenant-%d: %d %s", i, res.status, res.kind)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+		}
+		// Some tenants are busier than others, so the top K are clear.
+		for i := 1; i <= topK+2; i++ {
+			for range i * 3 {
+				b.do(t, fmt.Sprintf("tenant-%d.example.test", i), nil)
+			}
+		}
+		round()
+		tenantkit.TickLoad(b.kit)
+		round()
+		series, tenants := seriesOf(t, reg, "tenantkit_http_requests_total")
+		if len(tenants) != topK+1 || !tenants["other"] {
+			t.Fatalf("%d tenants: tenant label values %v, want %d of them and other", n, tenants, topK+1)
+		}
+		counts[n] = series
+		t.Logf("%d tenants: %d request series, tenant labels %v", n, series, tenants)
+	}
+	if counts[10] != counts[10000] {
+		t.Fatalf("request series: %d with 10 tenants, %d with 10,000", counts[10], counts[10000])
+	}
+}
+
+// usageKit is a platform with two shared tenants and a Kit metering them,
+// serving a handler that reads the body, queries for tenant "busy" only,
+// and answers with a body of a known size.
+type usageKit struct {
+	p       *tenantkittest.Platform
+	kit     *tenantkit.Kit
+	handler http.Handler
+}
+
+func newUsageKit(t *testing.T, obs tenantkit.ObservabilityConfig) *usageKit {
+	t.Helper()
+	p := tenantkittest.NewPlatform(t, orders.Migrations())
+	p.Tenant(t, "busy", catalog.TierShared)
+	p.Tenant(t, "idle", catalog.TierShared)
+	kit := p.Kit(t, unlimited(tenantkit.Config{
+		Resolvers:     tenantkit.ResolverConfig{JWT: &tenantkit.JWTConfig{Secret: secret}},
+		Observability: obs,
+	}))
+	u := &usageKit{p: p, kit: kit}
+	u.handler = kit.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := io.Copy(io.Discard, r.Body); err != nil {
+			t.Error(err)
+		}
+		tn, _ := tenantkit.FromContext(r.Context())
+		if tn.Slug == "busy" {
+			var n int
+			if err := kit.QueryRow(r.Context(), "SELECT count(*) FROM orders").Scan(&n); err != nil {
+				t.Error(err)
+			}
+		}
+		_, _ = w.Write([]byte("0123456789"))
+	}))
+	return u
+}
+
+// opaque hides a reader's type, so the request's length is unknown and
+// the middleware counts the body as it is read.
+type opaque struct{ io.Reader }
+
+func (u *usageKit) request(t *testing.T, slug, user string, body string, known bool) {
+	t.Helper()
+	var rd io.Reader = strings.NewReader(body)
+	if !known {
+		rd = opaque{rd}
+	}
+	req := httptest.NewRequest(http.MethodPost, "http://app.example.test/x", rd)
+	req.Header.Set("Authorization", "Bearer "+token(t, jwt.MapClaims{"tenant_id": slug, "sub": user}))
+	rec := httptest.NewRecorder()
+	u.handler.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK {
+		t.Errorf("%s: %d %s", slug, rec.Code, rec.Body)
+	}
+}
+
+// TestUsageIsExactUnderConcurrentRequests: api calls, bandwidth (request
+// plus response bodies, of known and unknown length) and distinct users
+// come out exact after concurrent requests and a flush; database time goes
+// to the tenant whose transaction spent it, and only to it.
+func TestUsageIsExactUnderConcurrentRequests(t *testing.T) {
+	t.Parallel()
+	u := newUsageKit(t, tenantkit.ObservabilityConfig{})
+	const workers, perWorker = 8, 60
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range perWorker {
+				slug := "busy"
+				if i%3 == 0 {
+					slug = "idle"
+				}
+				u.request(t, slug, fmt.Sprintf("user-%d", (w*perWorker+i)%7), "abcde", i%2 == 0)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := u.kit.FlushUsage(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	period := catalog.Period(time.Now())
+	busy, err := u.p.Store().UsageFor(context.Background(), "busy", period)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idle, _ := u.p.Store().UsageFor(context.Background(), "idle", period)
+	wantIdle := int64(workers * perWorker / 3)
+	wantBusy := int64(workers*perWorker) - wantIdle
+	if busy.APICalls != wantBusy || idle.APICalls != wantIdle {
+		t.Fatalf("api calls: busy %d idle %d, want %d and %d", busy.APICalls, idle.APICalls, wantBusy, wantIdle)
+	}
+	if busy.BandwidthBytes != wantBusy*15 || idle.BandwidthBytes != wantIdle*15 {
+		t.Fatalf("bandwidth: busy %d idle %d, want %d and %d (5 in + 10 out each)", busy.BandwidthBytes, idle.BandwidthBytes, wantBusy*15, wantIdle*15)
+	}
+	if busy.ActiveUsers != 7 || idle.ActiveUsers != 7 {
+		t.Fatalf("active users: busy %d idle %d, want 7 each", busy.ActiveUsers, idle.ActiveUsers)
+	}
+	if busy.DBQueries < wantBusy || busy.DBMs <= 0 || idle.DBQueries != 0 || idle.DBMs != 0 {
+		t.Fatalf("database: busy %d queries %.3f ms, idle %d queries %.3f ms", busy.DBQueries, busy.DBMs, idle.DBQueries, idle.DBMs)
+	}
+	if busy.ComputeMs <= 0 {
+		t.Fatalf("compute: %+v", busy)
+	}
+	// A second flush with nothing new adds nothing.
+	if err := u.kit.FlushUsage(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	again, _ := u.p.Store().UsageFor(context.Background(), "busy", period)
+	if again.APICalls != busy.APICalls || again.ActiveUsers != busy.ActiveUsers {
+		t.Fatalf("an empty flush changed usage: %+v then %+v", busy, again)
+	}
+}
+
+// lostAck is a sink whose first write commits but reports a failure, as
+// when the connection drops before the commit's answer arrives.
+type lostAck struct {
+	meter.Sink
+	mu    sync.Mutex
+	calls int
+	ids   []string
+}
+
+func (l *lostAck) WriteUsage(ctx context.Context, b meter.Batch) error {
+	l.mu.Lock()
+	l.calls++
+	first := l.calls == 1
+	l.ids = append(l.ids, b.ID.String())
+	l.mu.Unlock()
+	if err := l.Sink.WriteUsage(ctx, b); err != nil {
+		return err
+	}
+	if first {
+		return errors.New("connection reset after commit")
+	}
+	return nil
+}
+
+// TestRetriedFlushIsCountedOnce: a flush whose commit's answer was lost is
+// retried with the same id, and the catalog counts it once.
+func TestRetriedFlushIsCountedOnce(t *testing.T) {
+	t.Parallel()
+	u := newUsageKit(t, tenantkit.ObservabilityConfig{})
+	sink := &lostAck{}
+	tenantkit.SetUsageSinkFunc(u.kit, func(s meter.Sink) meter.Sink { sink.Sink = s; return sink })
+	for i := range 5 {
+		u.request(t, "idle", fmt.Sprint("u", i), "", true)
+	}
+	if err := u.kit.FlushUsage(context.Background()); err == nil {
+		t.Fatal("the first flush reported no error")
+	}
+	for i := range 3 { // counted while the batch is pending: the next batch
+		u.request(t, "idle", fmt.Sprint("u", i), "", true)
+	}
+	for range 2 {
+		if err := u.kit.FlushUsage(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, _ := u.p.Store().UsageFor(context.Background(), "idle", catalog.Period(time.Now()))
+	if got.APICalls != 8 || got.ActiveUsers != 5 {
+		t.Fatalf("after a retried flush: %d calls, %d users; want 8 and 5", got.APICalls, got.ActiveUsers)
+	}
+	if len(sink.ids) < 2 || sink.ids[0] != sink.ids[1] {
+		t.Fatalf("the retry carried another id: %v", sink.ids)
+	}
+}
+
+// TestRequestLinesNameTheTenant: the access log line and the application's
+// own lines through LogHandler carry the tenant's id, slug and tier.
+func TestRequestLinesNameTheTenant(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	var mu sync.Mutex
+	log := slog.New(tenantkit.LogHandler(slog.NewJSONHandler(&lockedWriter{w: &buf, mu: &mu}, nil)))
+	p := tenantkittest.NewPlatform(t, orders.Migrations())
+	id := p.Tenant(t, "acme", catalog.TierSchema)
+	kit := p.Kit(t, unlimited(tenantkit.Config{
+		Resolvers:     tenantkit.ResolverConfig{BaseDomain: "example.test"},
+		Observability: tenantkit.ObservabilityConfig{AccessLog: true},
+		Logger:        log,
+	}))
+	h := kit.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		log.InfoContext(r.Context(), "app line")
+	}))
+	if res := serve(t, h, "acme.example.test", nil); res.status != http.StatusOK {
+		t.Fatalf("%+v", res)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("log lines: %q", lines)
+	}
+	for _, l := range lines {
+		for _, want := range []string{`"tenant_id":"` + id.String() + `"`, `"tenant_slug":"acme"`, `"tenant_tier":"schema"`} {
+			if strings.Count(l, want) != 1 {
+				t.Fatalf("line %s: want %s once", l, want)
+			}
+		}
+	}
+	if !strings.Contains(lines[1], `"msg":"request"`) || !strings.Contains(lines[1], `"status":200`) {
+		t.Fatalf("request line: %s", lines[1])
+	}
+}
+
+type lockedWriter struct {
+	w  io.Writer
+	mu *sync.Mutex
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}
