@@ -43,6 +43,13 @@ type ObservabilityConfig struct {
 	// Sustain. Default to 0.5 and 30 seconds.
 	NoisyShare float64
 	Sustain    time.Duration
+	// NoisyMinRequests and NoisyMinDBTime are the load in the window below
+	// which nobody is judged noisy in that dimension: with little load
+	// there is nobody to protect. Default to 100 requests and 1 second of
+	// shared-tier database time. With few tenants on a tier, someone always
+	// holds a large share: raise them (or NoisyShare) to suit.
+	NoisyMinRequests int64
+	NoisyMinDBTime   time.Duration
 	// Throttle throttles noisy tenants automatically: their request rate
 	// is capped at ThrottleRPS and their concurrent scoped transactions on
 	// shared pools at ThrottleConcurrency until they calm down. Defaults
@@ -167,6 +174,7 @@ func (k *Kit) buildObserver() error {
 	var err error
 	if o.meter, err = meter.New(meter.Config{
 		Bucket: cfg.Bucket, Window: cfg.Window, NoisyShare: cfg.NoisyShare, Sustain: cfg.Sustain, TopK: cfg.TopK,
+		MinWindowRequests: cfg.NoisyMinRequests, MinWindowDBTime: cfg.NoisyMinDBTime,
 		NoisyFunc: o.noisyEvent, LabelFunc: o.label,
 	}); err != nil {
 		return fmt.Errorf("tenantkit: usage meter: %w", err)
@@ -427,7 +435,9 @@ func (o *observer) refused(k *Kit, t *Tenant, r *http.Request, status int) {
 	var gen uint32
 	plan := ""
 	if t != nil {
-		gen, plan = k.extra(t).entry.LabelGen(), t.Plan
+		e := k.extra(t).entry
+		e.Refused()
+		gen, plan = e.LabelGen(), t.Plan
 	}
 	o.httpSeriesOf(seriesKey{route: "refused", method: methodLabel(r.Method), plan: plan, status: status, tier: tierOf(t), gen: gen}).count.Inc()
 }

@@ -197,6 +197,9 @@ func (e *Entry) sinceTick() usage {
 	defer e.mu.Unlock()
 	d := e.carry
 	e.carry = usage{}
+	r := e.refused.Load()
+	d.req += r - e.refusedSeen
+	e.refusedSeen = r
 	for _, p := range e.periods {
 		d.add(p.sinceTick())
 	}

@@ -202,6 +202,9 @@ type Entry struct {
 	parked   atomic.Bool            // out of the scan set; see Meter.park
 	labelGen atomic.Uint32
 	noisy    atomic.Bool
+	// refused counts requests refused before they were served (over a
+	// rate limit, say): load, not usage.
+	refused atomic.Int64
 
 	// mu guards periods, carry, and the cut and tick state of each period.
 	// Recording into any period but cur happens under it, so that a period
@@ -209,6 +212,8 @@ type Entry struct {
 	mu      sync.Mutex
 	periods []*period // by start
 	carry   usage     // dropped periods' usage Tick has not seen yet
+	// refusedSeen is refused as Tick last saw it.
+	refusedSeen int64
 
 	ld entryLoad // guarded by Meter.stateMu
 }

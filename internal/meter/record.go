@@ -21,6 +21,15 @@ func (e *Entry) Request(start time.Time, dur time.Duration, in, out int64) {
 	e.touch()
 }
 
+// Refused records a request the tenant sent that was refused before it was
+// served (over its rate limit, say). It counts toward the tenant's request
+// load and share — a throttled tenant that keeps flooding stays noisy —
+// but not toward its usage. Allocation-free.
+func (e *Entry) Refused() {
+	e.refused.Add(1)
+	e.touch()
+}
+
 // DB records n queries that took d together and ended at time at; shared
 // says they ran on the shared database tier, whose time alone counts for
 // the noisy-neighbour database share. d and n must not be negative.
