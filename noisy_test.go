@@ -29,8 +29,8 @@ import (
 func TestNoisyTenantIsDetectedAndThrottled(t *testing.T) {
 	t.Parallel()
 	const (
-		bucket = 200 * time.Millisecond
-		window = 2 * time.Second
+		bucket  = 200 * time.Millisecond
+		window  = 2 * time.Second
 		sustain = time.Second
 	)
 	p := tenantkittest.NewPlatform(t, orders.Migrations())

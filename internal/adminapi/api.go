@@ -119,6 +119,9 @@ func (a *API) routes() {
 		{path: "/api/v1/tenants/{ref}/integrations", methods: map[string]http.HandlerFunc{"GET": a.listIntegrations}},
 		{path: "/api/v1/tenants/{ref}/integrations/{type}", methods: map[string]http.HandlerFunc{"GET": a.getIntegration, "PUT": a.putIntegration, "DELETE": a.deleteIntegration}},
 		{path: "/api/v1/tenants/{ref}/integrations/{type}/test", methods: map[string]http.HandlerFunc{"POST": a.testIntegration}},
+		{path: "/api/v1/tenants/{ref}/usage", methods: map[string]http.HandlerFunc{"GET": a.tenantUsage}},
+		{path: "/api/v1/usage", methods: map[string]http.HandlerFunc{"GET": a.exportUsage}},
+		{path: "/api/v1/load", methods: map[string]http.HandlerFunc{"GET": a.load}},
 	}
 	for _, rt := range table {
 		var allow []string
