@@ -3,6 +3,7 @@ package tenantkit
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/google/uuid"
 	"go.opentelemetry.io/otel/attribute"
@@ -43,6 +44,8 @@ type tenantExtra struct {
 	// traceAttrs its attributes on spans.
 	entry      *meter.Entry
 	traceAttrs []attribute.KeyValue
+	// lastSeries is the tenant's last request series.
+	lastSeries atomic.Pointer[cachedSeries]
 }
 
 // source is the catalog as the Kit's cache sees it: each context loaded

@@ -94,6 +94,7 @@ func (c *ObservabilityConfig) defaults() {
 // observer holds the Kit's metrics and its usage meter.
 type observer struct {
 	cfg     ObservabilityConfig
+	base    time.Time // read once; request times are offsets from it
 	meter   *meter.Meter
 	tracing *tracing.Tracing
 
@@ -168,7 +169,7 @@ func (k *Kit) buildObserver() error {
 		return nil
 	}
 	cfg.defaults()
-	o := &observer{cfg: cfg, series: map[seriesKey]httpSeries{}, db: map[dbKey]dbSeries{}, labels: map[uint32]string{},
+	o := &observer{cfg: cfg, base: time.Now(), series: map[seriesKey]httpSeries{}, db: map[dbKey]dbSeries{}, labels: map[uint32]string{},
 		events: make(chan meter.Event, 256)}
 	o.writers.New = func() any { return &observedWriter{} }
 	var err error
@@ -286,6 +287,24 @@ func (o *observer) labelOf(gen uint32) string {
 	return otherTenants
 }
 
+// cachedSeries is a tenant's last request series, and its key.
+type cachedSeries struct {
+	key seriesKey
+	s   httpSeries
+}
+
+// seriesFor returns the request series of key, from the tenant's last one
+// when it has the same key (a tenant's requests often do), else from the
+// shared map.
+func (o *observer) seriesFor(x *tenantExtra, key seriesKey) httpSeries {
+	if c := x.lastSeries.Load(); c != nil && c.key == key {
+		return c.s
+	}
+	s := o.httpSeriesOf(key)
+	x.lastSeries.Store(&cachedSeries{key: key, s: s})
+	return s
+}
+
 // httpSeriesOf returns the request series of key, creating it on first use.
 func (o *observer) httpSeriesOf(key seriesKey) httpSeries {
 	o.mu.RLock()
@@ -327,16 +346,11 @@ func (o *observer) dbSeriesOf(key dbKey) dbSeries {
 	return s
 }
 
-// methods are the request methods with their own label value.
-var methods = map[string]string{
-	http.MethodGet: http.MethodGet, http.MethodHead: http.MethodHead, http.MethodPost: http.MethodPost,
-	http.MethodPut: http.MethodPut, http.MethodPatch: http.MethodPatch, http.MethodDelete: http.MethodDelete,
-	http.MethodOptions: http.MethodOptions,
-}
-
+// methodLabel bounds the method label to the standard methods.
 func methodLabel(m string) string {
-	if v, ok := methods[m]; ok {
-		return v
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions:
+		return m
 	}
 	return "OTHER"
 }
@@ -400,9 +414,12 @@ func (o *observer) serve(k *Kit, w http.ResponseWriter, r *http.Request, t *Tena
 		ow.body = countingBody{ReadCloser: r.Body}
 		r2.Body = &ow.body
 	}
-	start := time.Now()
+	// One monotonic clock read on each side: the wall time of the start,
+	// which only picks the billing period, is the base's plus the offset.
+	offset := time.Since(o.base)
 	next.ServeHTTP(ow, r2)
-	dur := time.Since(start)
+	dur := time.Since(o.base) - offset
+	start := o.base.Add(offset)
 	if in < 0 {
 		in = ow.body.n
 	}
@@ -412,7 +429,7 @@ func (o *observer) serve(k *Kit, w http.ResponseWriter, r *http.Request, t *Tena
 	}
 	route := o.route(r2)
 	e := x.entry
-	s := o.httpSeriesOf(seriesKey{route: route, method: methodLabel(r.Method), plan: t.Plan, status: status, tier: tierOf(t), gen: e.LabelGen()})
+	s := o.seriesFor(x, seriesKey{route: route, method: methodLabel(r.Method), plan: t.Plan, status: status, tier: tierOf(t), gen: e.LabelGen()})
 	s.count.Inc()
 	s.dur.Observe(dur.Seconds())
 	e.Request(start, dur, in, ow.bytes)

@@ -24,6 +24,9 @@ type pair struct {
 var pairs = []pair{
 	{".", "MiddlewareWarm", "BareHandler", "≤ 1 µs and ≤ 3 allocs added"},
 	{".", "MiddlewareRateLimited", "MiddlewareWarm", "rate limit ≤ 200 ns added"},
+	{".", "MiddlewareObserved", "MiddlewareWarm", "metrics + usage ≤ 300 ns and ≤ 1 alloc added"},
+	{".", "MiddlewareArticleUsage", "MiddlewareWarm", "anchor: the article's 2 Redis round trips"},
+	{"./internal/meter", "EntryRequest", "", "0 allocs"},
 	{"./internal/flags", "Evaluate", "MapLookup", "≤ 100 ns, 0 allocs"},
 	{"./internal/ratelimit", "LocalAllow/one_key", "XTimeRateAllow", "≤ 200 ns"},
 	{"./internal/settings", "ValuesString", "MapLookup", "0 allocs"},
