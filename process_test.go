@@ -30,6 +30,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(helperEnv) != "" {
 		os.Exit(kitProcess())
 	}
+	if os.Getenv(usageProcessEnv) != "" {
+		os.Exit(usageProcess())
+	}
 	tenantkittest.Main(m)
 }
 
