@@ -40,6 +40,8 @@ const (
 type devSecrets struct {
 	Passwords  bootstrap.Passwords `json:"passwords"`
 	AdminToken string              `json:"admin_token"`
+	// JWTSecret signs the demo users' tokens (tenantkit traffic).
+	JWTSecret string `json:"jwt_secret"`
 }
 
 func newDev(e env, g *globals) *cobra.Command {
@@ -67,6 +69,7 @@ func newDev(e env, g *globals) *cobra.Command {
 	cmd.Flags().BoolVar(&fresh, "fresh", false, "wipe the data directory and start over")
 	cmd.Flags().StringVar(&o.baseDomain, "base-domain", "localhost", "tenants are served on SLUG.BASE-DOMAIN")
 	rateLimitFlags(cmd, &o)
+	observeFlags(cmd, &o.observe, e, true)
 	return cmd
 }
 
@@ -118,7 +121,7 @@ func runDev(ctx context.Context, e env, dataDir string, fresh bool, o serveOptio
 	} else {
 		fmt.Fprintln(e.stderr, "tenantkit: mailpit is not installed (make dev installs it): running without a mail server")
 	}
-	o.databaseURL, o.adminToken = catalogURL, sec.AdminToken
+	o.databaseURL, o.adminToken, o.jwtSecret = catalogURL, sec.AdminToken, []byte(sec.JWTSecret)
 	o.migrations = orders.Migrations()
 	o.settingsSchema = settings.RestaurantSchema()
 	o.rlsCheck = true
@@ -127,7 +130,7 @@ func runDev(ctx context.Context, e env, dataDir string, fresh bool, o serveOptio
 		envPath := filepath.Join(dataDir, "dev.env")
 		url := "http://" + addr
 		vars := [][2]string{
-			{"TENANTKIT_URL", url}, {"TENANTKIT_ADMIN_TOKEN", sec.AdminToken},
+			{"TENANTKIT_URL", url}, {"TENANTKIT_ADMIN_TOKEN", sec.AdminToken}, {"TENANTKIT_JWT_SECRET", sec.JWTSecret},
 			{"TENANTKIT_DATABASE_URL", catalogURL}, {"TENANTKIT_APP_DATABASE_URL", appURL},
 			// Commands that build or move tenants (move --wait) need the
 			// example app's migrations, as the dev server has them.
@@ -170,6 +173,9 @@ func loadSecrets(dataDir, envToken string) (devSecrets, error) {
 		s.AdminToken = "tk_" + randomHex(20)
 	default:
 		return s, err
+	}
+	if s.JWTSecret == "" {
+		s.JWTSecret = randomHex(32)
 	}
 	if envToken != "" {
 		if len(envToken) < 16 {
@@ -380,6 +386,14 @@ Plans, flags, settings and rate limits:
   %[6]s settings set acme currency=EUR notifications.email_digest=daily
   for i in $(seq 30); do curl -s -o /dev/null -w '%%{http_code} ' -H 'Host: acme.%[5]s' http://%[1]s/api/whoami; done
                                           acme (free: 10/s, burst 20) gets 429s; globex does not
+
+Load, usage and noisy neighbours (the server counts every request; usage is flushed every 2s):
+  terminal 2   %[6]s traffic acme --rate 60 --workers 8     acme floods (free: 10/s: most get 429)
+  terminal 3   %[6]s traffic globex --rate 5                globex is quiet
+  terminal 4   %[6]s top                                    both ranked by load, this month's usage;
+               within about 40s acme is flagged NOISY with what to do (the exact command)
+  %[6]s usage acme                                          api calls, compute, db time, bandwidth, storage, users
+  curl -H "Authorization: Bearer $TENANTKIT_ADMIN_TOKEN" http://%[1]s/metrics | grep tenantkit_http_requests_total
 
 Move a tenant while it takes writes:
   terminal 2   %[6]s load acme

@@ -31,6 +31,12 @@ func newServe(e env, g *globals) *cobra.Command {
 				return usageError{errors.New("serve needs TENANTKIT_ADMIN_TOKEN (or --token) of at least 16 characters")}
 			}
 			o.log = slog.New(slog.NewTextHandler(e.stderr, nil))
+			if s := e.getenv("TENANTKIT_JWT_SECRET"); s != "" {
+				if len(s) < 32 {
+					return usageError{errors.New("TENANTKIT_JWT_SECRET must be at least 32 characters")}
+				}
+				o.jwtSecret = []byte(s)
+			}
 			if g.migrations != "" {
 				fsys, err := migrationsFS(g.migrations)
 				if err != nil {
@@ -66,6 +72,7 @@ func newServe(e env, g *globals) *cobra.Command {
 	cmd.Flags().BoolVar(&o.noMover, "no-mover", false, "run no move runner here (another process works the moves)")
 	cmd.Flags().BoolVar(&o.rlsCheck, "rls-check", false, "audit row-level security on every target first; refuse to serve on a violation")
 	rateLimitFlags(cmd, &o)
+	observeFlags(cmd, &o.observe, e, false)
 	return cmd
 }
 

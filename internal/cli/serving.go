@@ -20,6 +20,7 @@ import (
 	"github.com/tenantkit/tenantkit/internal/move"
 	"github.com/tenantkit/tenantkit/internal/registry"
 	"github.com/tenantkit/tenantkit/internal/server"
+	"github.com/tenantkit/tenantkit/internal/tracing"
 )
 
 // serveOptions are what dev and serve share.
@@ -52,6 +53,31 @@ type serveOptions struct {
 	kms registry.KMSConfig
 	// platform is the platform's integration defaults and sender.
 	platform registry.PlatformFile
+	// observe configures metrics, usage, noisy neighbours, logs, traces.
+	observe observeOptions
+	// jwtSecret, when set, also resolves tenants from HS256 bearer tokens
+	// (claim tenant_id; sub names the user for usage).
+	jwtSecret []byte
+}
+
+// resolvers are the Kit's tenant resolvers: subdomains of the base
+// domain, verified custom domains, and tokens when a JWT secret is set.
+func (o serveOptions) resolvers() tenantkit.ResolverConfig {
+	rc := tenantkit.ResolverConfig{BaseDomain: o.baseDomain, CustomDomains: true}
+	if len(o.jwtSecret) > 0 {
+		rc.JWT = &tenantkit.JWTConfig{Secret: o.jwtSecret}
+	}
+	return rc
+}
+
+// kitObservability is the Kit's view of the observability options.
+func (o serveOptions) kitObservability() tenantkit.ObservabilityConfig {
+	ob := o.observe
+	return tenantkit.ObservabilityConfig{
+		TopK: ob.topK, FlushInterval: ob.flushInterval, NoisyShare: ob.noisyShare, Sustain: ob.noisySustain,
+		Window: ob.noisyWindow, Throttle: ob.throttleNoisy, AccessLog: ob.accessLog,
+		Tracing: tracing.Config{Endpoint: ob.otelEndpoint, ServiceName: "tenantkit", Logger: o.log},
+	}
 }
 
 func (o serveOptions) integrationsOn() bool {
@@ -80,9 +106,11 @@ func serve(ctx context.Context, o serveOptions) error {
 	defer pool.Close()
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	o.log = slog.New(tenantkit.LogHandler(o.log.Handler()))
 	kit, err := tenantkit.New(tenantkit.Config{
 		Pool: pool, DatabaseURL: o.databaseURL, RedisURL: o.redisURL, Logger: o.log,
-		Resolvers:      tenantkit.ResolverConfig{BaseDomain: o.baseDomain, CustomDomains: true},
+		Observability: o.kitObservability(),
+		Resolvers:      o.resolvers(),
 		SettingsSchema: o.settingsSchema,
 		RateLimit:      tenantkit.RateLimitConfig{Disabled: o.noRateLimit, FailOpen: o.rateLimitFailOpen},
 		Integrations:   o.kitIntegrations(),
@@ -134,6 +162,11 @@ func serve(ctx context.Context, o serveOptions) error {
 	if err != nil {
 		return err
 	}
+	store, err := catalog.NewStore(catalog.StoreConfig{Pool: pool, AfterCommitFunc: after})
+	if err != nil {
+		return err
+	}
+	metrics.MustRegister(server.MoveCollector(store))
 	l, err := net.Listen("tcp", o.addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", o.addr, err)
@@ -147,6 +180,7 @@ func serve(ctx context.Context, o serveOptions) error {
 		g.Go(func() error { return runner.Run(gctx) })
 	}
 	g.Go(func() error { return srv.Serve(gctx, l) })
+	g.Go(func() error { return runStorageSampler(gctx, store, o.observe.storageInterval, o.log) })
 	if err := g.Wait(); err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
