@@ -109,7 +109,7 @@ func serve(ctx context.Context, o serveOptions) error {
 	o.log = slog.New(tenantkit.LogHandler(o.log.Handler()))
 	kit, err := tenantkit.New(tenantkit.Config{
 		Pool: pool, DatabaseURL: o.databaseURL, RedisURL: o.redisURL, Logger: o.log,
-		Observability: o.kitObservability(),
+		Observability:  o.kitObservability(),
 		Resolvers:      o.resolvers(),
 		SettingsSchema: o.settingsSchema,
 		RateLimit:      tenantkit.RateLimitConfig{Disabled: o.noRateLimit, FailOpen: o.rateLimitFailOpen},

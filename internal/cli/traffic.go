@@ -87,8 +87,8 @@ func (o trafficOptions) validate() error {
 
 // trafficStats are what the workers saw since the last status line.
 type trafficStats struct {
-	mu        sync.Mutex
-	latencies []time.Duration
+	mu                        sync.Mutex
+	latencies                 []time.Duration
 	ok, refused, failed, sent atomic.Int64
 }
 

@@ -23,7 +23,7 @@ func MoveCollector(store moveLister) prometheus.Collector { return moveCollector
 type moveCollector struct{ store moveLister }
 
 var (
-	movesDesc = prometheus.NewDesc("tenantkit_moves", "Moves of the last 100 by state.", []string{"state"}, nil)
+	movesDesc    = prometheus.NewDesc("tenantkit_moves", "Moves of the last 100 by state.", []string{"state"}, nil)
 	moveCopyDesc = prometheus.NewDesc("tenantkit_move_copied_ratio", "Share of the rows a running move has copied.",
 		[]string{"move", "tenant", "state", "phase"}, nil)
 	moveLagDesc = prometheus.NewDesc("tenantkit_move_lag_bytes", "How far a running move's target is behind its source.",
