@@ -119,6 +119,7 @@ type usageKit struct {
 	p       *tenantkittest.Platform
 	kit     *tenantkit.Kit
 	handler http.Handler
+	reg     *prometheus.Registry
 }
 
 func newUsageKit(t *testing.T, obs tenantkit.ObservabilityConfig) *usageKit {
@@ -126,11 +127,13 @@ func newUsageKit(t *testing.T, obs tenantkit.ObservabilityConfig) *usageKit {
 	p := tenantkittest.NewPlatform(t, orders.Migrations())
 	p.Tenant(t, "busy", catalog.TierShared)
 	p.Tenant(t, "idle", catalog.TierShared)
+	reg := prometheus.NewRegistry()
 	kit := p.Kit(t, unlimited(tenantkit.Config{
 		Resolvers:     tenantkit.ResolverConfig{JWT: &tenantkit.JWTConfig{Secret: secret}},
 		Observability: obs,
+		Registerer:    reg,
 	}))
-	u := &usageKit{p: p, kit: kit}
+	u := &usageKit{p: p, kit: kit, reg: reg}
 	u.handler = kit.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, err := io.Copy(io.Discard, r.Body); err != nil {
 			t.Error(err)
@@ -214,6 +217,32 @@ func TestUsageIsExactUnderConcurrentRequests(t *testing.T) {
 	}
 	if busy.ComputeMs <= 0 {
 		t.Fatalf("compute: %+v", busy)
+	}
+	// The metrics (before any tick, every tenant is "other"): database
+	// time by tier, scoped
+	// transactions timed by tier, the shared pool's connections, the
+	// cache's hit ratio, every request counted.
+	want := map[string]func(v float64) bool{
+		`tenantkit_tenant_db_queries_total{tenant="other",tier="shared"}`:                                                      func(v float64) bool { return v >= float64(wantBusy) },
+		`tenantkit_scoped_tx_duration_seconds_count{tier="shared"}`:                                                            func(v float64) bool { return v == float64(wantBusy) },
+		`tenantkit_tenant_cache_hit_ratio`:                                                                                     func(v float64) bool { return v > 0.9 },
+		`tenantkit_usage_flushes_total{result="ok"}`:                                                                           func(v float64) bool { return v >= 1 },
+		`tenantkit_http_requests_total{method="POST",plan="free",route="unmatched",status="200",tenant="other",tier="shared"}`: func(v float64) bool { return v == float64(workers*perWorker) },
+	}
+	got := flatten(t, u.reg)
+	for name, ok := range want {
+		if v, found := got[name]; !found || !ok(v) {
+			t.Errorf("%s = %v (found %v)", name, v, found)
+		}
+	}
+	pools := 0
+	for name := range got {
+		if strings.HasPrefix(name, "tenantkit_pool_connections{") && strings.Contains(name, `cluster="test"`) {
+			pools++
+		}
+	}
+	if pools == 0 {
+		t.Errorf("no pool connections reported: %v", got)
 	}
 	// A second flush with nothing new adds nothing.
 	if err := u.kit.FlushUsage(context.Background()); err != nil {
@@ -315,6 +344,42 @@ func TestRequestLinesNameTheTenant(t *testing.T) {
 	if !strings.Contains(lines[1], `"msg":"request"`) || !strings.Contains(lines[1], `"status":200`) {
 		t.Fatalf("request line: %s", lines[1])
 	}
+}
+
+// flatten returns every sample of g by its name and sorted labels, as
+// the exposition format writes them; histograms as _count.
+func flatten(t *testing.T, g prometheus.Gatherer) map[string]float64 {
+	t.Helper()
+	mfs, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			var labels []string
+			for _, l := range m.GetLabel() {
+				labels = append(labels, fmt.Sprintf("%s=%q", l.GetName(), l.GetValue()))
+			}
+			name := mf.GetName()
+			var v float64
+			switch {
+			case m.Counter != nil:
+				v = m.GetCounter().GetValue()
+			case m.Gauge != nil:
+				v = m.GetGauge().GetValue()
+			case m.Histogram != nil:
+				name, v = name+"_count", float64(m.GetHistogram().GetSampleCount())
+			default:
+				continue
+			}
+			if len(labels) > 0 {
+				name += "{" + strings.Join(labels, ",") + "}"
+			}
+			out[name] = v
+		}
+	}
+	return out
 }
 
 type lockedWriter struct {
