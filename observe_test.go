@@ -219,9 +219,8 @@ func TestUsageIsExactUnderConcurrentRequests(t *testing.T) {
 		t.Fatalf("compute: %+v", busy)
 	}
 	// The metrics (before any tick, every tenant is "other"): database
-	// time by tier, scoped
-	// transactions timed by tier, the shared pool's connections, the
-	// cache's hit ratio, every request counted.
+	// time by tier, scoped transactions timed by tier, the shared pool's
+	// connections, the cache's hit ratio, every request counted.
 	want := map[string]func(v float64) bool{
 		`tenantkit_tenant_db_queries_total{tenant="other",tier="shared"}`:                                                      func(v float64) bool { return v >= float64(wantBusy) },
 		`tenantkit_scoped_tx_duration_seconds_count{tier="shared"}`:                                                            func(v float64) bool { return v == float64(wantBusy) },
