@@ -64,6 +64,7 @@ func TestDev(t *testing.T) {
 
 	requirePlansFlagsSettingsAndRateLimits(t, first, w)
 	requireBrandedEmailThroughIntegrations(t, first)
+	requireLoadUsageAndNoisy(t, first)
 
 	// The CLI through the dev server, with the settings of dev.env.
 	viaServer := map[string]string{"TENANTKIT_SERVER": first["TENANTKIT_URL"], "TENANTKIT_ADMIN_TOKEN": first["TENANTKIT_ADMIN_TOKEN"]}
