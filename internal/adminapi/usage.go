@@ -1,0 +1,94 @@
+package adminapi
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/tenantkit/tenantkit/internal/catalog"
+)
+
+// Bounds of the window GET /api/v1/load ranks tenants over: at least a
+// load bucket or so, at most what the catalog keeps of recent load.
+const (
+	DefaultLoadWindow = time.Minute
+	MinLoadWindow     = 10 * time.Second
+	MaxLoadWindow     = time.Hour
+)
+
+// UsageExport is every tenant's usage in a billing period, the answer of
+// GET /api/v1/usage.
+type UsageExport struct {
+	Period  string                `json:"period"`
+	Tenants []catalog.UsageReport `json:"tenants"`
+}
+
+// PeriodOr returns period, or the billing period of now when it is empty.
+func PeriodOr(period string, now time.Time) string {
+	if period == "" {
+		return catalog.Period(now)
+	}
+	return period
+}
+
+// ExportUsage returns every tenant's usage recorded in period (YYYY-MM).
+func ExportUsage(ctx context.Context, s *catalog.Store, period string) (UsageExport, error) {
+	us, err := s.UsageInPeriod(ctx, period)
+	if err != nil {
+		return UsageExport{}, err
+	}
+	return UsageExport{Period: period, Tenants: us}, nil
+}
+
+// CheckLoadWindow refuses a window outside MinLoadWindow..MaxLoadWindow
+// with a *catalog.ValidationError naming the field window.
+func CheckLoadWindow(d time.Duration) error {
+	if d < MinLoadWindow || d > MaxLoadWindow {
+		return windowError()
+	}
+	return nil
+}
+
+func windowError() error {
+	return &catalog.ValidationError{Fields: []catalog.FieldError{{
+		Field: "window", Message: "must be a duration between 10s and 1h, like 60s",
+	}}}
+}
+
+// parseWindow reads the window query parameter: a Go duration, the default
+// when absent.
+func parseWindow(s string) (time.Duration, error) {
+	if s == "" {
+		return DefaultLoadWindow, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, windowError()
+	}
+	return d, CheckLoadWindow(d)
+}
+
+func (a *API) tenantUsage(w http.ResponseWriter, r *http.Request) {
+	period := PeriodOr(r.URL.Query().Get("period"), time.Now())
+	u, err := a.store.UsageFor(r.Context(), r.PathValue("ref"), period)
+	a.respond(w, r, u, err)
+}
+
+// exportUsage lists every tenant's usage in a period, for billing.
+func (a *API) exportUsage(w http.ResponseWriter, r *http.Request) {
+	period := PeriodOr(r.URL.Query().Get("period"), time.Now())
+	out, err := ExportUsage(r.Context(), a.store, period)
+	a.respond(w, r, out, err)
+}
+
+// load ranks tenants by their load over the last window, for tenantkit
+// top.
+func (a *API) load(w http.ResponseWriter, r *http.Request) {
+	window, err := parseWindow(r.URL.Query().Get("window"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	rep, err := a.store.Load(r.Context(), time.Now(), window)
+	a.respond(w, r, rep, err)
+}
