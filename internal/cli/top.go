@@ -1,0 +1,288 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/tenantkit/tenantkit/internal/adminapi"
+	"github.com/tenantkit/tenantkit/internal/catalog"
+)
+
+// topOptions are the flags of tenantkit top.
+type topOptions struct {
+	window   time.Duration
+	interval time.Duration
+	// refreshes is how many snapshots to print; 0: until interrupted.
+	refreshes int
+}
+
+// minTopInterval keeps a mistyped --interval from hammering the catalog.
+const minTopInterval = 100 * time.Millisecond
+
+func newTop(e env, g *globals) *cobra.Command {
+	o := topOptions{}
+	cmd := &cobra.Command{
+		Use:   "top [--window 1m] [--interval 2s] [-n N]",
+		Short: "Rank tenants by their recent load, like top, and show what to do about noisy ones",
+		Long: "Rank tenants by their load over the last --window, summed over every server: first by their\n" +
+			"share of the shared tier's database time, then by their share of requests. Noisy tenants\n" +
+			"are flagged NOISY(db_time) or NOISY(requests), +THROTTLED when they are being throttled, and\n" +
+			"listed under the table with the recommendation and the command that acts on it.\n" +
+			"On a terminal the screen is redrawn every --interval until Ctrl-C (or -n refreshes); elsewhere\n" +
+			"one snapshot is printed per refresh, separated by a blank line, once unless -n says otherwise.\n" +
+			"-o json prints one snapshot as JSON.",
+		Args: exactArgs(0, "no arguments"),
+	}
+	f := cmd.Flags()
+	f.DurationVar(&o.window, "window", adminapi.DefaultLoadWindow, "rank by the load of this last stretch of time, 10s to 1h")
+	f.DurationVar(&o.interval, "interval", 2*time.Second, "time between refreshes")
+	f.IntVarP(&o.refreshes, "refreshes", "n", 0, "stop after N refreshes (default: until Ctrl-C on a terminal, 1 elsewhere)")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if err := o.validate(); err != nil {
+			return err
+		}
+		ops, done, err := connectAs[usageOps](cmd.Context(), g)
+		if err != nil {
+			return err
+		}
+		defer done()
+		if g.output == "json" {
+			rep, err := ops.Load(cmd.Context(), o.window)
+			if err != nil {
+				return err
+			}
+			return writeJSON(e.stdout, rep)
+		}
+		screen := terminalOf(e.stdout)
+		o.refreshes = o.refreshesOn(screen, cmd.Flags().Changed("refreshes"))
+		return runTop(cmd.Context(), e.stdout, screen, ops, o)
+	}
+	return cmd
+}
+
+func (o topOptions) validate() error {
+	switch {
+	case adminapi.CheckLoadWindow(o.window) != nil:
+		return usageError{fmt.Errorf("--window must be between %s and %s, not %s", adminapi.MinLoadWindow, adminapi.MaxLoadWindow, o.window)}
+	case o.interval < minTopInterval:
+		return usageError{fmt.Errorf("--interval must be at least %s, not %s", minTopInterval, o.interval)}
+	case o.refreshes < 0:
+		return usageError{fmt.Errorf("-n must be 0 (until interrupted) or more, not %d", o.refreshes)}
+	}
+	return nil
+}
+
+// refreshesOn is how many snapshots to print on screen (nil: not a
+// terminal) when -n was set or not: by default, until interrupted on a
+// terminal and once elsewhere, so that `tenantkit top | cat` ends.
+func (o topOptions) refreshesOn(screen topScreen, set bool) int {
+	if set || screen != nil {
+		return o.refreshes
+	}
+	return 1
+}
+
+// topScreen is a terminal top redraws in place.
+type topScreen interface {
+	// height is its number of lines, 0 when unknown.
+	height() int
+}
+
+// terminal is a terminal on a file.
+type terminal struct{ f *os.File }
+
+func (t terminal) height() int {
+	_, h, err := term.GetSize(int(t.f.Fd()))
+	if err != nil {
+		return 0
+	}
+	return h
+}
+
+// terminalOf returns w as a terminal, or nil when it is not one (a pipe,
+// a file, a test's buffer).
+func terminalOf(w io.Writer) topScreen {
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		return terminal{f}
+	}
+	return nil
+}
+
+// runTop prints a snapshot every o.interval: on screen (nil: not a
+// terminal) redrawn in place, elsewhere one after the other. An interrupt
+// ends it without an error.
+func runTop(ctx context.Context, w io.Writer, screen topScreen, ops usageOps, o topOptions) error {
+	next := time.NewTimer(o.interval)
+	defer next.Stop()
+	for i := 0; o.refreshes == 0 || i < o.refreshes; i++ {
+		if i > 0 {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-next.C:
+			}
+			next.Reset(o.interval)
+		}
+		rep, err := ops.Load(ctx, o.window)
+		if ctx.Err() != nil {
+			return nil // interrupted while asking
+		}
+		if err != nil {
+			return err
+		}
+		var b bytes.Buffer
+		switch {
+		case screen != nil:
+			b.WriteString(clearScreen)
+			renderTop(&b, rep, screen.height())
+		default:
+			if i > 0 {
+				b.WriteByte('\n')
+			}
+			renderTop(&b, rep, 0)
+		}
+		if _, err := w.Write(b.Bytes()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// clearScreen moves the cursor home and clears the screen.
+const clearScreen = "\x1b[H\x1b[2J"
+
+// renderTop writes one snapshot: a header line, the ranking and the noisy
+// tenants' recommendations. With height > 0 the ranking is cut so that
+// the snapshot fits in that many lines; the recommendations always show.
+func renderTop(w io.Writer, rep catalog.LoadReport, height int) {
+	fmt.Fprintln(w, topHeader(rep))
+	notes := topNotes(rep)
+	shown := len(rep.Tenants)
+	if height > 0 {
+		// The header, the column names, a line saying how many are left
+		// out, and the notes.
+		shown = min(shown, max(1, height-3-len(notes)))
+	}
+	var table bytes.Buffer
+	tw := tabwriter.NewWriter(&table, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "#\tTENANT\tTIER\tPLAN\tREQ/S\tREQ%\tDB ms/s\tSHARED-DB%\tCALLS\tSTORAGE\tUSERS\tFLAG")
+	for i, t := range rep.Tenants[:shown] {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%.1f\t%.1f\t%.1f\t%s\t%d\t%s\t%d\t%s\n", i+1, topName(t), orDash(t.Tier), orDash(t.Plan),
+			t.RequestRate, 100*t.RequestShare, 1000*t.DBRate, topSharedDB(t), t.Usage.APICalls, topStorage(t.Usage), t.Usage.ActiveUsers, topFlag(t.Noisy))
+	}
+	_ = tw.Flush()
+	for _, line := range strings.Split(strings.TrimSuffix(table.String(), "\n"), "\n") {
+		// A tenant without a flag would end in the padding of its
+		// last cell.
+		fmt.Fprintln(w, strings.TrimRight(line, " "))
+	}
+	if left := len(rep.Tenants) - shown; left > 0 {
+		fmt.Fprintf(w, "… and %d more\n", left)
+	}
+	for _, n := range notes {
+		fmt.Fprintln(w, n)
+	}
+}
+
+// topHeader is the time, the window and the totals.
+func topHeader(rep catalog.LoadReport) string {
+	var reqRate, dbRate float64
+	noisy := 0
+	for _, t := range rep.Tenants {
+		reqRate += t.RequestRate
+		dbRate += t.DBRate
+		if len(t.Noisy) > 0 {
+			noisy++
+		}
+	}
+	window := time.Duration(rep.WindowSeconds * float64(time.Second))
+	return fmt.Sprintf("tenantkit top - %s, window %s, period %s: %d tenants, %.1f req/s, %.1f DB ms/s, %d noisy",
+		rep.At.UTC().Format("2006-01-02 15:04:05 UTC"), window, rep.Period, len(rep.Tenants), reqRate, 1000*dbRate, noisy)
+}
+
+func topName(t catalog.TenantLoad) string {
+	if t.Slug == "" {
+		return t.TenantID.String()
+	}
+	return t.Slug
+}
+
+// topSharedDB is the tenant's share of the shared tier's database time,
+// which only shared-tier tenants have.
+func topSharedDB(t catalog.TenantLoad) string {
+	if t.Tier != catalog.TierShared {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f", 100*t.SharedDBShare)
+}
+
+func topStorage(u catalog.UsageReport) string {
+	if u.StorageSampledAt == nil {
+		return "-"
+	}
+	return bytesText(u.StorageBytes)
+}
+
+// topFlag is NOISY(dimension) per finding, +THROTTLED when throttled.
+func topFlag(ns []catalog.NoisyState) string {
+	parts := make([]string, 0, len(ns))
+	for _, n := range ns {
+		s := "NOISY(" + n.Dimension + ")"
+		if n.Throttled {
+			s += "+THROTTLED"
+		}
+		parts = append(parts, s)
+	}
+	return strings.Join(parts, ",")
+}
+
+// topNotes are, for each finding about a noisy tenant, a line saying what
+// was found, the recommendation, and the command alone on its line, to be
+// copied.
+func topNotes(rep catalog.LoadReport) []string {
+	var out []string
+	for _, t := range rep.Tenants {
+		for _, n := range t.Noisy {
+			if len(out) == 0 {
+				out = append(out, "")
+			}
+			what := topName(t) + ": " + topFlag([]catalog.NoisyState{n}) + ", " + topShare(n) + " since " + topSince(rep.At, n.Since)
+			out = append(out, what)
+			if n.Recommendation != "" {
+				out = append(out, "  "+n.Recommendation)
+			}
+			if n.Command != "" {
+				out = append(out, "  "+n.Command)
+			}
+		}
+	}
+	return out
+}
+
+func topShare(n catalog.NoisyState) string {
+	pct := strconv.FormatFloat(100*n.Share, 'f', 1, 64) + "%"
+	switch n.Dimension {
+	case catalog.NoisyDBTime:
+		return pct + " of the shared tier's database time"
+	case catalog.NoisyRequests:
+		return pct + " of requests"
+	}
+	return pct + " of " + n.Dimension
+}
+
+func topSince(now, since time.Time) string {
+	if now.Sub(since) < 24*time.Hour {
+		return since.UTC().Format("15:04:05 UTC")
+	}
+	return since.UTC().Format("2006-01-02 15:04 UTC")
+}
