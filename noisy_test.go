@@ -31,7 +31,7 @@ func TestNoisyTenantIsDetectedAndThrottled(t *testing.T) {
 	const (
 		bucket  = 200 * time.Millisecond
 		window  = 2 * time.Second
-		sustain = time.Second
+		sustain = 2 * time.Second
 	)
 	p := tenantkittest.NewPlatform(t, orders.Migrations())
 	noisyID := p.Tenant(t, "noisy", catalog.TierShared)
@@ -112,30 +112,39 @@ func TestNoisyTenantIsDetectedAndThrottled(t *testing.T) {
 		slices.Sort(lat)
 		return lat[len(lat)*99/100]
 	}
-	// p99 measures the quiet tenant's p99 in three rounds of n requests
-	// and keeps the lowest: other work on the machine (the race detector,
-	// other packages' tests) only ever adds latency, so the lowest round is
-	// the closest to what the pipeline itself does.
-	p99 := func(n int) time.Duration {
-		best := p99Once(n)
-		for range 2 {
-			best = min(best, p99Once(n))
-		}
-		return best
-	}
 	get("quiet") // warm the pool and the cache
-	baseline := p99(100)
+	baseline := p99Once(100)
+	// The quiet tenant keeps using the service while the flood runs (a
+	// tenant alone in the window is nobody's neighbour).
+	hbCtx, hbStop := context.WithCancel(ctx)
+	hbDone := make(chan struct{})
+	go func() {
+		defer close(hbDone)
+		for hbCtx.Err() == nil {
+			get("quiet")
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+	defer func() { hbStop(); <-hbDone }()
 
 	// The flood: clients that back off as Retry-After says (at most 100 ms).
 	floodCtx, stopFlood := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	var refused atomic.Int64
+	var paused atomic.Bool
+	var inflight atomic.Int64
 	for range 12 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for floodCtx.Err() == nil {
+				if paused.Load() {
+					time.Sleep(5 * time.Millisecond)
+					continue
+				}
+				inflight.Add(1)
 				code, _, after := get("noisy")
+				inflight.Add(-1)
 				if code == http.StatusTooManyRequests {
 					refused.Add(1)
 					secs, _ := strconv.Atoi(after)
@@ -185,12 +194,41 @@ func TestNoisyTenantIsDetectedAndThrottled(t *testing.T) {
 			t.Logf("finding: %s %s %.2f: %s", tl.Slug, n.Dimension, n.Share, n.Recommendation)
 		}
 	}
-	// Throttled: in-flight flood transactions drain, then the quiet tenant
-	// is measured again under the continuing (refused) flood.
-	time.Sleep(300 * time.Millisecond)
-	loaded := p99(100)
-	t.Logf("quiet p99: baseline %v, with the noisy tenant throttled %v (%d flood requests refused)", baseline, loaded, refused.Load())
-	if loaded > 2*baseline {
-		t.Fatalf("quiet tenant's p99 %v is over 2× its baseline %v with throttling on", loaded, baseline)
+	// Throttled, the quiet tenant's p99 is compared with its baseline in
+	// paired rounds: the flood pauses (for less than the sustain, so the
+	// noisy tenant stays flagged and throttled) while the baseline is
+	// measured, then resumes for the loaded measurement. Other work on the
+	// machine (the race detector, other packages' tests) comes and goes,
+	// and only ever adds latency: the best of three rounds is the closest
+	// to what the pipeline itself does.
+	t.Logf("quiet p99 alone, before the flood: %v", baseline)
+	throttled := func() bool {
+		for _, l := range kit.Load() {
+			if l.Tenant == noisyID {
+				return l.Throttled
+			}
+		}
+		return false
+	}
+	best := 1e9
+	for round := range 3 {
+		paused.Store(true)
+		waitFor(t, 10*time.Second, func() bool { return inflight.Load() == 0 }) // queued flood requests drain
+		base := p99Once(40)
+		paused.Store(false)
+		time.Sleep(300 * time.Millisecond)
+		loaded := p99Once(40)
+		if !throttled() {
+			t.Fatal("the noisy tenant is no longer throttled while it floods")
+		}
+		ratio := float64(loaded) / float64(base)
+		best = min(best, ratio)
+		t.Logf("round %d: quiet p99 %v alone, %v beside the throttled flood (%.2f×; %d flood requests refused so far)", round, base, loaded, ratio, refused.Load())
+		if ratio <= 2 {
+			break
+		}
+	}
+	if best > 2 {
+		t.Fatalf("quiet tenant's p99 is %.2f× its baseline at best with throttling on, want at most 2×", best)
 	}
 }
