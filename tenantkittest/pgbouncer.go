@@ -30,7 +30,7 @@ type PgBouncer struct {
 	port     int
 	cred     *syscall.Credential
 	cmd      *exec.Cmd
-	out      *syncBuffer
+	out      *SyncBuffer
 	done     chan struct{}
 }
 
@@ -184,7 +184,7 @@ func (b *PgBouncer) start() error {
 	if err := b.writeFile(b.dir, "pgbouncer.ini", ini); err != nil {
 		return err
 	}
-	b.out = &syncBuffer{}
+	b.out = &SyncBuffer{}
 	b.cmd = exec.Command(b.bin, filepath.Join(b.dir, "pgbouncer.ini"))
 	b.cmd.Dir = b.dir
 	b.cmd.Stdout, b.cmd.Stderr = b.out, b.out

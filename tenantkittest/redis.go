@@ -2,13 +2,11 @@ package tenantkittest
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"github.com/tenantkit/tenantkit/internal/pgcluster"
 	"net"
 	"os/exec"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 )
@@ -20,7 +18,7 @@ type Redis struct {
 	dir  string
 	port int
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *SyncBuffer
 	done chan struct{}
 }
 
@@ -77,7 +75,7 @@ func (s *Redis) Stop() {
 }
 
 func (s *Redis) start() error {
-	s.out = &syncBuffer{}
+	s.out = &SyncBuffer{}
 	s.cmd = exec.Command(s.bin, "--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--daemonize", "no", "--dir", s.dir)
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
@@ -132,22 +130,4 @@ func (s *Redis) ping() error {
 		return fmt.Errorf("PING answered %q", line)
 	}
 	return nil
-}
-
-// syncBuffer collects a process's output while it runs.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

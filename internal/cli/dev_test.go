@@ -135,7 +135,7 @@ func devDataDir(t *testing.T) string {
 type devProcess struct {
 	cancel         context.CancelFunc
 	done           chan int
-	stdout, stderr *syncBuffer
+	stdout, stderr *tenantkittest.SyncBuffer
 	vars           map[string]string // dev.env
 	stopped        bool
 }
@@ -150,7 +150,7 @@ func startDev(t *testing.T, dir string, args ...string) *devProcess {
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	ctx, cancel := context.WithCancel(context.Background())
-	d := &devProcess{cancel: cancel, done: make(chan int, 1), stdout: &syncBuffer{}, stderr: &syncBuffer{}}
+	d := &devProcess{cancel: cancel, done: make(chan int, 1), stdout: &tenantkittest.SyncBuffer{}, stderr: &tenantkittest.SyncBuffer{}}
 	args = append([]string{"dev", "--data-dir", dir, "--addr", addr}, args...)
 	go func() {
 		d.done <- run(ctx, args, env{stdin: strings.NewReader(""), stdout: d.stdout, stderr: d.stderr, getenv: mapEnv(nil)})

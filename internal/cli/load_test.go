@@ -183,7 +183,7 @@ func TestLoadDuringMoves(t *testing.T) {
 	lp := setupLoad(t)
 	ctx, stop := context.WithCancel(withLoadHooks(context.Background(), &loadHooks{}))
 	defer stop()
-	var stdout, stderr syncBuffer
+	var stdout, stderr tenantkittest.SyncBuffer
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"load", "acme", "--every", "1s"}, env{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr, getenv: mapEnv(lp.env)})

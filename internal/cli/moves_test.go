@@ -230,7 +230,7 @@ func runMoveSteps(t *testing.T, mode string, env map[string]string, c *moveCatal
 // runFollow runs the CLI in the background; the test reads its output as
 // it goes.
 type runFollow struct {
-	stdout, stderr syncBuffer
+	stdout, stderr tenantkittest.SyncBuffer
 	exit           chan int
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/tenantkit/tenantkit/internal/catalog"
 	"github.com/tenantkit/tenantkit/internal/problem"
+	"github.com/tenantkit/tenantkit/tenantkittest"
 )
 
 // Commands the noisy findings of seedLoad recommend.
@@ -275,7 +276,7 @@ func TestTopRedrawsOnATerminal(t *testing.T) {
 	seedLoad(t, store)
 	ops := directOps{store: store}
 	ctx, cancel := context.WithCancel(context.Background())
-	var out syncBuffer
+	var out tenantkittest.SyncBuffer
 	done := make(chan error, 1)
 	go func() {
 		done <- runTop(ctx, &out, fixedScreen(100), ops, topOptions{window: time.Minute, interval: 50 * time.Millisecond})

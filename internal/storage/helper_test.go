@@ -1,7 +1,6 @@
 package storage_test
 
 import (
-	"bytes"
 	"context"
 	"debug/buildinfo"
 	"errors"
@@ -10,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,6 +19,7 @@ import (
 
 	"github.com/tenantkit/tenantkit/internal/integration"
 	"github.com/tenantkit/tenantkit/internal/storage"
+	"github.com/tenantkit/tenantkit/tenantkittest"
 )
 
 // versitygw is a real S3 gateway (Apache-2.0) whose posix backend serves a
@@ -85,7 +84,7 @@ func startS3(t *testing.T) *s3Server {
 		region: "us-east-1", bucket: "tenantkit-test"}
 	var (
 		addr string
-		log  *syncBuffer
+		log  *tenantkittest.SyncBuffer
 	)
 	// A port found free can be taken before versitygw binds it: try a few.
 	for attempt := 0; attempt < 3; attempt++ {
@@ -113,10 +112,10 @@ func startS3(t *testing.T) *s3Server {
 
 // runVersitygw starts versitygw on addr and waits until it accepts
 // connections; false when it exited first.
-func runVersitygw(t *testing.T, bin, addr string, s *s3Server) (*syncBuffer, bool) {
+func runVersitygw(t *testing.T, bin, addr string, s *s3Server) (*tenantkittest.SyncBuffer, bool) {
 	t.Helper()
 	data := t.TempDir()
-	log := &syncBuffer{}
+	log := &tenantkittest.SyncBuffer{}
 	cmd := exec.Command(bin, "--access", s.access, "--secret", s.secret, "--region", s.region,
 		"--port", addr, "--quiet", "posix", data)
 	cmd.Stdout, cmd.Stderr = log, log
@@ -178,23 +177,6 @@ func (s *s3Server) keys(t *testing.T) []string {
 	}
 	slices.Sort(out)
 	return out
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func newBucket(t *testing.T, provider string, cfg integration.Config) storage.Bucket {

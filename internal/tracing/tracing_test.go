@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tenantkit/tenantkit/internal/tracing"
+	"github.com/tenantkit/tenantkit/tenantkittest"
 	"go.opentelemetry.io/otel/attribute"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 )
@@ -324,7 +325,7 @@ func TestExportOutage(t *testing.T) {
 	// that package imports the module's root, which imports this one, and
 	// this package's tests should not need the whole module to build.
 	token := "Bearer otlp-token-outage-0123456789"
-	var logs syncBuffer
+	var logs tenantkittest.SyncBuffer
 	tr, rcv := setup(t, tracing.Config{
 		Headers: map[string]string{"Authorization": token},
 		Logger:  slog.New(slog.NewTextHandler(&logs, nil)),
