@@ -152,6 +152,7 @@ type lineView struct {
 	w          io.Writer
 	every      time.Duration
 	key, line  string
+	state      string
 	at         time.Time
 	hasPrinted bool
 }
@@ -161,11 +162,28 @@ func (v *lineView) show(m catalog.Move) {
 	if v.hasPrinted && (line == v.line || (key == v.key && time.Since(v.at) < v.every)) {
 		return
 	}
+	// A copy done between two polls still gets its line, from the table
+	// counts it left in the progress.
+	if (v.state == catalog.MovePending || v.state == catalog.MovePreparing) && afterCopy(m.State) {
+		if ts := progressOf(m).Tables; len(ts) > 0 {
+			fmt.Fprintln(v.w, catalog.MoveCopying+": "+copyDetail(ts))
+		}
+	}
+	v.state = m.State
 	fmt.Fprintln(v.w, line)
 	v.key, v.line, v.at, v.hasPrinted = key, line, time.Now(), true
 }
 
 func (v *lineView) close() {}
+
+// afterCopy reports whether a move in state has finished its copy.
+func afterCopy(state string) bool {
+	switch state {
+	case catalog.MoveCatchingUp, catalog.MoveVerifying, catalog.MoveCutover, catalog.MoveComplete:
+		return true
+	}
+	return false
+}
 
 // barView draws a bar per phase and, while copying, one per table.
 type barView struct {
