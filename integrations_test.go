@@ -1,13 +1,11 @@
 package tenantkit_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -21,24 +19,6 @@ import (
 	"github.com/tenantkit/tenantkit/internal/registry"
 	"github.com/tenantkit/tenantkit/tenantkittest"
 )
-
-// lockedBuffer is a log sink the test can search.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestBrandedEmailThroughEachTenantsIntegration: globex brings its own
 // SMTP account, acme uses the platform's. kit.Email(ctx) sends each
@@ -59,7 +39,7 @@ func TestBrandedEmailThroughEachTenantsIntegration(t *testing.T) {
 	t.Cleanup(globexMail.Stop)
 	platformSecret, globexSecret := tenantkittest.Secret("platform-smtp-password-0001"), tenantkittest.Secret("globex-smtp-password-0002")
 
-	logs := &lockedBuffer{}
+	logs := &tenantkittest.SyncBuffer{}
 	keyFile := filepath.Join(t.TempDir(), "kek.json")
 	if _, err := keys.LocalKEK(keys.LocalConfig{Path: keyFile, Create: true}); err != nil {
 		t.Fatal(err)

@@ -11,25 +11,8 @@ import (
 	"time"
 
 	"github.com/tenantkit/tenantkit/internal/catalog"
+	"github.com/tenantkit/tenantkit/tenantkittest"
 )
-
-// lockedBuffer is a buffer a command writes while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // requireLoadUsageAndNoisy walks issue 7's "done when" in the dev server:
 // load against two demo tenants (tenantkit traffic), then /metrics and
@@ -40,12 +23,12 @@ func requireLoadUsageAndNoisy(t *testing.T, vars map[string]string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var wg sync.WaitGroup
-	outs := map[string]*lockedBuffer{}
+	outs := map[string]*tenantkittest.SyncBuffer{}
 	for slug, args := range map[string][]string{
 		"acme":   {"traffic", "acme", "--rate", "80", "--workers", "8"},
 		"globex": {"traffic", "globex", "--rate", "4", "--workers", "1"},
 	} {
-		out := &lockedBuffer{}
+		out := &tenantkittest.SyncBuffer{}
 		outs[slug] = out
 		wg.Add(1)
 		go func() {

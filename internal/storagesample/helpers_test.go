@@ -1,12 +1,10 @@
 package storagesample_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"math"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -205,16 +203,7 @@ func (n noReplication) GetCluster(ctx context.Context, name string) (catalog.Clu
 }
 
 // logs collects a logger's lines.
-type logs struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logs) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
+type logs struct{ tenantkittest.SyncBuffer }
 
 func (l *logs) logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -222,10 +211,8 @@ func (l *logs) logger() *slog.Logger {
 
 // lines returns the lines holding every one of parts.
 func (l *logs) lines(parts ...string) []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	var out []string
-	for line := range strings.Lines(l.buf.String()) {
+	for line := range strings.Lines(l.String()) {
 		ok := true
 		for _, p := range parts {
 			ok = ok && strings.Contains(line, p)
