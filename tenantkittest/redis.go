@@ -3,12 +3,13 @@ package tenantkittest
 import (
 	"bufio"
 	"fmt"
-	"github.com/tenantkit/tenantkit/internal/pgcluster"
 	"net"
 	"os/exec"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/tenantkit/tenantkit/internal/pgcluster"
 )
 
 // Redis is a private redis-server on a loopback port, killed when the

@@ -13,10 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tenantkit/tenantkit/internal/tracing"
-	"github.com/tenantkit/tenantkit/tenantkittest"
 	"go.opentelemetry.io/otel/attribute"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+
+	"github.com/tenantkit/tenantkit/internal/tracing"
+	"github.com/tenantkit/tenantkit/tenantkittest"
 )
 
 // A caller's trace context, as it arrives in a traceparent header.
