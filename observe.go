@@ -70,6 +70,13 @@ type ObservabilityConfig struct {
 	// after the handler. Defaults to the pattern net/http's ServeMux
 	// matched, or "unmatched".
 	RouteFunc func(*http.Request) string
+	// UserFunc names a request's user for the active_users count when
+	// its token named none: an application that keeps sessions in a
+	// cookie, say, returns the session's user id. It runs after the
+	// handler, with the request the handler saw; "" counts nobody. Defaults
+	// to nil: only a token's subject is counted. Handlers may also call
+	// Kit.CountUser.
+	UserFunc func(*http.Request) string
 }
 
 func (c *ObservabilityConfig) defaults() {
@@ -433,6 +440,9 @@ func (o *observer) serve(k *Kit, w http.ResponseWriter, r *http.Request, t *Tena
 	s.count.Inc()
 	s.dur.Observe(dur.Seconds())
 	e.Request(start, dur, in, ow.bytes)
+	if user == "" && o.cfg.UserFunc != nil {
+		user = o.cfg.UserFunc(r2)
+	}
 	if user != "" {
 		e.User(start, user)
 	}
@@ -444,6 +454,20 @@ func (o *observer) serve(k *Kit, w http.ResponseWriter, r *http.Request, t *Tena
 	}
 	ow.ResponseWriter, ow.body = nil, countingBody{}
 	o.writers.Put(ow)
+}
+
+// CountUser counts user as an active user of the tenant of ctx in the
+// current billing period, for handlers that learn who the user is
+// themselves (tokens are counted already, see ObservabilityConfig.UserFunc
+// for the other cases). A user counts once per period however often it is
+// named, in this and every other process. It does nothing without a tenant
+// in ctx, for an empty user, or with observability disabled.
+func (k *Kit) CountUser(ctx context.Context, user string) {
+	t, ok := FromContext(ctx)
+	if !ok || user == "" || k.obs == nil {
+		return
+	}
+	k.extra(t).entry.User(time.Now(), user)
 }
 
 // refused counts a request the pipeline answered itself (no tenant, a

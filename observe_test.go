@@ -391,3 +391,70 @@ func (l *lockedWriter) Write(b []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(b)
 }
+
+// TestActiveUsersWithoutTokens: users of requests resolved without a token
+// are counted through ObservabilityConfig.UserFunc (a session cookie here)
+// and Kit.CountUser (named by the handler), once each per period however
+// they arrive, together with the token's subjects.
+func TestActiveUsersWithoutTokens(t *testing.T) {
+	t.Parallel()
+	p := tenantkittest.NewPlatform(t, orders.Migrations())
+	p.Tenant(t, "acme", catalog.TierShared)
+	p.Tenant(t, "globex", catalog.TierShared)
+	kit := p.Kit(t, unlimited(tenantkit.Config{
+		Resolvers: tenantkit.ResolverConfig{BaseDomain: "example.test", JWT: &tenantkit.JWTConfig{Secret: secret}},
+		Observability: tenantkit.ObservabilityConfig{UserFunc: func(r *http.Request) string {
+			if c, err := r.Cookie("session"); err == nil {
+				return strings.TrimPrefix(c.Value, "user:")
+			}
+			return ""
+		}},
+	}))
+	h := kit.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u := r.Header.Get("X-Api-Key-Owner"); u != "" {
+			kit.CountUser(r.Context(), u)
+		}
+	}))
+	send := func(host string, header func(*http.Request)) {
+		t.Helper()
+		req := httptest.NewRequest(http.MethodGet, "http://"+host+"/", nil)
+		header(req)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			t.Fatalf("%s: %d %s", host, rec.Code, rec.Body)
+		}
+	}
+	user := func(n int) string { return fmt.Sprintf("u%d", n) }
+	for i := range 30 {
+		// u0–u4 by cookie, u3–u7 named by the handler, u6–u9 by token:
+		// ten active users of acme, each counted once.
+		send("acme.example.test", func(r *http.Request) { r.AddCookie(&http.Cookie{Name: "session", Value: "user:" + user(i%5)}) })
+		send("acme.example.test", func(r *http.Request) { r.Header.Set("X-Api-Key-Owner", user(3+i%5)) })
+		send("app.example.test", func(r *http.Request) {
+			r.Header.Set("Authorization", "Bearer "+token(t, jwt.MapClaims{"tenant_id": "acme", "sub": user(6+i%4)}))
+		})
+		// Anonymous requests count nobody.
+		send("globex.example.test", func(*http.Request) {})
+	}
+	// Outside a request, and without a tenant, CountUser is a no-op.
+	kit.CountUser(context.Background(), "nobody")
+	if err := kit.FlushUsage(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	period := catalog.Period(time.Now())
+	acme, err := p.Store().UsageFor(context.Background(), "acme", period)
+	if err != nil {
+		t.Fatal(err)
+	}
+	globex, err := p.Store().UsageFor(context.Background(), "globex", period)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if acme.ActiveUsers != 10 || acme.APICalls != 90 {
+		t.Fatalf("acme: %d active users over %d calls, want 10 over 90", acme.ActiveUsers, acme.APICalls)
+	}
+	if globex.ActiveUsers != 0 || globex.APICalls != 30 {
+		t.Fatalf("globex: %d active users over %d calls, want 0 over 30", globex.ActiveUsers, globex.APICalls)
+	}
+}
