@@ -432,7 +432,7 @@ func TestActiveUsersWithoutTokens(t *testing.T) {
 		send("acme.example.test", func(r *http.Request) { r.AddCookie(&http.Cookie{Name: "session", Value: "user:" + user(i%5)}) })
 		send("acme.example.test", func(r *http.Request) { r.Header.Set("X-Api-Key-Owner", user(3+i%5)) })
 		send("app.example.test", func(r *http.Request) {
-			r.Header.Set("Authorization", "Bearer "+token(t, jwt.MapClaims{"tenant_id": "acme", "sub": user(6+i%4)}))
+			r.Header.Set("Authorization", "Bearer "+token(t, jwt.MapClaims{"tenant_id": "acme", "sub": user(6 + i%4)}))
 		})
 		// Anonymous requests count nobody.
 		send("globex.example.test", func(*http.Request) {})
