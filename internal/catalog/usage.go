@@ -386,20 +386,35 @@ func (s *Store) Load(ctx context.Context, now time.Time, window time.Duration) (
 	return rep, nil
 }
 
-// describeLoads fills in each tenant's slug, plan, placement and usage.
+// describeLoads fills in each tenant's slug, plan, placement and usage in
+// period, in one query, and drops the tenants deleted since.
 func (s *Store) describeLoads(ctx context.Context, period string, byID map[uuid.UUID]*TenantLoad) error {
-	for id, tl := range byID {
-		t, err := s.GetTenant(ctx, id.String())
-		if err != nil {
+	ids := make([]uuid.UUID, 0, len(byID))
+	for id := range byID {
+		ids = append(ids, id)
+	}
+	rows, err := s.q.DescribeLoads(ctx, catalogdb.DescribeLoadsParams{Period: period, Ids: ids})
+	if err != nil {
+		return err
+	}
+	described := make(map[uuid.UUID]bool, len(rows))
+	for _, r := range rows {
+		tl := byID[r.ID]
+		described[r.ID] = true
+		tl.Slug, tl.Plan, tl.Tier, tl.Cluster = r.Slug, r.Plan, r.Tier, r.Cluster
+		tl.Usage = UsageReport{TenantID: r.ID, Slug: r.Slug, Period: period}
+		if r.UsageUpdatedAt != nil {
+			tl.Usage = usageReport(catalogdb.TenantkitUsagePeriod{
+				TenantID: r.ID, Period: period, ApiCalls: r.ApiCalls, ComputeUs: r.ComputeUs, DbUs: r.DbUs,
+				DbQueries: r.DbQueries, BandwidthBytes: r.BandwidthBytes, ActiveUsers: r.ActiveUsers,
+				StorageBytes: r.StorageBytes, StorageMethod: r.StorageMethod, StorageSampledAt: r.StorageSampledAt,
+				UpdatedAt: *r.UsageUpdatedAt,
+			}, r.Slug)
+		}
+	}
+	for id := range byID {
+		if !described[id] {
 			delete(byID, id) // deleted since
-			continue
-		}
-		tl.Slug, tl.Plan = t.Slug, t.Plan
-		if p, err := s.q.GetPlacement(ctx, id); err == nil {
-			tl.Tier, tl.Cluster = p.Tier, p.Cluster
-		}
-		if tl.Usage, err = s.UsageFor(ctx, id.String(), period); err != nil {
-			return err
 		}
 	}
 	return nil

@@ -128,6 +128,82 @@ func (q *Queries) ClearNoisy(ctx context.Context, arg ClearNoisyParams) (int64, 
 	return result.RowsAffected(), nil
 }
 
+const describeLoads = `-- name: DescribeLoads :many
+SELECT t.id, t.slug, t.plan,
+    coalesce(p.tier, '')::text AS tier, coalesce(p.cluster, '')::text AS cluster,
+    coalesce(u.api_calls, 0)::bigint AS api_calls, coalesce(u.compute_us, 0)::bigint AS compute_us,
+    coalesce(u.db_us, 0)::bigint AS db_us, coalesce(u.db_queries, 0)::bigint AS db_queries,
+    coalesce(u.bandwidth_bytes, 0)::bigint AS bandwidth_bytes, coalesce(u.active_users, 0)::bigint AS active_users,
+    coalesce(u.storage_bytes, 0)::bigint AS storage_bytes, coalesce(u.storage_method, '')::text AS storage_method,
+    u.storage_sampled_at, u.updated_at AS usage_updated_at
+FROM tenantkit.tenants t
+LEFT JOIN tenantkit.placements p ON p.tenant_id = t.id
+LEFT JOIN tenantkit.usage_periods u ON u.tenant_id = t.id AND u.period = $1
+WHERE t.id = ANY($2::uuid[])
+`
+
+type DescribeLoadsParams struct {
+	Period string      `json:"period"`
+	Ids    []uuid.UUID `json:"ids"`
+}
+
+type DescribeLoadsRow struct {
+	ID               uuid.UUID  `json:"id"`
+	Slug             string     `json:"slug"`
+	Plan             string     `json:"plan"`
+	Tier             string     `json:"tier"`
+	Cluster          string     `json:"cluster"`
+	ApiCalls         int64      `json:"api_calls"`
+	ComputeUs        int64      `json:"compute_us"`
+	DbUs             int64      `json:"db_us"`
+	DbQueries        int64      `json:"db_queries"`
+	BandwidthBytes   int64      `json:"bandwidth_bytes"`
+	ActiveUsers      int64      `json:"active_users"`
+	StorageBytes     int64      `json:"storage_bytes"`
+	StorageMethod    string     `json:"storage_method"`
+	StorageSampledAt *time.Time `json:"storage_sampled_at"`
+	UsageUpdatedAt   *time.Time `json:"usage_updated_at"`
+}
+
+// The name, plan, placement and usage in a period of each tenant listed,
+// for a load report: one query however many tenants. Deleted tenants are
+// left out.
+func (q *Queries) DescribeLoads(ctx context.Context, arg DescribeLoadsParams) ([]DescribeLoadsRow, error) {
+	rows, err := q.db.Query(ctx, describeLoads, arg.Period, arg.Ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []DescribeLoadsRow
+	for rows.Next() {
+		var i DescribeLoadsRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Slug,
+			&i.Plan,
+			&i.Tier,
+			&i.Cluster,
+			&i.ApiCalls,
+			&i.ComputeUs,
+			&i.DbUs,
+			&i.DbQueries,
+			&i.BandwidthBytes,
+			&i.ActiveUsers,
+			&i.StorageBytes,
+			&i.StorageMethod,
+			&i.StorageSampledAt,
+			&i.UsageUpdatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const getUsagePeriod = `-- name: GetUsagePeriod :one
 SELECT tenant_id, period, api_calls, compute_us, db_us, db_queries, bandwidth_bytes, active_users, storage_bytes, storage_method, storage_sampled_at, updated_at FROM tenantkit.usage_periods WHERE tenant_id = $1 AND period = $2
 `

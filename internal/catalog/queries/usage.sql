@@ -102,3 +102,19 @@ SELECT n.*, t.slug FROM tenantkit.noisy_tenants n
 JOIN tenantkit.tenants t ON t.id = n.tenant_id
 WHERE n.cleared_at IS NULL AND n.updated_at >= @fresh_since
 ORDER BY n.share DESC;
+
+-- name: DescribeLoads :many
+-- The name, plan, placement and usage in a period of each tenant listed,
+-- for a load report: one query however many tenants. Deleted tenants are
+-- left out.
+SELECT t.id, t.slug, t.plan,
+    coalesce(p.tier, '')::text AS tier, coalesce(p.cluster, '')::text AS cluster,
+    coalesce(u.api_calls, 0)::bigint AS api_calls, coalesce(u.compute_us, 0)::bigint AS compute_us,
+    coalesce(u.db_us, 0)::bigint AS db_us, coalesce(u.db_queries, 0)::bigint AS db_queries,
+    coalesce(u.bandwidth_bytes, 0)::bigint AS bandwidth_bytes, coalesce(u.active_users, 0)::bigint AS active_users,
+    coalesce(u.storage_bytes, 0)::bigint AS storage_bytes, coalesce(u.storage_method, '')::text AS storage_method,
+    u.storage_sampled_at, u.updated_at AS usage_updated_at
+FROM tenantkit.tenants t
+LEFT JOIN tenantkit.placements p ON p.tenant_id = t.id
+LEFT JOIN tenantkit.usage_periods u ON u.tenant_id = t.id AND u.period = @period
+WHERE t.id = ANY(@ids::uuid[]);
