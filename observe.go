@@ -70,6 +70,12 @@ type ObservabilityConfig struct {
 	// after the handler. Defaults to the pattern net/http's ServeMux
 	// matched, or "unmatched".
 	RouteFunc func(*http.Request) string
+	// EvictIdle is how long a tenant that sent no requests stays in the
+	// usage meter's memory after it went idle (about ten windows without
+	// load): then, its usage flushed, its counters are dropped. A tenant
+	// that comes back starts new ones. Defaults to 15 minutes; negative
+	// keeps every tenant ever seen.
+	EvictIdle time.Duration
 	// UserFunc names a request's user for the active_users count when
 	// its token named none: an application that keeps sessions in a
 	// cookie, say, returns the session's user id. It runs after the
@@ -183,7 +189,7 @@ func (k *Kit) buildObserver() error {
 	if o.meter, err = meter.New(meter.Config{
 		Bucket: cfg.Bucket, Window: cfg.Window, NoisyShare: cfg.NoisyShare, Sustain: cfg.Sustain, TopK: cfg.TopK,
 		MinWindowRequests: cfg.NoisyMinRequests, MinWindowDBTime: cfg.NoisyMinDBTime,
-		NoisyFunc: o.noisyEvent, LabelFunc: o.label,
+		NoisyFunc: o.noisyEvent, LabelFunc: o.label, EvictAfter: cfg.EvictIdle,
 	}); err != nil {
 		return fmt.Errorf("tenantkit: usage meter: %w", err)
 	}
@@ -248,6 +254,8 @@ func (o *observer) register(k *Kit) {
 			return float64(h) / float64(h+m)
 		}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tenantkit_tenant_cache_entries", Help: "Tenant-context cache entries."}, func() float64 { return float64(k.cache.Len()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tenantkit_meter_tenants", Help: "Tenants whose usage counters this process holds in memory."}, func() float64 { return float64(o.meter.Len()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "tenantkit_meter_evictions_total", Help: "Idle tenants' usage counters dropped from memory after their usage was flushed."}, func() float64 { return float64(o.meter.Evicted()) }),
 		poolCollector{k},
 	)
 }

@@ -458,3 +458,65 @@ func TestActiveUsersWithoutTokens(t *testing.T) {
 		t.Fatalf("globex: %d active users over %d calls, want 0 over 30", globex.ActiveUsers, globex.APICalls)
 	}
 }
+
+// TestIdleTenantsLeaveTheMeterAndComeBack: a process keeps usage counters
+// only for tenants with recent traffic — idle ones are dropped once their
+// usage is flushed — and a tenant that comes back through a context cached
+// before the drop is counted all the same.
+func TestIdleTenantsLeaveTheMeterAndComeBack(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	b := setup(t, unlimited(tenantkit.Config{
+		Resolvers:     tenantkit.ResolverConfig{BaseDomain: "example.test"},
+		Observability: tenantkit.ObservabilityConfig{Bucket: time.Second, Window: time.Second, EvictIdle: time.Nanosecond},
+		Registerer:    reg,
+	}))
+	tenantkit.ManualLoadTicks(b.kit)
+	slugs := []string{"acme", "globex", "initech"}
+	for _, s := range slugs {
+		b.tenant(t, s, "free")
+	}
+	round := func() {
+		t.Helper()
+		for _, s := range slugs {
+			for range 5 {
+				if res := b.do(t, s+".example.test", nil); res.status != http.StatusOK {
+					t.Fatalf("%s: %+v", s, res)
+				}
+			}
+		}
+		if err := b.kit.FlushUsage(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	round()
+	held := func() (float64, float64) {
+		got := flatten(t, reg)
+		return got["tenantkit_meter_tenants"], got["tenantkit_meter_evictions_total"]
+	}
+	if n, _ := held(); n != 3 {
+		t.Fatalf("%v tenants held after traffic, want 3", n)
+	}
+	for range 11 { // ten idle windows park them
+		tenantkit.TickLoad(b.kit)
+	}
+	if err := b.kit.FlushUsage(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n, ev := held(); n != 0 || ev != 3 {
+		t.Fatalf("after idling: %v tenants held, %v dropped; want 0 and 3", n, ev)
+	}
+	round() // through the contexts cached before the drop
+	if n, _ := held(); n != 3 {
+		t.Fatalf("%v tenants held after they came back, want 3", n)
+	}
+	for _, s := range slugs {
+		u, err := b.store.UsageFor(context.Background(), s, catalog.Period(time.Now()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u.APICalls != 10 {
+			t.Fatalf("%s: %d api calls, want 10", s, u.APICalls)
+		}
+	}
+}

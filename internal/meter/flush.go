@@ -78,6 +78,7 @@ func (m *Meter) Flush(ctx context.Context, s Sink) error {
 		return fmt.Errorf("meter: batch id: %w", err)
 	}
 	b := m.cut(id)
+	m.evict(m.cfg.Now())
 	if len(b.Deltas) == 0 {
 		return nil
 	}
@@ -128,8 +129,12 @@ func (m *Meter) Run(ctx context.Context, s Sink, interval time.Duration, errFunc
 // is held.
 func (m *Meter) cut(id uuid.UUID) Batch {
 	b := Batch{ID: id}
-	for _, e := range m.entries() {
+	all, orphans := m.entries()
+	for _, e := range all {
 		b.Deltas = e.cut(b.Deltas)
+	}
+	if orphans {
+		b.Deltas = mergeDeltas(b.Deltas)
 	}
 	return b
 }

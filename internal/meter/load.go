@@ -158,7 +158,7 @@ func (m *Meter) tickLocked(now time.Time) ([]labelChange, []Event) {
 	events, idle := m.judge(now)
 	labels := m.assignLabels()
 	for _, e := range idle {
-		m.park(e)
+		m.park(e, now)
 	}
 	return labels, events
 }
@@ -239,7 +239,7 @@ func (m *Meter) judge(now time.Time) (events []Event, idle []*Entry) {
 		if noisy != e.noisy.Load() {
 			e.noisy.Store(noisy)
 		}
-		if l.gen == 0 && l.win.req > 0 {
+		if l.gen == 0 && l.win.req > 0 && !e.orphan.Load() {
 			m.cands.offer(e)
 		}
 		if l.idle >= idleWindows*m.nb && l.gen == 0 && !noisy {
@@ -271,9 +271,10 @@ func ratio(a, b int64) float64 {
 // racing the parking either finds the flag and unparks e, or is found here.
 // A Tick that missed such a record sees it once e is back: Tick's marks of
 // what it has seen stay with the periods.
-func (m *Meter) park(e *Entry) {
+func (m *Meter) park(e *Entry, now time.Time) {
 	e.ld.idle = 0
 	m.mu.Lock()
+	e.parkedAt.Store(now.UnixNano())
 	e.parked.Store(true)
 	m.mu.Unlock()
 	if e.unseen() {

@@ -55,6 +55,13 @@ type Config struct {
 	// seen between two cuts. Defaults to 100000.
 	MaxUsersPerPeriod int
 
+	// EvictAfter is how long an entry stays parked — out of Tick's scan set
+	// after ten idle windows — before a Flush drops it from memory, once
+	// everything it counted was cut into a batch. Holders of a dropped
+	// *Entry may go on recording into it: the first record brings it back.
+	// Defaults to 15 minutes; a negative value never drops entries.
+	EvictAfter time.Duration
+
 	// NoisyFunc is called from Tick, outside the Meter's locks, when a
 	// tenant becomes noisy or quiet in a dimension. It must not call Tick.
 	// Defaults to nil.
@@ -95,6 +102,9 @@ func (c *Config) setDefaults() {
 	if c.MaxUsersPerPeriod == 0 {
 		c.MaxUsersPerPeriod = 100000
 	}
+	if c.EvictAfter == 0 {
+		c.EvictAfter = 15 * time.Minute
+	}
 }
 
 func (c *Config) validate() error {
@@ -128,11 +138,17 @@ type Meter struct {
 
 	throttle atomic.Bool
 
-	// mu guards the entry index and the parked flags' transitions.
+	// mu guards the entry index, the parked flags' transitions and each
+	// Entry's evicted and orphan flags.
 	mu    sync.Mutex
 	byID  map[uuid.UUID]*Entry
-	all   []*Entry // append-only, in creation order
+	all   []*Entry // in creation order; replaced, never changed in place
 	woken []*Entry // new or unparked entries waiting to join the scan set
+	// orphans counts the entries in all that byID does not hold: entries
+	// dropped and brought back by a late record after a newer entry of
+	// the same tenant was made. While there are any, a cut merges deltas.
+	orphans int
+	evicted atomic.Int64 // entries dropped so far
 
 	flushMu    sync.Mutex // serializes Flush
 	pending    *Batch     // guarded by flushMu
@@ -180,16 +196,27 @@ func (m *Meter) Entry(id uuid.UUID) *Entry {
 	return e
 }
 
+// Evicted returns how many times an entry was dropped from memory.
+func (m *Meter) Evicted() int64 { return m.evicted.Load() }
+
+// Len returns how many entries the Meter holds.
+func (m *Meter) Len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.all)
+}
+
 // SetThrottle turns automatic throttling on or off: while it is on, noisy
 // tenants report Throttled.
 func (m *Meter) SetThrottle(on bool) { m.throttle.Store(on) }
 
-// entries returns every entry created so far. The slice is append-only, so
-// its prefix may be read without the lock.
-func (m *Meter) entries() []*Entry {
+// entries returns the entries held and whether some are orphans. The
+// slice is only ever appended to or replaced, so it may be read without
+// the lock.
+func (m *Meter) entries() ([]*Entry, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.all
+	return m.all, m.orphans > 0
 }
 
 // Entry is one tenant's counters. Its recording methods are safe for
@@ -200,6 +227,12 @@ type Entry struct {
 
 	cur      atomic.Pointer[period] // the newest period opened
 	parked   atomic.Bool            // out of the scan set; see Meter.park
+	parkedAt atomic.Int64           // when parked, in Config.Now's unix nanoseconds
+	// evicted: dropped from the Meter (see Meter.evict); orphan: held
+	// again, but the index holds a newer entry of the tenant, so it never
+	// gets a metrics label. Both change under Meter.mu.
+	evicted  bool
+	orphan   atomic.Bool
 	labelGen atomic.Uint32
 	noisy    atomic.Bool
 	// refused counts requests refused before they were served (over a
@@ -243,6 +276,7 @@ func (m *Meter) unpark(e *Entry) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if e.parked.Load() {
+		m.reviveLocked(e)
 		e.parked.Store(false)
 		m.woken = append(m.woken, e)
 	}

@@ -55,14 +55,16 @@ func (e *Entry) User(at time.Time, user string) {
 	if p := e.cur.Load(); p != nil && p.contains(ns) {
 		if !p.users.has(h) {
 			p.users.add(h, e.m.cfg.MaxUsersPerPeriod)
+			e.touch()
 		}
 		return
 	}
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	if p := e.periodLocked(ns); !p.users.has(h) {
 		p.users.add(h, e.m.cfg.MaxUsersPerPeriod)
 	}
+	e.mu.Unlock()
+	e.touch()
 }
 
 // UserHash returns the 64-bit FNV-1a hash of user: the value of an active

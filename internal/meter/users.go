@@ -82,6 +82,13 @@ func (s *userSet) grow() *userTable {
 
 // take returns the hashes added since the last take, sorted, and forgets
 // the overflow.
+// pending reports whether users were added since the last take.
+func (s *userSet) pending() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.fresh) > 0
+}
+
 func (s *userSet) take() []uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
