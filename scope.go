@@ -53,10 +53,14 @@ func (k *Kit) TxWithOptions(ctx context.Context, opts pgx.TxOptions, fn func(pgx
 			defer func() { end(err) }()
 		}
 	}
+	ran := false
 	return k.withPlacement(ctx, func(t *Tenant, pool *pgxpool.Pool) error {
 		opts.BeginQuery = beginSQL(opts, t)
-		return pgx.BeginTxFunc(ctx, pool, opts, fn)
-	})
+		return pgx.BeginTxFunc(ctx, pool, opts, func(tx pgx.Tx) error {
+			ran = true
+			return fn(tx)
+		})
+	}, func() bool { return !ran })
 }
 
 // Exec runs one statement scoped to the tenant of ctx, in one round trip.
@@ -152,7 +156,7 @@ func (k *Kit) oneStatement(ctx context.Context, sql string, args []any, read fun
 			prepared[sql] = struct{}{}
 		}
 		return err
-	})
+	}, func() bool { return true })
 }
 
 func batchStatement(ctx context.Context, conn *pgx.Conn, t *Tenant, sql string, args []any, read func(pgx.Rows) error) error {
@@ -222,23 +226,33 @@ func beginSQL(opts pgx.TxOptions, t *Tenant) string {
 func literal(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 // withPlacement runs fn with the tenant of ctx and the pool of its
-// placement. When the tenant moved under it, fn runs once more on the
-// reloaded placement.
-func (k *Kit) withPlacement(ctx context.Context, fn func(*Tenant, *pgxpool.Pool) error) error {
+// placement. fn runs once more, on the reloaded placement, when the tenant
+// moved under it, or when it failed on a connection before sending anything
+// (pgconn.SafeToRetry: a pooled connection that died, as those to a
+// database dropped under them do) and fresh says nothing of the caller's
+// ran yet. A dedicated database the tenant moved away from has its pooled
+// connections closed: it is retained for a while, but may be dropped or
+// become a move's target again.
+func (k *Kit) withPlacement(ctx context.Context, fn func(*Tenant, *pgxpool.Pool) error, fresh func() bool) error {
 	t, ok := FromContext(ctx)
 	if !ok {
 		return ErrNoTenant
 	}
 	err := k.onPlacement(ctx, t, fn)
-	if !isMoved(err) {
+	moved := isMoved(err)
+	if !moved && !(pgconn.SafeToRetry(err) && fresh()) {
 		return err
 	}
 	k.cache.Invalidate(tenantMessage(t))
-	fresh, lerr := k.cache.ByID(ctx, t.ID)
+	now, lerr := k.cache.ByID(ctx, t.ID)
 	if lerr != nil {
-		return fmt.Errorf("tenantkit: reload moved tenant: %w", lerr)
+		return fmt.Errorf("tenantkit: reload tenant %s after %w: %w", t.Slug, err, lerr)
 	}
-	return k.onPlacement(ctx, fresh, fn)
+	if old := t.Placement; moved && old != nil && old.Tier == catalog.TierDedicated &&
+		(now.Placement == nil || now.Placement.Cluster != old.Cluster || now.Placement.Database != old.Database) {
+		k.router.Reset(router.Key{Cluster: old.Cluster, Database: old.Database})
+	}
+	return k.onPlacement(ctx, now, fn)
 }
 
 func (k *Kit) onPlacement(ctx context.Context, t *Tenant, fn func(*Tenant, *pgxpool.Pool) error) error {

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -423,5 +424,44 @@ func TestFenceRefusesAStaleEpoch(t *testing.T) {
 		if err := kit.QueryRow(ctx, "SELECT count(*) FROM customers").Scan(&n); err != nil || n != 1 {
 			t.Fatalf("QueryRow %d after the fence agrees: %d %v", i, n, err)
 		}
+	}
+}
+
+// TestDeadPooledConnectionIsRetried: a statement or transaction handed a
+// pooled connection that is already closed (one to a database dropped under
+// it, say) runs again on another, since nothing reached the server; a
+// transaction's function runs once.
+func TestDeadPooledConnectionIsRetried(t *testing.T) {
+	t.Parallel()
+	p := tenantkittest.NewPlatform(t, orders.Migrations())
+	p.Tenant(t, "acme", "shared")
+	var kill atomic.Bool
+	kit := p.Kit(t, tenantkit.Config{PoolConfigFunc: func(c *pgxpool.Config) {
+		c.PrepareConn = func(ctx context.Context, conn *pgx.Conn) (bool, error) {
+			if kill.CompareAndSwap(true, false) {
+				_ = conn.Close(ctx) // the pool hands it out all the same
+			}
+			return true, nil
+		}
+	}})
+	ctx := p.Scoped(t, kit, "acme")
+	seed(t, kit, ctx, "x@acme.test")
+	kill.Store(true)
+	var n int
+	if err := kit.QueryRow(ctx, "SELECT count(*) FROM customers").Scan(&n); err != nil || n != 1 {
+		t.Fatalf("statement on a dead connection: count %d, %v", n, err)
+	}
+	if kill.Load() {
+		t.Fatal("no connection was closed: the test did not exercise a retry")
+	}
+	kill.Store(true)
+	runs := 0
+	err := kit.Tx(ctx, func(tx pgx.Tx) error {
+		runs++
+		_, err := tx.Exec(ctx, "UPDATE customers SET name = 'retried'")
+		return err
+	})
+	if err != nil || runs != 1 || kill.Load() {
+		t.Fatalf("transaction on a dead connection: %v after %d runs (kill pending %v)", err, runs, kill.Load())
 	}
 }

@@ -394,3 +394,80 @@ func TestMoveBetweenEveryPairOfPlacements(t *testing.T) {
 
 var _ = errors.New
 var _ = tenantkit.ErrNoTenant
+
+// TestMoveOffDedicatedClosesItsPooledConnections: a kit whose write
+// finds the fence on the tenant's dedicated database, after the tenant
+// moved off it, closes its pooled connections there. The database is
+// retained, but the next move to the dedicated tier drops and recreates
+// it; connections kept would be dead, and one reused within pgxpool's
+// idle-ping threshold fails the write that takes it (the cutover
+// benchmark saw 11–15 such failures in 10 back-to-back cutovers).
+func TestMoveOffDedicatedClosesItsPooledConnections(t *testing.T) {
+	b := setup(t)
+	b.p.Tenant(t, "acme", "shared")
+	b.seed(t, "acme", 5, 5)
+	r := b.runner(t, nil)
+	mustDrive(t, r, b.create(t, "acme", catalog.TierDedicated, ""))
+	dedicated := b.p.Placement(t, "acme").Database
+	// The kit here does not listen for invalidations: a first write finds
+	// the fence and reloads the tenant; the context it then caches is the
+	// one kept.
+	first, err := b.scoped(t, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.kit.Exec(first, "INSERT INTO counters (name) VALUES ('moved')"); err != nil {
+		t.Fatal(err)
+	}
+	stale, err := b.scoped(t, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tn, _ := tenantkit.FromContext(stale); tn.Placement.Database != dedicated {
+		t.Fatalf("the kit places acme at %+v", tn.Placement)
+	}
+	// Several connections in the kit's pool for the dedicated database.
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := b.kit.Tx(stale, func(tx pgx.Tx) error {
+				_, err := tx.Exec(stale, "SELECT pg_sleep(0.05)")
+				return err
+			}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	conn, err := pgx.Connect(context.Background(), b.p.Catalog.Server.SuperuserURL("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	pooled := func() int {
+		var n int
+		if err := conn.QueryRow(context.Background(),
+			"SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND backend_type = 'client backend'", dedicated).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := pooled(); n < 2 {
+		t.Fatalf("%d connections to the dedicated database before the move, want several", n)
+	}
+	mustDrive(t, r, b.create(t, "acme", catalog.TierShared, ""))
+	// A write through the context cached before the move finds the fence,
+	// and lands on the shared tier.
+	if _, err := b.kit.Exec(stale, "INSERT INTO counters (name) VALUES ('after')"); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); pooled() > 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			rows, _ := conn.Query(context.Background(), "SELECT usename::text || ' ' || coalesce(application_name, '') || ' ' || state || ' ' || left(query, 60) FROM pg_stat_activity WHERE datname = $1", dedicated)
+			who, _ := pgx.CollectRows(rows, pgx.RowTo[string])
+			t.Fatalf("%d connections still open to %s, which the tenant left: %q", pooled(), dedicated, who)
+		}
+	}
+}

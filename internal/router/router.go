@@ -262,6 +262,21 @@ func (r *Router) Evict(k Key) {
 	}
 }
 
+// Reset closes the idle connections of the pool of k, if it is open, and
+// the others as they are released; the pool stays open and connects anew.
+// For a database that is gone or is about to be dropped (a tenant's
+// dedicated database after it moved away): its connections would die with
+// it, and one reused within pgxpool's idle-ping threshold would fail its
+// first statement.
+func (r *Router) Reset(k Key) {
+	r.mu.Lock()
+	e, ok := r.pools[k]
+	r.mu.Unlock()
+	if ok {
+		e.pool.Reset()
+	}
+}
+
 // Close closes every pool; Acquire fails with ErrClosed afterwards.
 func (r *Router) Close() {
 	r.mu.Lock()
