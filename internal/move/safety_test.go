@@ -401,7 +401,8 @@ var _ = tenantkit.ErrNoTenant
 // retained, but the next move to the dedicated tier drops and recreates
 // it; connections kept would be dead, and one reused within pgxpool's
 // idle-ping threshold fails the write that takes it (the cutover
-// benchmark saw 11–15 such failures in 10 back-to-back cutovers).
+// benchmark saw 11 and 15 such failures in two of three runs of 10
+// back-to-back cutovers).
 func TestMoveOffDedicatedClosesItsPooledConnections(t *testing.T) {
 	b := setup(t)
 	b.p.Tenant(t, "acme", "shared")
