@@ -124,7 +124,7 @@ func BenchmarkSettingsInHandler(b *testing.B) {
 		b.Fatal(err)
 	}
 	ctx := tenantkit.WithTenant(context.Background(), t)
-	before := bn.queries.n.Load()
+	before := bn.queries.N()
 	b.ReportAllocs()
 	for b.Loop() {
 		s, err := bn.kit.Settings(ctx)
@@ -132,5 +132,5 @@ func BenchmarkSettingsInHandler(b *testing.B) {
 			b.Fatal("wrong setting", err)
 		}
 	}
-	b.ReportMetric(float64(bn.queries.n.Load()-before)/float64(b.N), "queries/op")
+	b.ReportMetric(float64(bn.queries.N()-before)/float64(b.N), "queries/op")
 }

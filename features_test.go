@@ -113,11 +113,11 @@ func TestSettingsDefaultsAndChangesWithoutQueries(t *testing.T) {
 	if v.Currency != "USD" || v.Digest != "weekly" {
 		t.Fatalf("defaults: %+v", v)
 	}
-	before := b.queries.n.Load()
+	before := b.queries.N()
 	for range 100 {
 		getView(t, h, "acme.localhost")
 	}
-	if n := b.queries.n.Load() - before; n != 0 {
+	if n := b.queries.N() - before; n != 0 {
 		t.Fatalf("100 warm requests reading settings sent %d queries", n)
 	}
 	_, _, err := b.store.UpdateSettings(context.Background(), "test", "acme", nil, func(json.RawMessage) (json.RawMessage, any, error) {

@@ -165,7 +165,7 @@ func TestWarmRequestRunsNoCatalogQuery(t *testing.T) {
 	for _, r := range requests {
 		b.do(t, r.host, r.headers) // cold: loads
 	}
-	before := b.queries.n.Load()
+	before := b.queries.N()
 	if before == 0 {
 		t.Fatal("cold requests ran no catalog query: the counter is not wired")
 	}
@@ -174,7 +174,7 @@ func TestWarmRequestRunsNoCatalogQuery(t *testing.T) {
 			b.do(t, r.host, r.headers)
 		}
 	}
-	if n := b.queries.n.Load() - before; n != 0 {
+	if n := b.queries.N() - before; n != 0 {
 		t.Fatalf("warm requests ran %d catalog queries, want 0", n)
 	}
 }
@@ -199,7 +199,7 @@ func TestColdLoadsOncePerKeyUnderConcurrency(t *testing.T) {
 	wg.Wait()
 	// One slug lookup and one context load; a pool may add no queries of
 	// its own since the test pool has no AfterConnect.
-	if n := b.queries.n.Load(); n != 2 {
+	if n := b.queries.N(); n != 2 {
 		t.Fatalf("64 concurrent cold requests ran %d catalog queries, want 2", n)
 	}
 }

@@ -5,11 +5,9 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tenantkit/tenantkit"
@@ -18,21 +16,11 @@ import (
 	"github.com/tenantkit/tenantkit/tenantkittest"
 )
 
-// queryCounter counts the queries a pool sends.
-type queryCounter struct{ n atomic.Int64 }
-
-func (q *queryCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
-	q.n.Add(1)
-	return ctx
-}
-
-func (q *queryCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
-
 type bundle struct {
 	db      *tenantkittest.Database
 	store   *catalog.Store
 	kit     *tenantkit.Kit
-	queries *queryCounter
+	queries *tenantkittest.QueryCounter
 	handler http.Handler
 }
 
@@ -42,7 +30,7 @@ func setup(t testing.TB, cfg tenantkit.Config) *bundle {
 	t.Helper()
 	ctx := context.Background()
 	db := tenantkittest.NewCatalog(t)
-	b := &bundle{db: db, queries: &queryCounter{}}
+	b := &bundle{db: db, queries: &tenantkittest.QueryCounter{}}
 	storePool, err := pgxpool.New(ctx, db.OwnerDSN())
 	if err != nil {
 		t.Fatal(err)

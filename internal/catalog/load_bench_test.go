@@ -3,7 +3,6 @@ package catalog_test
 import (
 	"context"
 	"strconv"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,20 +14,10 @@ import (
 	"github.com/tenantkit/tenantkit/tenantkittest"
 )
 
-// queryCount counts the statements a pool sends.
-type queryCount struct{ n atomic.Int64 }
-
-func (q *queryCount) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
-	q.n.Add(1)
-	return ctx
-}
-
-func (q *queryCount) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
-
 // loadedCatalog is a catalog of n tenants that all sent requests in the
 // last minute, every third of them noisy, read through a store whose
 // queries are counted.
-func loadedCatalog(tb testing.TB, n int) (*catalog.Store, *queryCount, time.Time) {
+func loadedCatalog(tb testing.TB, n int) (*catalog.Store, *tenantkittest.QueryCounter, time.Time) {
 	tb.Helper()
 	ctx := context.Background()
 	db := tenantkittest.NewCatalog(tb)
@@ -36,7 +25,7 @@ func loadedCatalog(tb testing.TB, n int) (*catalog.Store, *queryCount, time.Time
 	if err != nil {
 		tb.Fatal(err)
 	}
-	qc := &queryCount{}
+	qc := &tenantkittest.QueryCounter{}
 	cfg.ConnConfig.Tracer = qc
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -83,12 +72,12 @@ func TestLoadQueriesDoNotGrowWithTenants(t *testing.T) {
 	queries := map[int]int64{}
 	for _, n := range []int{3, 300} {
 		store, qc, now := loadedCatalog(t, n)
-		before := qc.n.Load()
+		before := qc.N()
 		rep, err := store.Load(context.Background(), now, time.Minute)
 		if err != nil {
 			t.Fatal(err)
 		}
-		queries[n] = qc.n.Load() - before
+		queries[n] = qc.N() - before
 		if len(rep.Tenants) != n {
 			t.Fatalf("%d tenants ranked, want %d", len(rep.Tenants), n)
 		}
@@ -118,11 +107,11 @@ func itoa(n int) string { return strconv.Itoa(n) }
 // window: what one refresh of `tenantkit top` costs the catalog.
 func BenchmarkLoad10000(b *testing.B) {
 	store, qc, now := loadedCatalog(b, 10000)
-	before := qc.n.Load()
+	before := qc.N()
 	for b.Loop() {
 		if _, err := store.Load(context.Background(), now, time.Minute); err != nil {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64(qc.n.Load()-before)/float64(b.N), "queries/op")
+	b.ReportMetric(float64(qc.N()-before)/float64(b.N), "queries/op")
 }

@@ -12,7 +12,6 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tenantkit/tenantkit/internal/catalog"
@@ -52,27 +51,19 @@ func probeKind() registry.Kind {
 	}
 }
 
-type countingTracer struct{ n atomic.Int64 }
-
-func (c *countingTracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
-	c.n.Add(1)
-	return ctx
-}
-func (c *countingTracer) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
-
 type bundle struct {
 	db      *tenantkittest.Database
 	pool    *pgxpool.Pool
 	store   *catalog.Store
 	keyring *keys.Keyring
 	reg     *registry.Registry
-	queries *countingTracer
+	queries *tenantkittest.QueryCounter
 }
 
 func setup(t testing.TB) *bundle {
 	t.Helper()
 	ctx := context.Background()
-	b := &bundle{db: tenantkittest.NewCatalog(t), queries: &countingTracer{}}
+	b := &bundle{db: tenantkittest.NewCatalog(t), queries: &tenantkittest.QueryCounter{}}
 	cfg, err := pgxpool.ParseConfig(b.db.OwnerDSN())
 	if err != nil {
 		t.Fatal(err)
@@ -206,13 +197,13 @@ func TestResolveTenantOrPlatformAndWarmLookupsSendNoQuery(t *testing.T) {
 	if err != nil || r.Source != registry.SourcePlatform || r.Provider.(*probe).cfg.Credentials["api_key"] != "platform-key-000000" {
 		t.Fatalf("globex resolves to %+v: %v", r, err)
 	}
-	before := b.queries.n.Load()
+	before := b.queries.N()
 	for range 100 {
 		if _, err := b.reg.Resolve(ctx, acme.ID, acme.Slug, integration.Email); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if n := b.queries.n.Load() - before; n != 0 {
+	if n := b.queries.N() - before; n != 0 {
 		t.Fatalf("100 warm lookups sent %d queries", n)
 	}
 	// Changing the settings keeps the stored credential.
@@ -305,14 +296,14 @@ func BenchmarkResolveWarm(b *testing.B) {
 	if _, err := bn.reg.Resolve(ctx, acme.ID, acme.Slug, integration.Email); err != nil {
 		b.Fatal(err)
 	}
-	before := bn.queries.n.Load()
+	before := bn.queries.N()
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := bn.reg.Resolve(ctx, acme.ID, acme.Slug, integration.Email); err != nil {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64(bn.queries.n.Load()-before)/float64(b.N), "queries/op")
+	b.ReportMetric(float64(bn.queries.N()-before)/float64(b.N), "queries/op")
 }
 
 // TestS3RotationUnderLoadOnTheCatalog: while readers decrypt (no key
