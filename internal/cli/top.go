@@ -10,6 +10,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -94,19 +95,19 @@ func (o topOptions) refreshesOn(screen topScreen, set bool) int {
 
 // topScreen is a terminal top redraws in place.
 type topScreen interface {
-	// height is its number of lines, 0 when unknown.
-	height() int
+	// size is its columns and lines, 0 when unknown.
+	size() (width, height int)
 }
 
 // terminal is a terminal on a file.
 type terminal struct{ f *os.File }
 
-func (t terminal) height() int {
-	_, h, err := term.GetSize(int(t.f.Fd()))
+func (t terminal) size() (int, int) {
+	w, h, err := term.GetSize(int(t.f.Fd()))
 	if err != nil {
-		return 0
+		return 0, 0
 	}
-	return h
+	return w, h
 }
 
 // terminalOf returns w as a terminal, or nil when it is not one (a pipe,
@@ -144,12 +145,13 @@ func runTop(ctx context.Context, w io.Writer, screen topScreen, ops usageOps, o 
 		switch {
 		case screen != nil:
 			b.WriteString(clearScreen)
-			renderTop(&b, rep, screen.height())
+			width, height := screen.size()
+			renderTop(&b, rep, width, height)
 		default:
 			if i > 0 {
 				b.WriteByte('\n')
 			}
-			renderTop(&b, rep, 0)
+			renderTop(&b, rep, 0, 0)
 		}
 		if _, err := w.Write(b.Bytes()); err != nil {
 			return err
@@ -162,17 +164,15 @@ func runTop(ctx context.Context, w io.Writer, screen topScreen, ops usageOps, o 
 const clearScreen = "\x1b[H\x1b[2J"
 
 // renderTop writes one snapshot: a header line, the ranking and the noisy
-// tenants' recommendations. With height > 0 the ranking is cut so that
-// the snapshot fits in that many lines; the recommendations always show.
-func renderTop(w io.Writer, rep catalog.LoadReport, height int) {
-	fmt.Fprintln(w, topHeader(rep))
-	notes := topNotes(rep)
-	shown := len(rep.Tenants)
-	if height > 0 {
-		// The header, the column names, a line saying how many are left
-		// out, and the notes.
-		shown = min(shown, max(1, height-3-len(notes)))
-	}
+// tenants' findings. On a screen (width and height > 0) the snapshot fits
+// it, as top's does, so that redrawing never scrolls: lines are cut to the
+// width, and the ranking to the lines the findings leave — one tenant at
+// least, with a line saying how many more there are. Findings too long
+// for the screen are shown a line each, and then only the first.
+func renderTop(w io.Writer, rep catalog.LoadReport, width, height int) {
+	notes, shown := fitTop(rep, height)
+	var out bytes.Buffer
+	fmt.Fprintln(&out, topHeader(rep))
 	var table bytes.Buffer
 	tw := tabwriter.NewWriter(&table, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "#\tTENANT\tTIER\tPLAN\tREQ/S\tREQ%\tDB ms/s\tSHARED-DB%\tCALLS\tSTORAGE\tUSERS\tFLAG")
@@ -184,14 +184,81 @@ func renderTop(w io.Writer, rep catalog.LoadReport, height int) {
 	for _, line := range strings.Split(strings.TrimSuffix(table.String(), "\n"), "\n") {
 		// A tenant without a flag would end in the padding of its
 		// last cell.
-		fmt.Fprintln(w, strings.TrimRight(line, " "))
+		fmt.Fprintln(&out, strings.TrimRight(line, " "))
 	}
 	if left := len(rep.Tenants) - shown; left > 0 {
-		fmt.Fprintf(w, "… and %d more\n", left)
+		fmt.Fprintf(&out, "… and %d more\n", left)
 	}
 	for _, n := range notes {
-		fmt.Fprintln(w, n)
+		fmt.Fprintln(&out, n)
 	}
+	text := out.String()
+	if width > 0 {
+		lines := strings.Split(strings.TrimSuffix(text, "\n"), "\n")
+		for i, l := range lines {
+			lines[i] = clip(l, width)
+		}
+		text = strings.Join(lines, "\n") + "\n"
+	}
+	_, _ = io.WriteString(w, text)
+}
+
+// fitTop returns the findings to show and how many tenants to rank so
+// that a snapshot fits height lines (any number when height is 0).
+func fitTop(rep catalog.LoadReport, height int) ([]string, int) {
+	notes, n := topNotes(rep), len(rep.Tenants)
+	if height <= 0 {
+		return notes, n
+	}
+	avail := height - 2 // the header and the column names
+	rows := func(notes []string) int {
+		r := avail - len(notes)
+		if r >= n {
+			return n
+		}
+		return r - 1 // and the line saying how many more
+	}
+	if rows(notes) < min(n, 1) {
+		notes = topBriefNotes(rep)
+	}
+	if rows(notes) < min(n, 1) {
+		// The first findings, then how many more: a line for the blank
+		// one, and one for the count.
+		keep := max(0, avail-min(n, 2)-2)
+		if keep < len(notes)-1 {
+			left := len(notes) - 1 - keep
+			notes = append(notes[:1+keep:1+keep], fmt.Sprintf("… and %d more findings: tenantkit top -o json", left))
+		}
+	}
+	return notes, max(min(n, 1), rows(notes))
+}
+
+// topBriefNotes is a line per finding: the tenant, its flag and the
+// command.
+func topBriefNotes(rep catalog.LoadReport) []string {
+	var out []string
+	for _, t := range rep.Tenants {
+		for _, n := range t.Noisy {
+			if len(out) == 0 {
+				out = append(out, "")
+			}
+			line := topName(t) + ": " + topFlag([]catalog.NoisyState{n})
+			if n.Command != "" {
+				line += ": " + n.Command
+			}
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+// clip cuts s to width columns, one a rune, ending with "…" when cut.
+func clip(s string, width int) string {
+	if utf8.RuneCountInString(s) <= width {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:max(width-1, 0)]) + "…"
 }
 
 // topHeader is the time, the window and the totals.

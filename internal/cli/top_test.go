@@ -263,13 +263,13 @@ func TestTopCommandRefusals(t *testing.T) {
 	}
 }
 
-// fixedScreen is a terminal of a given height.
+// fixedScreen is a terminal of a given height, of any width.
 type fixedScreen int
 
-func (s fixedScreen) height() int { return int(s) }
+func (s fixedScreen) size() (int, int) { return 0, int(s) }
 
 // On a terminal, top clears the screen and redraws every interval until
-// interrupted, cutting the ranking to the screen but never the findings.
+// interrupted, each snapshot fitting the screen.
 func TestTopRedrawsOnATerminal(t *testing.T) {
 	t.Parallel()
 	_, _, store := scenario{}.catalog(t)
@@ -309,18 +309,38 @@ func TestTopRedrawsOnATerminal(t *testing.T) {
 		checkLoadSnapshot(t, s[0])
 	}
 
-	// On 9 lines the findings (7 lines with the blank one) leave no room for
-	// the ranking, which still shows its first tenant and how many are left
-	// out; on 12 lines it shows two.
+	// On 9 lines the findings in full (7 lines with the blank one) would
+	// leave no room for the ranking: they come a line each, and the three
+	// tenants fit.
 	var b bytes.Buffer
 	if err := runTop(context.Background(), &b, fixedScreen(9), ops, topOptions{window: time.Minute, interval: time.Second, refreshes: 1}); err != nil {
 		t.Fatal(err)
 	}
 	frame := strings.TrimPrefix(b.String(), clearScreen)
 	lines := strings.Split(strings.TrimSuffix(frame, "\n"), "\n")
-	if len(lines) != 11 || strings.Fields(lines[2])[1] != "loud" || lines[3] != "… and 2 more" ||
-		strings.TrimSpace(lines[7]) != loudCommand || strings.TrimSpace(lines[10]) != busyCommand {
+	if len(lines) != 8 || strings.Fields(lines[2])[1] != "loud" || strings.Fields(lines[4])[1] != "busy" ||
+		lines[6] != "loud: NOISY(db_time)+THROTTLED: "+loudCommand || lines[7] != "busy: NOISY(requests): "+busyCommand {
 		t.Fatalf("a frame on 9 lines:\n%s", frame)
+	}
+	// On 7 lines, the first tenant, how many more, and the findings a
+	// line each; on 6, how many findings there are.
+	for _, c := range []struct {
+		height int
+		notes  []string
+	}{
+		{7, []string{"loud: NOISY(db_time)+THROTTLED: " + loudCommand, "busy: NOISY(requests): " + busyCommand}},
+		{6, []string{"… and 2 more findings: tenantkit top -o json"}},
+	} {
+		b.Reset()
+		if err := runTop(context.Background(), &b, fixedScreen(c.height), ops, topOptions{window: time.Minute, interval: time.Second, refreshes: 1}); err != nil {
+			t.Fatal(err)
+		}
+		frame = strings.TrimPrefix(b.String(), clearScreen)
+		lines = strings.Split(strings.TrimSuffix(frame, "\n"), "\n")
+		if len(lines) != c.height || strings.Fields(lines[2])[1] != "loud" || lines[3] != "… and 2 more" ||
+			strings.Join(lines[5:], "\n") != strings.Join(c.notes, "\n") {
+			t.Fatalf("a frame on %d lines:\n%s", c.height, frame)
+		}
 	}
 	b.Reset()
 	// Interrupted before the first snapshot: nothing, and no error.
@@ -332,7 +352,9 @@ func TestTopRedrawsOnATerminal(t *testing.T) {
 	if err := runTop(context.Background(), &b, fixedScreen(12), ops, topOptions{window: time.Minute, interval: time.Second, refreshes: 1}); err != nil {
 		t.Fatal(err)
 	}
-	if lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n"); len(lines) != 12 || !strings.Contains(lines[3], "calm") || lines[4] != "… and 1 more" {
+	// On 12 lines, the findings in full and the three tenants.
+	if lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n"); len(lines) != 12 || !strings.Contains(lines[3], "calm") ||
+		!strings.Contains(lines[4], "busy") || strings.TrimSpace(lines[8]) != loudCommand {
 		t.Fatalf("a frame on 12 lines:\n%s", b.String())
 	}
 }
