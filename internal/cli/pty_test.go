@@ -20,6 +20,15 @@ import (
 // with the terminal's carriage returns taken out.
 func onTerminal(t *testing.T, vars map[string]string, rows, cols uint16, args ...string) (int, string, string) {
 	t.Helper()
+	exit, screen, stderr := onTerminalRaw(t, vars, rows, cols, false, args...)
+	return exit, strings.ReplaceAll(screen, "\r", ""), stderr
+}
+
+// onTerminalRaw is onTerminal with standard error on the terminal too
+// when both is set (the returned stderr is then empty), and the
+// terminal's output as it came.
+func onTerminalRaw(t *testing.T, vars map[string]string, rows, cols uint16, both bool, args ...string) (int, string, string) {
+	t.Helper()
 	master, slave, err := pty.Open()
 	if err != nil {
 		t.Skipf("no pseudo-terminal here: %v", err)
@@ -37,14 +46,18 @@ func onTerminal(t *testing.T, vars map[string]string, rows, cols uint16, args ..
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var stderr bytes.Buffer
-	exit := run(ctx, args, env{stdin: strings.NewReader(""), stdout: slave, stderr: &stderr, getenv: mapEnv(vars)})
+	e := env{stdin: strings.NewReader(""), stdout: slave, stderr: &stderr, getenv: mapEnv(vars)}
+	if both {
+		e.stderr = slave
+	}
+	exit := run(ctx, args, e)
 	slave.Close()
 	select {
 	case <-read:
 	case <-time.After(10 * time.Second):
 		t.Fatal("the terminal's output did not end")
 	}
-	return exit, strings.ReplaceAll(screen.String(), "\r", ""), stderr.String()
+	return exit, screen.String(), stderr.String()
 }
 
 // TestTopOnATerminal: on a real terminal, top redraws in place — each
@@ -81,5 +94,23 @@ func TestTopOnATerminal(t *testing.T) {
 	r := runCLI(t, tg.env, "top")
 	if strings.Contains(r.stdout, "\x1b") || strings.Contains(r.stdout, "…") || !strings.Contains(r.stdout, "  "+loudCommand+"\n") {
 		t.Fatalf("top into a pipe:\n%s", r.stdout)
+	}
+}
+
+// TestMigrateShowsProgressOnATerminal: on a terminal, migrate up draws a
+// progress bar over the targets on standard error, cleared when done;
+// into a pipe it draws none (TestMigrateEveryTarget).
+func TestMigrateShowsProgressOnATerminal(t *testing.T) {
+	t.Parallel()
+	p := newPlatform(t)
+	p.createOnEveryTier(t)
+	env := map[string]string{"TENANTKIT_DATABASE_URL": p.db.OwnerDSN(), "TENANTKIT_MIGRATIONS": "example"}
+	exit, screen, _ := onTerminalRaw(t, env, 24, 120, true, "migrate", "up")
+	if exit != exitOK || !strings.Contains(screen, "3 targets: 0 changed, 3 up to date, 0 failed") {
+		t.Fatalf("migrate up on a terminal: exit %d:\n%q", exit, screen)
+	}
+	bar, _, _ := strings.Cut(screen, "TARGET")
+	if !strings.Contains(bar, "migrating") || !strings.Contains(bar, "/3) [") || !strings.Contains(bar, "\r") {
+		t.Fatalf("no progress bar over the 3 targets before the summary:\n%q", bar)
 	}
 }
