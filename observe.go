@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
 
@@ -123,7 +122,6 @@ type observer struct {
 	series map[seriesKey]httpSeries
 	db     map[dbKey]dbSeries
 	labels map[uint32]string // label generation → tenant label
-	names  sync.Map          // uuid.UUID → slug, of tenants seen
 
 	writers sync.Pool
 	events  chan meter.Event
@@ -265,11 +263,7 @@ func (o *observer) label(e *meter.Entry, gen uint32, assigned bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if assigned {
-		name, ok := o.names.Load(e.ID())
-		if !ok {
-			name = e.ID().String()
-		}
-		o.labels[gen] = name.(string)
+		o.labels[gen] = e.Name()
 		return
 	}
 	name, ok := o.labels[gen]
@@ -509,16 +503,13 @@ func (o *observer) tx(t *Tenant, start time.Time) {
 	o.txTime[tierOf(t)].Observe(time.Since(start).Seconds())
 }
 
-// names remembers a tenant's slug for its metrics label.
-func (o *observer) name(id uuid.UUID, slug string) { o.names.Store(id, slug) }
-
 // observed adds to x what observability needs of tenant tc.
 func (k *Kit) observed(x *tenantExtra, tc *catalog.TenantContext) {
 	if k.obs == nil {
 		return
 	}
-	k.obs.name(tc.ID, tc.Slug)
 	x.entry = k.obs.meter.Entry(tc.ID)
+	x.entry.SetName(tc.Slug)
 	tier := ""
 	if tc.Placement != nil {
 		tier = tc.Placement.Tier

@@ -265,10 +265,7 @@ func (k *Kit) runObserver(ctx context.Context) {
 // noisyEvent is the meter's NoisyFunc: it runs inside Tick, so it only
 // sets the gauge and hands the finding on.
 func (o *observer) noisyEvent(ev meter.Event) {
-	name := ev.Tenant.String()
-	if v, ok := o.names.Load(ev.Tenant); ok {
-		name = v.(string)
-	}
+	name := ev.Name
 	if ev.Noisy {
 		o.noisy.WithLabelValues(name, ev.Dimension).Set(ev.Share)
 	} else {

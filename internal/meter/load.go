@@ -27,6 +27,7 @@ const idleWindows = 10
 // Event reports that a tenant became noisy, or quiet again, in a dimension.
 type Event struct {
 	Tenant    uuid.UUID
+	Name      string  // the tenant's name (see Entry.SetName)
 	Dimension string  // DimensionDBTime or DimensionRequests
 	Share     float64 // the tenant's share of the dimension at the Tick that decided
 	// Since is when the share went above NoisyShare (Noisy), or below
@@ -231,7 +232,7 @@ func (m *Meter) judge(now time.Time) (events []Event, idle []*Entry) {
 		noisy := false
 		for i := range l.dim {
 			if ev, ok := l.dim[i].step(now, shares[i], judged[i], &m.cfg); ok {
-				ev.Tenant, ev.Dimension = e.id, dimensions[i]
+				ev.Tenant, ev.Name, ev.Dimension = e.id, e.Name(), dimensions[i]
 				events = append(events, ev)
 			}
 			noisy = noisy || l.dim[i].noisy

@@ -73,6 +73,7 @@ func TestNoisyDBTime(t *testing.T) {
 	ls := setupLoad(t, meter.Config{})
 	ids := tenantIDs(3)
 	a, b, c := ls.m.Entry(ids[0]), ls.m.Entry(ids[1]), ls.m.Entry(ids[2])
+	a.SetName("acme") // events carry it
 
 	var above time.Time // first Tick at which A's share was above 0.5
 	for i := range 20 {
@@ -96,7 +97,7 @@ func TestNoisyDBTime(t *testing.T) {
 			}
 			continue
 		}
-		want := meter.Event{Tenant: a.ID(), Dimension: meter.DimensionDBTime, Share: 0.8, Since: above, Noisy: true}
+		want := meter.Event{Tenant: a.ID(), Name: "acme", Dimension: meter.DimensionDBTime, Share: 0.8, Since: above, Noisy: true}
 		if len(evs) != 1 || !eventNear(evs[0], want) {
 			t.Fatalf("%v after the share went above: events %+v, want once %+v", now.Sub(above), evs, want)
 		}
@@ -145,7 +146,7 @@ func TestNoisyDBTime(t *testing.T) {
 			}
 			continue
 		}
-		want := meter.Event{Tenant: a.ID(), Dimension: meter.DimensionDBTime, Since: below}
+		want := meter.Event{Tenant: a.ID(), Name: "acme", Dimension: meter.DimensionDBTime, Since: below}
 		if len(evs) != 2 || !eventNear(evs[1], want) {
 			t.Fatalf("%v after A's share fell: events %+v, want then %+v", now.Sub(below), evs, want)
 		}

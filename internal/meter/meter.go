@@ -222,8 +222,9 @@ func (m *Meter) entries() ([]*Entry, bool) {
 // Entry is one tenant's counters. Its recording methods are safe for
 // concurrent use, allocation-free and lock-free in the common case.
 type Entry struct {
-	id uuid.UUID
-	m  *Meter
+	id   uuid.UUID
+	m    *Meter
+	name atomic.Pointer[string]
 
 	cur      atomic.Pointer[period] // the newest period opened
 	parked   atomic.Bool            // out of the scan set; see Meter.park
@@ -253,6 +254,21 @@ type Entry struct {
 
 // ID returns the tenant's id.
 func (e *Entry) ID() uuid.UUID { return e.id }
+
+// SetName names the tenant (its slug, say) for metrics labels and events.
+func (e *Entry) SetName(name string) {
+	if p := e.name.Load(); p == nil || *p != name {
+		e.name.Store(&name)
+	}
+}
+
+// Name returns the name set last, or the tenant's id when none was.
+func (e *Entry) Name() string {
+	if p := e.name.Load(); p != nil {
+		return *p
+	}
+	return e.id.String()
+}
 
 // LabelGen returns 0 when the tenant has no metrics label of its own (it is
 // counted as "other"), and otherwise the generation of its current label
