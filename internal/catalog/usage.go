@@ -261,23 +261,34 @@ type NoisyEvent struct {
 	DetectedBy     string    `json:"detected_by,omitempty"`
 }
 
-// RecordNoisy records a finding and audits it (tenant.noisy or
-// tenant.calm). A noisy finding recorded again only refreshes the row.
+// RecordNoisy records a process's finding (e.DetectedBy) that a tenant is
+// noisy or calm. Each process judges its own traffic, so findings are kept
+// per process: the tenant is noisy while any fresh finding says so. It is
+// audited tenant.noisy when the first process finds it so, and tenant.calm
+// when the last one clears; findings in between change no audit.
 func (s *Store) RecordNoisy(ctx context.Context, e NoisyEvent) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		q := s.q.WithTx(tx)
+		if err := q.LockNoisy(ctx, catalogdb.LockNoisyParams{TenantID: e.Tenant, Dimension: e.Dimension}); err != nil {
+			return err
+		}
+		live, err := q.LiveNoisy(ctx, catalogdb.LiveNoisyParams{TenantID: e.Tenant, Dimension: e.Dimension,
+			DetectedBy: e.DetectedBy, FreshSince: time.Now().Add(-noisyFresh)})
+		if err != nil {
+			return err
+		}
 		if !e.Noisy {
-			n, err := q.ClearNoisy(ctx, catalogdb.ClearNoisyParams{TenantID: e.Tenant, Dimension: e.Dimension, Share: e.Share})
-			if err != nil || n == 0 {
-				return err
+			n, err := q.ClearNoisy(ctx, catalogdb.ClearNoisyParams{TenantID: e.Tenant, Dimension: e.Dimension, DetectedBy: e.DetectedBy, Share: e.Share})
+			if err != nil || n == 0 || live.Others > 0 {
+				return err // not noisy here, or still noisy elsewhere
 			}
 			return audit(ctx, q, e.DetectedBy, "tenant.calm", e.Tenant, nil, e)
 		}
 		if err := q.UpsertNoisy(ctx, catalogdb.UpsertNoisyParams{
 			TenantID: e.Tenant, Dimension: e.Dimension, Share: e.Share, Since: e.Since, Recommendation: e.Recommendation,
 			Command: e.Command, Throttled: e.Throttled, DetectedBy: e.DetectedBy,
-		}); err != nil {
-			return err
+		}); err != nil || live.Others+live.Mine > 0 {
+			return err // noisy already
 		}
 		return audit(ctx, q, e.DetectedBy, "tenant.noisy", e.Tenant, nil, e)
 	})
@@ -299,8 +310,12 @@ type NoisyState struct {
 	Recommendation string    `json:"recommendation"`
 	Command        string    `json:"command,omitempty"`
 	Throttled      bool      `json:"throttled"`
-	DetectedBy     string    `json:"detected_by,omitempty"`
-	UpdatedAt      time.Time `json:"updated_at"`
+	// DetectedBy is the process whose finding has the highest share;
+	// Processes how many processes find the tenant noisy (each judges its
+	// own traffic). Since is the earliest of their findings.
+	DetectedBy string    `json:"detected_by,omitempty"`
+	Processes  int       `json:"processes"`
+	UpdatedAt  time.Time `json:"updated_at"`
 }
 
 // TenantLoad is a tenant's recent load, summed over every process, with
@@ -373,8 +388,9 @@ func (s *Store) Load(ctx context.Context, now time.Time, window time.Duration) (
 	}
 	for _, n := range noisy {
 		tl := get(n.TenantID)
-		tl.Noisy = append(tl.Noisy, NoisyState{Dimension: n.Dimension, Share: n.Share, Since: n.Since,
-			Recommendation: n.Recommendation, Command: n.Command, Throttled: n.Throttled, DetectedBy: n.DetectedBy, UpdatedAt: n.UpdatedAt})
+		tl.Noisy = append(tl.Noisy, NoisyState{Dimension: n.Dimension, Share: n.Share, Since: n.FirstSince,
+			Recommendation: n.Recommendation, Command: n.Command, Throttled: n.Throttled, DetectedBy: n.DetectedBy,
+			Processes: int(n.Processes), UpdatedAt: n.UpdatedAt})
 	}
 	if err := s.describeLoads(ctx, rep.Period, byID); err != nil {
 		return rep, err

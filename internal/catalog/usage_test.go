@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"strings"
 	"testing"
 	"time"
 
@@ -217,5 +218,73 @@ func TestRecordStorageSetsUsageAndGauge(t *testing.T) {
 	}
 	if len(gauges) != 1 || gauges[0].Name != "storage_mb" || gauges[0].Value != 4 {
 		t.Fatalf("gauges: %+v", gauges)
+	}
+}
+
+// TestNoisyFindingsOfSeveralProcesses: each process judges its own
+// traffic. The tenant is noisy while any process finds it so: audited
+// noisy once, when the first does, and calm once, when the last clears —
+// one process calming down neither clears the others' finding nor audits.
+func TestNoisyFindingsOfSeveralProcesses(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	tn, err := b.store.CreateTenant(ctx, "t", catalog.CreateParams{Slug: "loud", Name: "Loud", Plan: "free"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	finding := func(process string, noisy bool, share float64) {
+		t.Helper()
+		ev := catalog.NoisyEvent{Tenant: tn.ID, Dimension: catalog.NoisyRequests, Share: share, Since: now, Noisy: noisy,
+			Recommendation: "throttle loud", Command: "tenantkit tenants limits loud --set api_rps=10", Throttled: noisy && process == "b", DetectedBy: process}
+		if err := b.store.RecordNoisy(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	state := func() []catalog.NoisyState {
+		t.Helper()
+		rep, err := b.store.Load(ctx, time.Now(), time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tl := range rep.Tenants {
+			if tl.TenantID == tn.ID {
+				return tl.Noisy
+			}
+		}
+		return nil
+	}
+	audits := func() []string {
+		t.Helper()
+		entries, err := b.store.Audit(ctx, tn.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, e := range entries {
+			if strings.HasPrefix(e.Action, "tenant.noisy") || strings.HasPrefix(e.Action, "tenant.calm") {
+				out = append(out, e.Action+" by "+e.Actor)
+			}
+		}
+		return out
+	}
+	finding("a", true, 0.6)
+	finding("b", true, 0.7)
+	finding("a", true, 0.65) // a confirms
+	if s := state(); len(s) != 1 || s[0].Processes != 2 || s[0].Share != 0.7 || s[0].DetectedBy != "b" || !s[0].Throttled {
+		t.Fatalf("noisy in two processes: %+v", s)
+	}
+	finding("a", false, 0.2) // a calms down; b still finds it noisy
+	if s := state(); len(s) != 1 || s[0].Processes != 1 || s[0].DetectedBy != "b" {
+		t.Fatalf("after one process calmed down: %+v", s)
+	}
+	finding("a", false, 0.1) // again: nothing to clear
+	finding("b", false, 0.3)
+	if s := state(); len(s) != 0 {
+		t.Fatalf("after both calmed down: %+v", s)
+	}
+	if got := strings.Join(audits(), ", "); got != "tenant.noisy by a, tenant.calm by b" {
+		t.Fatalf("audit: %s", got)
 	}
 }

@@ -324,6 +324,9 @@ func topNotes(rep catalog.LoadReport) []string {
 				out = append(out, "")
 			}
 			what := topName(t) + ": " + topFlag([]catalog.NoisyState{n}) + ", " + topShare(n) + " since " + topSince(rep.At, n.Since)
+			if n.Processes > 1 {
+				what += ", in " + strconv.Itoa(n.Processes) + " processes"
+			}
 			out = append(out, what)
 			if n.Recommendation != "" {
 				out = append(out, "  "+n.Recommendation)

@@ -398,3 +398,20 @@ func TestTopDirectLoadMatchesTheAPI(t *testing.T) {
 		}
 	}
 }
+
+// A finding that several processes make says how many.
+func TestTopNotesCountProcesses(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	rep := catalog.LoadReport{At: at, Tenants: []catalog.TenantLoad{{Slug: "loud", Noisy: []catalog.NoisyState{
+		{Dimension: catalog.NoisyRequests, Share: 0.6, Since: at, Processes: 3, Command: "tenantkit tenants limits loud --set api_rps=10"},
+	}}}}
+	notes := topNotes(rep)
+	if len(notes) != 3 || !strings.HasSuffix(notes[1], "60.0% of requests since 10:00:00 UTC, in 3 processes") {
+		t.Fatalf("notes: %q", notes)
+	}
+	rep.Tenants[0].Noisy[0].Processes = 1
+	if notes := topNotes(rep); strings.Contains(notes[1], "processes") {
+		t.Fatalf("one process named: %q", notes[1])
+	}
+}

@@ -111,17 +111,23 @@ func (q *Queries) AddUsageUsers(ctx context.Context, arg AddUsageUsersParams) er
 
 const clearNoisy = `-- name: ClearNoisy :execrows
 UPDATE tenantkit.noisy_tenants SET cleared_at = now(), updated_at = now(), share = $1
-WHERE tenant_id = $2 AND dimension = $3 AND cleared_at IS NULL
+WHERE tenant_id = $2 AND dimension = $3 AND detected_by = $4 AND cleared_at IS NULL
 `
 
 type ClearNoisyParams struct {
-	Share     float64   `json:"share"`
-	TenantID  uuid.UUID `json:"tenant_id"`
-	Dimension string    `json:"dimension"`
+	Share      float64   `json:"share"`
+	TenantID   uuid.UUID `json:"tenant_id"`
+	Dimension  string    `json:"dimension"`
+	DetectedBy string    `json:"detected_by"`
 }
 
 func (q *Queries) ClearNoisy(ctx context.Context, arg ClearNoisyParams) (int64, error) {
-	result, err := q.db.Exec(ctx, clearNoisy, arg.Share, arg.TenantID, arg.Dimension)
+	result, err := q.db.Exec(ctx, clearNoisy,
+		arg.Share,
+		arg.TenantID,
+		arg.Dimension,
+		arg.DetectedBy,
+	)
 	if err != nil {
 		return 0, err
 	}
@@ -234,26 +240,36 @@ func (q *Queries) GetUsagePeriod(ctx context.Context, arg GetUsagePeriodParams) 
 }
 
 const listNoisy = `-- name: ListNoisy :many
-SELECT n.tenant_id, n.dimension, n.share, n.since, n.recommendation, n.command, n.throttled, n.detected_by, n.updated_at, n.cleared_at, t.slug FROM tenantkit.noisy_tenants n
+SELECT DISTINCT ON (n.tenant_id, n.dimension)
+    n.tenant_id, n.dimension, n.share, n.since, n.recommendation, n.command, n.detected_by, n.updated_at,
+    (bool_or(n.throttled) OVER w)::boolean AS throttled,
+    (count(*) OVER w)::bigint AS processes,
+    (min(n.since) OVER w)::timestamptz AS first_since,
+    t.slug
+FROM tenantkit.noisy_tenants n
 JOIN tenantkit.tenants t ON t.id = n.tenant_id
 WHERE n.cleared_at IS NULL AND n.updated_at >= $1
-ORDER BY n.share DESC
+WINDOW w AS (PARTITION BY n.tenant_id, n.dimension)
+ORDER BY n.tenant_id, n.dimension, n.share DESC
 `
 
 type ListNoisyRow struct {
-	TenantID       uuid.UUID  `json:"tenant_id"`
-	Dimension      string     `json:"dimension"`
-	Share          float64    `json:"share"`
-	Since          time.Time  `json:"since"`
-	Recommendation string     `json:"recommendation"`
-	Command        string     `json:"command"`
-	Throttled      bool       `json:"throttled"`
-	DetectedBy     string     `json:"detected_by"`
-	UpdatedAt      time.Time  `json:"updated_at"`
-	ClearedAt      *time.Time `json:"cleared_at"`
-	Slug           string     `json:"slug"`
+	TenantID       uuid.UUID `json:"tenant_id"`
+	Dimension      string    `json:"dimension"`
+	Share          float64   `json:"share"`
+	Since          time.Time `json:"since"`
+	Recommendation string    `json:"recommendation"`
+	Command        string    `json:"command"`
+	DetectedBy     string    `json:"detected_by"`
+	UpdatedAt      time.Time `json:"updated_at"`
+	Throttled      bool      `json:"throttled"`
+	Processes      int64     `json:"processes"`
+	FirstSince     time.Time `json:"first_since"`
+	Slug           string    `json:"slug"`
 }
 
+// The live findings, one per tenant and dimension: the highest share, with
+// how many processes find it so and whether any throttles it.
 func (q *Queries) ListNoisy(ctx context.Context, freshSince time.Time) ([]ListNoisyRow, error) {
 	rows, err := q.db.Query(ctx, listNoisy, freshSince)
 	if err != nil {
@@ -270,10 +286,11 @@ func (q *Queries) ListNoisy(ctx context.Context, freshSince time.Time) ([]ListNo
 			&i.Since,
 			&i.Recommendation,
 			&i.Command,
-			&i.Throttled,
 			&i.DetectedBy,
 			&i.UpdatedAt,
-			&i.ClearedAt,
+			&i.Throttled,
+			&i.Processes,
+			&i.FirstSince,
 			&i.Slug,
 		); err != nil {
 			return nil, err
@@ -341,6 +358,57 @@ func (q *Queries) ListUsagePeriod(ctx context.Context, period string) ([]ListUsa
 		return nil, err
 	}
 	return items, nil
+}
+
+const liveNoisy = `-- name: LiveNoisy :one
+SELECT
+    count(*) FILTER (WHERE detected_by <> $1)::bigint AS others,
+    count(*) FILTER (WHERE detected_by = $1)::bigint AS mine
+FROM tenantkit.noisy_tenants
+WHERE tenant_id = $2 AND dimension = $3
+  AND cleared_at IS NULL AND updated_at >= $4
+`
+
+type LiveNoisyParams struct {
+	DetectedBy string    `json:"detected_by"`
+	TenantID   uuid.UUID `json:"tenant_id"`
+	Dimension  string    `json:"dimension"`
+	FreshSince time.Time `json:"fresh_since"`
+}
+
+type LiveNoisyRow struct {
+	Others int64 `json:"others"`
+	Mine   int64 `json:"mine"`
+}
+
+// The fresh findings that the tenant is noisy: of other processes, and of
+// this one.
+func (q *Queries) LiveNoisy(ctx context.Context, arg LiveNoisyParams) (LiveNoisyRow, error) {
+	row := q.db.QueryRow(ctx, liveNoisy,
+		arg.DetectedBy,
+		arg.TenantID,
+		arg.Dimension,
+		arg.FreshSince,
+	)
+	var i LiveNoisyRow
+	err := row.Scan(&i.Others, &i.Mine)
+	return i, err
+}
+
+const lockNoisy = `-- name: LockNoisy :exec
+SELECT pg_advisory_xact_lock(hashtextextended('tenantkit.noisy:' || $1::uuid::text || ':' || $2::text, 0))
+`
+
+type LockNoisyParams struct {
+	TenantID  uuid.UUID `json:"tenant_id"`
+	Dimension string    `json:"dimension"`
+}
+
+// Serializes the findings of one tenant and dimension, so that exactly one
+// process audits it noisy first and calm last.
+func (q *Queries) LockNoisy(ctx context.Context, arg LockNoisyParams) error {
+	_, err := q.db.Exec(ctx, lockNoisy, arg.TenantID, arg.Dimension)
+	return err
 }
 
 const pruneUsageFlushes = `-- name: PruneUsageFlushes :exec
@@ -477,9 +545,9 @@ const upsertNoisy = `-- name: UpsertNoisy :exec
 INSERT INTO tenantkit.noisy_tenants
     (tenant_id, dimension, share, since, recommendation, command, throttled, detected_by)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-ON CONFLICT (tenant_id, dimension) DO UPDATE SET
+ON CONFLICT (tenant_id, dimension, detected_by) DO UPDATE SET
     share = EXCLUDED.share, since = EXCLUDED.since, recommendation = EXCLUDED.recommendation,
-    command = EXCLUDED.command, throttled = EXCLUDED.throttled, detected_by = EXCLUDED.detected_by,
+    command = EXCLUDED.command, throttled = EXCLUDED.throttled,
     updated_at = now(), cleared_at = NULL
 `
 

@@ -88,20 +88,44 @@ GROUP BY l.tenant_id;
 INSERT INTO tenantkit.noisy_tenants
     (tenant_id, dimension, share, since, recommendation, command, throttled, detected_by)
 VALUES (@tenant_id, @dimension, @share, @since, @recommendation, @command, @throttled, @detected_by)
-ON CONFLICT (tenant_id, dimension) DO UPDATE SET
+ON CONFLICT (tenant_id, dimension, detected_by) DO UPDATE SET
     share = EXCLUDED.share, since = EXCLUDED.since, recommendation = EXCLUDED.recommendation,
-    command = EXCLUDED.command, throttled = EXCLUDED.throttled, detected_by = EXCLUDED.detected_by,
+    command = EXCLUDED.command, throttled = EXCLUDED.throttled,
     updated_at = now(), cleared_at = NULL;
 
 -- name: ClearNoisy :execrows
 UPDATE tenantkit.noisy_tenants SET cleared_at = now(), updated_at = now(), share = @share
-WHERE tenant_id = @tenant_id AND dimension = @dimension AND cleared_at IS NULL;
+WHERE tenant_id = @tenant_id AND dimension = @dimension AND detected_by = @detected_by AND cleared_at IS NULL;
+
+-- name: LockNoisy :exec
+-- Serializes the findings of one tenant and dimension, so that exactly one
+-- process audits it noisy first and calm last.
+SELECT pg_advisory_xact_lock(hashtextextended('tenantkit.noisy:' || sqlc.arg(tenant_id)::uuid::text || ':' || sqlc.arg(dimension)::text, 0));
+
+-- name: LiveNoisy :one
+-- The fresh findings that the tenant is noisy: of other processes, and of
+-- this one.
+SELECT
+    count(*) FILTER (WHERE detected_by <> @detected_by)::bigint AS others,
+    count(*) FILTER (WHERE detected_by = @detected_by)::bigint AS mine
+FROM tenantkit.noisy_tenants
+WHERE tenant_id = @tenant_id AND dimension = @dimension
+  AND cleared_at IS NULL AND updated_at >= @fresh_since;
 
 -- name: ListNoisy :many
-SELECT n.*, t.slug FROM tenantkit.noisy_tenants n
+-- The live findings, one per tenant and dimension: the highest share, with
+-- how many processes find it so and whether any throttles it.
+SELECT DISTINCT ON (n.tenant_id, n.dimension)
+    n.tenant_id, n.dimension, n.share, n.since, n.recommendation, n.command, n.detected_by, n.updated_at,
+    (bool_or(n.throttled) OVER w)::boolean AS throttled,
+    (count(*) OVER w)::bigint AS processes,
+    (min(n.since) OVER w)::timestamptz AS first_since,
+    t.slug
+FROM tenantkit.noisy_tenants n
 JOIN tenantkit.tenants t ON t.id = n.tenant_id
 WHERE n.cleared_at IS NULL AND n.updated_at >= @fresh_since
-ORDER BY n.share DESC;
+WINDOW w AS (PARTITION BY n.tenant_id, n.dimension)
+ORDER BY n.tenant_id, n.dimension, n.share DESC;
 
 -- name: DescribeLoads :many
 -- The name, plan, placement and usage in a period of each tenant listed,
