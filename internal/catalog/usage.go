@@ -132,12 +132,37 @@ func addUsage(ctx context.Context, q *catalogdb.Queries, at time.Time, deltas []
 }
 
 // PruneUsage drops recent-load buckets older than an hour and flush ids
-// older than a week (a retry comes within minutes).
+// older than a week (a retry comes within minutes), and clears the noisy
+// findings of processes that stopped confirming them.
 func (s *Store) PruneUsage(ctx context.Context, now time.Time) error {
 	if err := s.q.PruneUsageLoad(ctx, now.Add(-loadRetention)); err != nil {
 		return err
 	}
-	return s.q.PruneUsageFlushes(ctx, now.Add(-flushRetention))
+	if err := s.q.PruneUsageFlushes(ctx, now.Add(-flushRetention)); err != nil {
+		return err
+	}
+	return s.expireNoisy(ctx, now)
+}
+
+// expireNoisy clears the noisy findings no process confirmed for
+// noisyFresh — a process refreshes its own every minute, so theirs is
+// gone — and audits tenant.calm for the tenants they leave calm.
+func (s *Store) expireNoisy(ctx context.Context, now time.Time) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		q := s.q.WithTx(tx)
+		calm, err := q.ExpireNoisy(ctx, now.Add(-noisyFresh))
+		if err != nil {
+			return err
+		}
+		for _, c := range calm {
+			ev := NoisyEvent{Tenant: c.TenantID, Dimension: c.Dimension, Share: c.Share, Since: now, DetectedBy: c.DetectedBy,
+				Recommendation: "the finding's process stopped confirming it for " + noisyFresh.String()}
+			if err := audit(ctx, q, "tenantkit", "tenant.calm", c.TenantID, nil, ev); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // UsageReport is a tenant's usage in a billing period.

@@ -288,3 +288,61 @@ func TestNoisyFindingsOfSeveralProcesses(t *testing.T) {
 		t.Fatalf("audit: %s", got)
 	}
 }
+
+// TestFindingsOfAGoneProcessExpire: a process that stops confirming its
+// finding (it died) leaves it stale; pruning clears it, and audits the
+// tenant calm only when no other process still finds it noisy.
+func TestFindingsOfAGoneProcessExpire(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	var ids []uuid.UUID
+	for _, slug := range []string{"alone", "shared"} {
+		tn, err := b.store.CreateTenant(ctx, "t", catalog.CreateParams{Slug: slug, Name: slug, Plan: "free"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, tn.ID)
+	}
+	record := func(id uuid.UUID, process string) {
+		t.Helper()
+		if err := b.store.RecordNoisy(ctx, catalog.NoisyEvent{Tenant: id, Dimension: catalog.NoisyRequests, Share: 0.6, Since: time.Now(),
+			Noisy: true, Recommendation: "throttle", DetectedBy: process}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	record(ids[0], "gone")
+	record(ids[1], "gone")
+	record(ids[1], "alive")
+	// The gone process's findings were last confirmed 6 minutes ago.
+	if _, err := b.pool.Exec(ctx, `UPDATE tenantkit.noisy_tenants SET updated_at = now() - interval '6 minutes' WHERE detected_by = 'gone'`); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.store.PruneUsage(ctx, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if n := b.count(t, `SELECT count(*) FROM tenantkit.noisy_tenants WHERE cleared_at IS NULL`); n != 1 {
+		t.Fatalf("%d findings live after pruning, want alive's one", n)
+	}
+	calm := func(id uuid.UUID) int {
+		t.Helper()
+		entries, err := b.store.Audit(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, e := range entries {
+			if e.Action == "tenant.calm" && e.Actor == "tenantkit" {
+				n++
+			}
+		}
+		return n
+	}
+	if calm(ids[0]) != 1 || calm(ids[1]) != 0 {
+		t.Fatalf("calm audits: alone %d, shared %d; want 1 and 0", calm(ids[0]), calm(ids[1]))
+	}
+	// Pruning again finds nothing more to clear.
+	if err := b.store.PruneUsage(ctx, time.Now()); err != nil || calm(ids[0]) != 1 {
+		t.Fatalf("second prune: %v, %d calm audits", err, calm(ids[0]))
+	}
+}

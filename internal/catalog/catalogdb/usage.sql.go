@@ -210,6 +210,57 @@ func (q *Queries) DescribeLoads(ctx context.Context, arg DescribeLoadsParams) ([
 	return items, nil
 }
 
+const expireNoisy = `-- name: ExpireNoisy :many
+WITH stale AS (
+    UPDATE tenantkit.noisy_tenants SET cleared_at = now()
+    WHERE cleared_at IS NULL AND updated_at < $1
+    RETURNING tenant_id, dimension, detected_by, share
+)
+SELECT DISTINCT ON (s.tenant_id, s.dimension) s.tenant_id, s.dimension, s.detected_by, s.share
+FROM stale s
+WHERE NOT EXISTS (
+    SELECT 1 FROM tenantkit.noisy_tenants n
+    WHERE n.tenant_id = s.tenant_id AND n.dimension = s.dimension
+      AND n.cleared_at IS NULL AND n.updated_at >= $1
+)
+ORDER BY s.tenant_id, s.dimension, s.share DESC
+`
+
+type ExpireNoisyRow struct {
+	TenantID   uuid.UUID `json:"tenant_id"`
+	Dimension  string    `json:"dimension"`
+	DetectedBy string    `json:"detected_by"`
+	Share      float64   `json:"share"`
+}
+
+// Clears the findings no process confirmed since @fresh_since (their
+// process is gone) and returns those that leave their tenant calm in their
+// dimension: no fresh finding of another process remains.
+func (q *Queries) ExpireNoisy(ctx context.Context, freshSince time.Time) ([]ExpireNoisyRow, error) {
+	rows, err := q.db.Query(ctx, expireNoisy, freshSince)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ExpireNoisyRow
+	for rows.Next() {
+		var i ExpireNoisyRow
+		if err := rows.Scan(
+			&i.TenantID,
+			&i.Dimension,
+			&i.DetectedBy,
+			&i.Share,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const getUsagePeriod = `-- name: GetUsagePeriod :one
 SELECT tenant_id, period, api_calls, compute_us, db_us, db_queries, bandwidth_bytes, active_users, storage_bytes, storage_method, storage_sampled_at, updated_at FROM tenantkit.usage_periods WHERE tenant_id = $1 AND period = $2
 `

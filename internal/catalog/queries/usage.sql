@@ -142,3 +142,21 @@ FROM tenantkit.tenants t
 LEFT JOIN tenantkit.placements p ON p.tenant_id = t.id
 LEFT JOIN tenantkit.usage_periods u ON u.tenant_id = t.id AND u.period = @period
 WHERE t.id = ANY(@ids::uuid[]);
+
+-- name: ExpireNoisy :many
+-- Clears the findings no process confirmed since @fresh_since (their
+-- process is gone) and returns those that leave their tenant calm in their
+-- dimension: no fresh finding of another process remains.
+WITH stale AS (
+    UPDATE tenantkit.noisy_tenants SET cleared_at = now()
+    WHERE cleared_at IS NULL AND updated_at < @fresh_since
+    RETURNING tenant_id, dimension, detected_by, share
+)
+SELECT DISTINCT ON (s.tenant_id, s.dimension) s.tenant_id, s.dimension, s.detected_by, s.share
+FROM stale s
+WHERE NOT EXISTS (
+    SELECT 1 FROM tenantkit.noisy_tenants n
+    WHERE n.tenant_id = s.tenant_id AND n.dimension = s.dimension
+      AND n.cleared_at IS NULL AND n.updated_at >= @fresh_since
+)
+ORDER BY s.tenant_id, s.dimension, s.share DESC;
