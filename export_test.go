@@ -1,6 +1,10 @@
 package tenantkit
 
-import "github.com/tenantkit/tenantkit/internal/meter"
+import (
+	"time"
+
+	"github.com/tenantkit/tenantkit/internal/meter"
+)
 
 // SetUsageSinkFunc wraps the Kit's usage sink (call before Start).
 func SetUsageSinkFunc(k *Kit, f func(meter.Sink) meter.Sink) { k.sinkFunc = f }
@@ -11,3 +15,6 @@ func ManualLoadTicks(k *Kit) { k.manualTick = true }
 
 // TickLoad closes the current load bucket now.
 func TickLoad(k *Kit) { k.obs.meter.Tick() }
+
+// PruneUsageEvery sets how often the Kit prunes usage (call before Start).
+func PruneUsageEvery(k *Kit, d time.Duration) { k.pruneEvery = d }

@@ -240,7 +240,7 @@ func (k *Kit) runObserver(ctx context.Context) {
 		sink = k.sinkFunc(sink)
 	}
 	sink = countedSink{sink, o}
-	done := make(chan struct{}, 3)
+	done := make(chan struct{}, 4)
 	go func() {
 		defer func() { done <- struct{}{} }()
 		o.meter.Run(ctx, sink, o.cfg.FlushInterval, func(err error) {
@@ -257,7 +257,11 @@ func (k *Kit) runObserver(ctx context.Context) {
 		defer func() { done <- struct{}{} }()
 		k.recordNoisy(ctx)
 	}()
-	for range 3 {
+	go func() {
+		defer func() { done <- struct{}{} }()
+		k.pruneUsage(ctx)
+	}()
+	for range 4 {
 		<-done
 	}
 }
@@ -274,6 +278,32 @@ func (o *observer) noisyEvent(ev meter.Event) {
 	select {
 	case o.events <- ev:
 	default: // the recorder is behind: the gauge and the next refresh tell
+	}
+}
+
+// usagePrune is how often a process prunes the catalog's recent load, old
+// flush ids and stale noisy findings: every process does, so that an
+// application that embeds the Kit without running the server keeps them
+// bounded. Concurrent prunes are harmless.
+const usagePrune = 5 * time.Minute
+
+// pruneUsage prunes the usage tables every usagePrune until ctx is done.
+func (k *Kit) pruneUsage(ctx context.Context) {
+	every := k.pruneEvery
+	if every <= 0 {
+		every = usagePrune
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := k.store.PruneUsage(ctx, time.Now()); err != nil && ctx.Err() == nil {
+				k.log.WarnContext(ctx, "tenantkit: prune usage", "err", err)
+			}
+		}
 	}
 }
 

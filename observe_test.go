@@ -520,3 +520,31 @@ func TestIdleTenantsLeaveTheMeterAndComeBack(t *testing.T) {
 		}
 	}
 }
+
+// TestTheKitPrunesUsage: a process embedding the Kit prunes the catalog's
+// recent load itself, with no server running: buckets older than the
+// hour kept go.
+func TestTheKitPrunesUsage(t *testing.T) {
+	t.Parallel()
+	b := setup(t, tenantkit.Config{Observability: tenantkit.ObservabilityConfig{FlushInterval: time.Hour}})
+	tenantkit.PruneUsageEvery(b.kit, 50*time.Millisecond)
+	tn := b.tenant(t, "acme", "free")
+	conn, err := pgx.Connect(context.Background(), b.db.OwnerDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(context.Background(), `INSERT INTO tenantkit.usage_load (tenant_id, bucket, requests, compute_us, db_us, bandwidth_bytes)
+		VALUES ($1, now() - interval '2 hours', 1, 0, 0, 0), ($1, now(), 1, 0, 0, 0)`, tn.ID); err != nil {
+		t.Fatal(err)
+	}
+	b.startListening(t)
+	count := func() int {
+		var n int
+		if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM tenantkit.usage_load`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	eventually(t, "the old bucket pruned", func() bool { return count() == 1 })
+}

@@ -144,9 +144,11 @@ type Kit struct {
 	mailer    *mailer.Mailer
 	obs       *observer
 	// sinkFunc wraps the usage sink and manualTick leaves the load window
-	// to the caller (tests).
+	// to the caller (tests); pruneEvery is how often usage is pruned
+	// (usagePrune when 0).
 	sinkFunc   func(meter.Sink) meter.Sink
 	manualTick bool
+	pruneEvery time.Duration
 }
 
 type subscriber interface {
