@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/google/uuid"
 	"golang.org/x/sync/semaphore"
@@ -31,6 +33,9 @@ type fairShare struct {
 type tenantSlots struct {
 	limit int64
 	sem   *semaphore.Weighted
+	// used is set by every acquire and cleared by each sweep: slots found
+	// unused by two sweeps in a row are dropped.
+	used atomic.Bool
 }
 
 // acquire takes a slot of t when its data is on a shared tier and it has a
@@ -48,6 +53,9 @@ func (f *fairShare) acquire(ctx context.Context, t *Tenant, throttle int64) (*se
 		return nil, nil
 	}
 	s := f.slotsOf(t.ID, limit)
+	if !s.used.Load() {
+		s.used.Store(true)
+	}
 	if s.sem.TryAcquire(1) {
 		return s.sem, nil
 	}
@@ -66,4 +74,56 @@ func (f *fairShare) slotsOf(id uuid.UUID, limit int64) *tenantSlots {
 	s := &tenantSlots{limit: limit, sem: semaphore.NewWeighted(limit)}
 	f.slots.Store(id, s)
 	return s
+}
+
+// fairSweep is how often unused tenants' slots are looked for.
+const fairSweep = 5 * time.Minute
+
+// sweep drops the slots of tenants that started no scoped transaction
+// since the last sweep and hold none now, so that a long-running process
+// does not keep a semaphore for every tenant it ever served. It returns
+// how many it dropped.
+//
+// A transaction that looked the slots up just before they were dropped
+// still waits on them; one arriving after makes new ones: for that moment
+// the tenant may run up to twice its limit.
+func (f *fairShare) sweep() int {
+	dropped := 0
+	f.slots.Range(func(k, v any) bool {
+		s := v.(*tenantSlots)
+		if s.used.Load() {
+			s.used.Store(false)
+			return true
+		}
+		if !s.sem.TryAcquire(s.limit) {
+			return true // in use
+		}
+		if f.slots.CompareAndDelete(k, s) {
+			dropped++
+		}
+		s.sem.Release(s.limit)
+		return true
+	})
+	return dropped
+}
+
+// len returns how many tenants' slots are held.
+func (f *fairShare) len() int {
+	n := 0
+	f.slots.Range(func(any, any) bool { n++; return true })
+	return n
+}
+
+// runSweeps sweeps every interval until ctx is done.
+func (f *fairShare) runSweeps(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			f.sweep()
+		}
+	}
 }

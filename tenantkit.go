@@ -307,6 +307,14 @@ func (k *Kit) Start(ctx context.Context) error {
 		_ = k.flags.Run(ctx)
 	}()
 	defer func() { cancel(); <-flagsDone }()
+	if !k.cfg.DisableFairShare {
+		sweepDone := make(chan struct{})
+		go func() {
+			defer close(sweepDone)
+			k.fair.runSweeps(ctx, fairSweep)
+		}()
+		defer func() { cancel(); <-sweepDone }()
+	}
 	if k.obs != nil {
 		obsDone := make(chan struct{})
 		go func() {

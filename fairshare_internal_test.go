@@ -1,0 +1,57 @@
+package tenantkit
+
+import (
+	"context"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/tenantkit/tenantkit/internal/catalog"
+)
+
+// TestFairShareSlotsOfIdleTenantsAreDropped: a tenant's slots go once two
+// sweeps found them unused and free; a tenant that ran a transaction since
+// the last sweep, or holds a slot, keeps them — and its limit.
+func TestFairShareSlotsOfIdleTenantsAreDropped(t *testing.T) {
+	var f fairShare
+	ctx := context.Background()
+	tenant := func() *Tenant {
+		return &Tenant{Tenant: catalog.Tenant{ID: uuid.New(), Slug: "t"}, Placement: &catalog.Placement{Tier: catalog.TierShared},
+			Limits: map[string]int64{catalog.LimitConcurrentTx: 2}}
+	}
+	idle := make([]*Tenant, 1000)
+	for i := range idle {
+		idle[i] = tenant()
+		sem, err := f.acquire(ctx, idle[i], 0)
+		if err != nil || sem == nil {
+			t.Fatalf("acquire: %v, %v", sem, err)
+		}
+		sem.Release(1)
+	}
+	busy, holding := tenant(), tenant()
+	held, err := f.acquire(ctx, holding, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := f.sweep(); n != 0 || f.len() != 1001 {
+		t.Fatalf("first sweep dropped %d, %d held; want 0, 1001 (all were used since)", n, f.len())
+	}
+	sem, err := f.acquire(ctx, busy, 0) // busy runs one between the sweeps
+	if err != nil {
+		t.Fatal(err)
+	}
+	sem.Release(1)
+	if n := f.sweep(); n != 1000 || f.len() != 2 {
+		t.Fatalf("second sweep dropped %d, %d held; want 1000, 2 (busy and holding)", n, f.len())
+	}
+	// The holder's limit still holds: one more slot, then none.
+	if _, err := f.acquire(ctx, holding, 0); err != nil {
+		t.Fatal(err)
+	}
+	full, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := f.acquire(full, holding, 0); err == nil {
+		t.Fatal("a third concurrent transaction of a tenant limited to 2 got a slot")
+	}
+	held.Release(1)
+}
