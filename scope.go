@@ -160,9 +160,10 @@ func (k *Kit) oneStatement(ctx context.Context, sql string, args []any, read fun
 }
 
 func batchStatement(ctx context.Context, conn *pgx.Conn, t *Tenant, sql string, args []any, read func(pgx.Rows) error) error {
+	id := t.ID.String()
 	b := &pgx.Batch{}
-	b.Queue(setupSQL, t.ID.String(), t.Placement.Schema)
-	b.Queue(fenceSQL, t.ID.String(), t.Placement.Epoch)
+	b.Queue(setupSQL, id, t.Placement.Schema)
+	b.Queue(fenceSQL, id, t.Placement.Epoch)
 	b.Queue(sql, args...)
 	br := conn.SendBatch(ctx, b)
 	defer br.Close()
@@ -239,6 +240,9 @@ func (k *Kit) withPlacement(ctx context.Context, fn func(*Tenant, *pgxpool.Pool)
 		return ErrNoTenant
 	}
 	err := k.onPlacement(ctx, t, fn)
+	if err == nil {
+		return nil
+	}
 	moved := isMoved(err)
 	if !moved && !(pgconn.SafeToRetry(err) && fresh()) {
 		return err
