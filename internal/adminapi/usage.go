@@ -2,7 +2,9 @@ package adminapi
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/tenantkit/tenantkit/internal/catalog"
@@ -21,7 +23,13 @@ const (
 type UsageExport struct {
 	Period  string                `json:"period"`
 	Tenants []catalog.UsageReport `json:"tenants"`
+	// Next is the after of the next page, when there is one.
+	Next string `json:"next,omitempty"`
 }
+
+// DefaultUsagePage is how many tenants a page of GET /api/v1/usage holds
+// unless limit says otherwise (at most catalog.MaxUsagePage).
+const DefaultUsagePage = 1000
 
 // PeriodOr returns period, or the billing period of now when it is empty.
 func PeriodOr(period string, now time.Time) string {
@@ -74,11 +82,35 @@ func (a *API) tenantUsage(w http.ResponseWriter, r *http.Request) {
 	a.respond(w, r, u, err)
 }
 
-// exportUsage lists every tenant's usage in a period, for billing.
+// exportUsage lists the tenants' usage in a period, for billing, a page
+// at a time: ?after= the next of the page before, ?limit= its size. The
+// next page's address is also in the Link header.
 func (a *API) exportUsage(w http.ResponseWriter, r *http.Request) {
-	period := PeriodOr(r.URL.Query().Get("period"), time.Now())
-	out, err := ExportUsage(r.Context(), a.store, period)
-	a.respond(w, r, out, err)
+	q := r.URL.Query()
+	period := PeriodOr(q.Get("period"), time.Now())
+	limit := DefaultUsagePage
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > catalog.MaxUsagePage {
+			a.fail(w, r, &catalog.ValidationError{Fields: []catalog.FieldError{{Field: "limit",
+				Message: fmt.Sprintf("must be a whole number between 1 and %d", catalog.MaxUsagePage)}}})
+			return
+		}
+		limit = n
+	}
+	page, next, err := a.store.UsageInPeriodPage(r.Context(), period, q.Get("after"), limit)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if next != "" {
+		u := *r.URL
+		qs := u.Query()
+		qs.Set("after", next)
+		u.RawQuery = qs.Encode()
+		w.Header().Set("Link", fmt.Sprintf("<%s>; rel=\"next\"", u.RequestURI()))
+	}
+	writeJSON(w, http.StatusOK, UsageExport{Period: period, Tenants: page, Next: next})
 }
 
 // load ranks tenants by their load over the last window, for tenantkit

@@ -178,3 +178,51 @@ func TestUsageRoutesNeedTheTokenAndGET(t *testing.T) {
 		}
 	}
 }
+
+// The billing export comes a page at a time: limit sets its size, the
+// next page's address is in the Link header and in next, and following
+// them lists every tenant once, by slug.
+func TestUsageExportPages(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	var deltas []catalog.UsageDelta
+	for i := range 7 {
+		tn := b.create(t, "tenant-"+string(rune('a'+i)))
+		deltas = append(deltas, catalog.UsageDelta{Tenant: tn.ID, Period: october, APICalls: int64(i + 1)})
+	}
+	b.writeUsage(t, deltas...)
+	type page struct {
+		Period  string
+		Tenants []catalog.UsageReport
+		Next    string
+	}
+	var slugs []string
+	path := "/api/v1/usage?period=" + october + "&limit=3"
+	for pages := 0; path != ""; pages++ {
+		if pages == 5 {
+			t.Fatal("more than 5 pages of 3 for 7 tenants")
+		}
+		w := b.do(t, "GET", path, "")
+		link := w.Header().Get("Link")
+		p := decode[page](t, w, http.StatusOK)
+		for _, u := range p.Tenants {
+			slugs = append(slugs, u.Slug)
+		}
+		path = ""
+		if p.Next != "" {
+			want := "<" + "/api/v1/usage?after=" + p.Next + "&limit=3&period=" + october + `>; rel="next"`
+			if link != want {
+				t.Fatalf("Link %q, want %q", link, want)
+			}
+			path = strings.TrimSuffix(strings.TrimPrefix(link, "<"), `>; rel="next"`)
+		} else if link != "" || len(p.Tenants) != 1 {
+			t.Fatalf("last page: %d tenants, Link %q", len(p.Tenants), link)
+		}
+	}
+	if got := strings.Join(slugs, ","); got != "tenant-a,tenant-b,tenant-c,tenant-d,tenant-e,tenant-f,tenant-g" {
+		t.Fatalf("pages listed %s", got)
+	}
+	for _, l := range []string{"0", "-1", "5001", "many"} {
+		wantFields(t, b.do(t, "GET", "/api/v1/usage?limit="+l, ""), "limit")
+	}
+}

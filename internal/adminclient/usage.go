@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/tenantkit/tenantkit/internal/adminapi"
@@ -18,10 +19,28 @@ func (c *Client) Usage(ctx context.Context, ref, period string) (catalog.UsageRe
 }
 
 // UsageAll returns every tenant's usage in period (YYYY-MM; "" for the
-// server's current month), for billing.
+// server's current month), for billing, asking for it a page at a time.
 func (c *Client) UsageAll(ctx context.Context, period string) (adminapi.UsageExport, error) {
-	var out adminapi.UsageExport
-	return out, c.do(ctx, http.MethodGet, "/api/v1/usage"+periodQuery(period), nil, &out)
+	var all adminapi.UsageExport
+	q := url.Values{"limit": {strconv.Itoa(catalog.MaxUsagePage)}}
+	if period != "" {
+		q.Set("period", period)
+	}
+	for {
+		var page adminapi.UsageExport
+		if err := c.do(ctx, http.MethodGet, "/api/v1/usage?"+q.Encode(), nil, &page); err != nil {
+			return adminapi.UsageExport{}, err
+		}
+		all.Period = page.Period
+		all.Tenants = append(all.Tenants, page.Tenants...)
+		if page.Next == "" {
+			if all.Tenants == nil {
+				all.Tenants = []catalog.UsageReport{}
+			}
+			return all, nil
+		}
+		q.Set("after", page.Next)
+	}
 }
 
 // Load ranks tenants by their load over the last window (0 for the

@@ -22,6 +22,13 @@ import (
 // and the catalog, to write usage into.
 func setupUsage(t *testing.T) (*adminclient.Client, *catalog.Store) {
 	t.Helper()
+	c, store, _ := setupUsagePool(t)
+	return c, store
+}
+
+// setupUsagePool is setupUsage with the catalog's pool.
+func setupUsagePool(t *testing.T) (*adminclient.Client, *catalog.Store, *pgxpool.Pool) {
+	t.Helper()
 	db := tenantkittest.NewCatalog(t)
 	pool, err := pgxpool.New(context.Background(), db.OwnerDSN())
 	if err != nil {
@@ -42,7 +49,7 @@ func setupUsage(t *testing.T) (*adminclient.Client, *catalog.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return c, store
+	return c, store, pool
 }
 
 func TestUsageThroughTheClient(t *testing.T) {
@@ -121,5 +128,33 @@ func TestLoadThroughTheClientForTop(t *testing.T) {
 		if p := wantKind(t, err, problem.InvalidFields); len(p.Errors) != 1 || p.Errors[0].Field != "window" {
 			t.Fatalf("window %s: %v", window, err)
 		}
+	}
+}
+
+// UsageAll follows the export's pages: 5,003 tenants come in two pages of
+// at most 5,000, each once.
+func TestUsageAllFollowsPages(t *testing.T) {
+	t.Parallel()
+	c, _, pool := setupUsagePool(t)
+	ctx := context.Background()
+	const n = catalog.MaxUsagePage + 3
+	if _, err := pool.Exec(ctx, `WITH t AS (
+		INSERT INTO tenantkit.tenants (slug, name, plan) SELECT 'tenant-' || g, 'Tenant', 'free' FROM generate_series(1, $1::int) g RETURNING id)
+		INSERT INTO tenantkit.usage_periods (tenant_id, period, api_calls) SELECT id, '2024-10', 1 FROM t`, n); err != nil {
+		t.Fatal(err)
+	}
+	all, err := c.UsageAll(ctx, "2024-10")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, u := range all.Tenants {
+		if seen[u.Slug] || u.APICalls != 1 {
+			t.Fatalf("%s listed twice or with %d calls", u.Slug, u.APICalls)
+		}
+		seen[u.Slug] = true
+	}
+	if len(seen) != n || all.Next != "" {
+		t.Fatalf("%d tenants listed, want %d (next %q)", len(seen), n, all.Next)
 	}
 }

@@ -212,17 +212,55 @@ func (s *Store) UsageFor(ctx context.Context, ref, period string) (UsageReport, 
 	return usageReport(u, t.Slug), nil
 }
 
+// MaxUsagePage is the most tenants a page of UsageInPeriodPage holds.
+const MaxUsagePage = 5000
+
 // UsageInPeriod lists every tenant's usage recorded in period, by slug.
 func (s *Store) UsageInPeriod(ctx context.Context, period string) ([]UsageReport, error) {
+	var out []UsageReport
+	after := ""
+	for {
+		page, next, err := s.UsageInPeriodPage(ctx, period, after, MaxUsagePage)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, page...)
+		if next == "" {
+			if out == nil {
+				out = []UsageReport{}
+			}
+			return out, nil
+		}
+		after = next
+	}
+}
+
+// UsageInPeriodPage lists up to limit (1 to MaxUsagePage) tenants' usage
+// recorded in period, by slug after after (the next of the page before,
+// "" for the first), and the slug to ask the next page after ("" for the
+// last page).
+func (s *Store) UsageInPeriodPage(ctx context.Context, period, after string, limit int) ([]UsageReport, string, error) {
+	v := &ValidationError{}
 	if _, err := ParsePeriod(period); err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	rows, err := s.q.ListUsagePeriod(ctx, period)
+	if limit < 1 || limit > MaxUsagePage {
+		v.add("limit", fmt.Sprintf("must be between 1 and %d", MaxUsagePage))
+	}
+	if err := v.orNil(); err != nil {
+		return nil, "", err
+	}
+	rows, err := s.q.ListUsagePeriod(ctx, catalogdb.ListUsagePeriodParams{Period: period, After: after, Max: int32(limit + 1)})
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	out := make([]UsageReport, 0, len(rows))
-	for _, r := range rows {
+	out := make([]UsageReport, 0, min(len(rows), limit))
+	next := ""
+	for i, r := range rows {
+		if i == limit {
+			next = out[i-1].Slug
+			break
+		}
 		out = append(out, usageReport(catalogdb.TenantkitUsagePeriod{
 			TenantID: r.TenantID, Period: r.Period, ApiCalls: r.ApiCalls, ComputeUs: r.ComputeUs, DbUs: r.DbUs,
 			DbQueries: r.DbQueries, BandwidthBytes: r.BandwidthBytes, ActiveUsers: r.ActiveUsers,
@@ -230,7 +268,7 @@ func (s *Store) UsageInPeriod(ctx context.Context, period string) ([]UsageReport
 			UpdatedAt: r.UpdatedAt,
 		}, r.Slug))
 	}
-	return out, nil
+	return out, next, nil
 }
 
 // StorageSample is a tenant's measured storage.

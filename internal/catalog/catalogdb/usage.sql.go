@@ -357,9 +357,16 @@ func (q *Queries) ListNoisy(ctx context.Context, freshSince time.Time) ([]ListNo
 const listUsagePeriod = `-- name: ListUsagePeriod :many
 SELECT u.tenant_id, u.period, u.api_calls, u.compute_us, u.db_us, u.db_queries, u.bandwidth_bytes, u.active_users, u.storage_bytes, u.storage_method, u.storage_sampled_at, u.updated_at, t.slug FROM tenantkit.usage_periods u
 JOIN tenantkit.tenants t ON t.id = u.tenant_id
-WHERE u.period = $1
+WHERE u.period = $1 AND t.slug > $2::text
 ORDER BY t.slug
+LIMIT $3
 `
+
+type ListUsagePeriodParams struct {
+	Period string `json:"period"`
+	After  string `json:"after"`
+	Max    int32  `json:"max"`
+}
 
 type ListUsagePeriodRow struct {
 	TenantID         uuid.UUID  `json:"tenant_id"`
@@ -377,8 +384,9 @@ type ListUsagePeriodRow struct {
 	Slug             string     `json:"slug"`
 }
 
-func (q *Queries) ListUsagePeriod(ctx context.Context, period string) ([]ListUsagePeriodRow, error) {
-	rows, err := q.db.Query(ctx, listUsagePeriod, period)
+// A page of the tenants' usage in a period, by slug after @after.
+func (q *Queries) ListUsagePeriod(ctx context.Context, arg ListUsagePeriodParams) ([]ListUsagePeriodRow, error) {
+	rows, err := q.db.Query(ctx, listUsagePeriod, arg.Period, arg.After, arg.Max)
 	if err != nil {
 		return nil, err
 	}

@@ -51,10 +51,12 @@ DELETE FROM tenantkit.usage_load WHERE bucket < @before;
 SELECT * FROM tenantkit.usage_periods WHERE tenant_id = @tenant_id AND period = @period;
 
 -- name: ListUsagePeriod :many
+-- A page of the tenants' usage in a period, by slug after @after.
 SELECT u.*, t.slug FROM tenantkit.usage_periods u
 JOIN tenantkit.tenants t ON t.id = u.tenant_id
-WHERE u.period = @period
-ORDER BY t.slug;
+WHERE u.period = @period AND t.slug > @after::text
+ORDER BY t.slug
+LIMIT @max;
 
 -- name: RecordStorage :exec
 INSERT INTO tenantkit.usage_periods AS u (tenant_id, period, storage_bytes, storage_method, storage_sampled_at)
