@@ -244,7 +244,7 @@ func (k *Kit) withPlacement(ctx context.Context, fn func(*Tenant, *pgxpool.Pool)
 		return nil
 	}
 	moved := isMoved(err)
-	if !moved && !(pgconn.SafeToRetry(err) && fresh()) {
+	if !moved && !(pgconn.SafeToRetry(err) && fresh() && ctx.Err() == nil) {
 		return err
 	}
 	k.cache.Invalidate(tenantMessage(t))
