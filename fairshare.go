@@ -113,17 +113,3 @@ func (f *fairShare) len() int {
 	f.slots.Range(func(any, any) bool { n++; return true })
 	return n
 }
-
-// runSweeps sweeps every interval until ctx is done.
-func (f *fairShare) runSweeps(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			f.sweep()
-		}
-	}
-}

@@ -289,20 +289,27 @@ const usagePrune = 5 * time.Minute
 
 // pruneUsage prunes the usage tables every usagePrune until ctx is done.
 func (k *Kit) pruneUsage(ctx context.Context) {
-	every := k.pruneEvery
-	if every <= 0 {
-		every = usagePrune
+	interval := k.pruneEvery
+	if interval <= 0 {
+		interval = usagePrune
 	}
-	t := time.NewTicker(every)
+	every(ctx, interval, func() {
+		if err := k.store.PruneUsage(ctx, time.Now()); err != nil && ctx.Err() == nil {
+			k.log.WarnContext(ctx, "tenantkit: prune usage", "err", err)
+		}
+	})
+}
+
+// every calls fn every interval until ctx is done.
+func every(ctx context.Context, interval time.Duration, fn func()) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := k.store.PruneUsage(ctx, time.Now()); err != nil && ctx.Err() == nil {
-				k.log.WarnContext(ctx, "tenantkit: prune usage", "err", err)
-			}
+			fn()
 		}
 	}
 }

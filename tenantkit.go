@@ -311,7 +311,7 @@ func (k *Kit) Start(ctx context.Context) error {
 		sweepDone := make(chan struct{})
 		go func() {
 			defer close(sweepDone)
-			k.fair.runSweeps(ctx, fairSweep)
+			every(ctx, fairSweep, func() { k.fair.sweep() })
 		}()
 		defer func() { cancel(); <-sweepDone }()
 	}

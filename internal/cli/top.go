@@ -236,17 +236,25 @@ func fitTop(rep catalog.LoadReport, height int) ([]string, int) {
 // topBriefNotes is a line per finding: the tenant, its flag and the
 // command.
 func topBriefNotes(rep catalog.LoadReport) []string {
+	return findingLines(rep, func(t catalog.TenantLoad, n catalog.NoisyState) []string {
+		line := topName(t) + ": " + topFlag([]catalog.NoisyState{n})
+		if n.Command != "" {
+			line += ": " + n.Command
+		}
+		return []string{line}
+	})
+}
+
+// findingLines is the lines lines gives each finding about a noisy
+// tenant, after a blank line when there are any.
+func findingLines(rep catalog.LoadReport, lines func(catalog.TenantLoad, catalog.NoisyState) []string) []string {
 	var out []string
 	for _, t := range rep.Tenants {
 		for _, n := range t.Noisy {
 			if len(out) == 0 {
 				out = append(out, "")
 			}
-			line := topName(t) + ": " + topFlag([]catalog.NoisyState{n})
-			if n.Command != "" {
-				line += ": " + n.Command
-			}
-			out = append(out, line)
+			out = append(out, lines(t, n)...)
 		}
 	}
 	return out
@@ -317,26 +325,20 @@ func topFlag(ns []catalog.NoisyState) string {
 // was found, the recommendation, and the command alone on its line, to be
 // copied.
 func topNotes(rep catalog.LoadReport) []string {
-	var out []string
-	for _, t := range rep.Tenants {
-		for _, n := range t.Noisy {
-			if len(out) == 0 {
-				out = append(out, "")
-			}
-			what := topName(t) + ": " + topFlag([]catalog.NoisyState{n}) + ", " + topShare(n) + " since " + topSince(rep.At, n.Since)
-			if n.Processes > 1 {
-				what += ", in " + strconv.Itoa(n.Processes) + " processes"
-			}
-			out = append(out, what)
-			if n.Recommendation != "" {
-				out = append(out, "  "+n.Recommendation)
-			}
-			if n.Command != "" {
-				out = append(out, "  "+n.Command)
-			}
+	return findingLines(rep, func(t catalog.TenantLoad, n catalog.NoisyState) []string {
+		what := topName(t) + ": " + topFlag([]catalog.NoisyState{n}) + ", " + topShare(n) + " since " + topSince(rep.At, n.Since)
+		if n.Processes > 1 {
+			what += ", in " + strconv.Itoa(n.Processes) + " processes"
 		}
-	}
-	return out
+		out := []string{what}
+		if n.Recommendation != "" {
+			out = append(out, "  "+n.Recommendation)
+		}
+		if n.Command != "" {
+			out = append(out, "  "+n.Command)
+		}
+		return out
+	})
 }
 
 func topShare(n catalog.NoisyState) string {
