@@ -231,3 +231,32 @@ func randomHex(n int) string {
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
 }
+
+// CloseAndWait closes conn, a superuser's connection to s, and waits up to
+// 10 s for its server process to end. Until it has, an owner's DROP
+// DATABASE … WITH (FORCE) of that database fails, since only a superuser
+// may end a superuser's session: tests that look into a tenant's database
+// as the superuser, then drop it, close their connection this way.
+func (s *Server) CloseAndWait(tb testing.TB, conn *pgx.Conn) {
+	tb.Helper()
+	ctx := context.Background()
+	pid := conn.PgConn().PID()
+	_ = conn.Close(ctx)
+	watch, err := pgx.Connect(ctx, s.SuperuserURL("postgres"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer watch.Close(ctx)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		var alive bool
+		if err := watch.QueryRow(ctx, "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE pid = $1)", pid).Scan(&alive); err != nil {
+			tb.Fatal(err)
+		}
+		if !alive {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("server process %d still there 10 s after its connection closed", pid)
+		}
+	}
+}

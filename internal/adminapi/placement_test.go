@@ -407,7 +407,7 @@ func TestDeleteTenantHard(t *testing.T) {
 		}
 		s := pgx.Identifier{got.Placement.Schema}.Sanitize()
 		_, err = conn.Exec(ctx, "INSERT INTO "+s+".customers (tenant_id, email, name) VALUES ($1, 'a@x.test', 'A')", got.ID)
-		conn.Close(ctx)
+		srv.CloseAndWait(t, conn)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -418,7 +418,7 @@ func TestDeleteTenantHard(t *testing.T) {
 		if err != nil {
 			return false
 		}
-		defer conn.Close(ctx)
+		defer srv.CloseAndWait(t, conn)
 		var ok bool
 		if err := conn.QueryRow(ctx, sql, args...).Scan(&ok); err != nil {
 			t.Fatal(err)

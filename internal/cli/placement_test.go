@@ -198,7 +198,7 @@ func (p *platform) exec(t *testing.T, role, db, sql string, args ...any) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close(ctx)
+	defer p.db.Server.CloseAndWait(t, conn)
 	if _, err := conn.Exec(ctx, sql, args...); err != nil {
 		t.Fatalf("%s: %v", sql, err)
 	}
@@ -213,7 +213,7 @@ func (p *platform) count(t *testing.T, db, sql string, args ...any) int {
 	if err != nil {
 		return -1
 	}
-	defer conn.Close(ctx)
+	defer p.db.Server.CloseAndWait(t, conn)
 	var n int
 	if err := conn.QueryRow(ctx, sql, args...).Scan(&n); err != nil {
 		return -1

@@ -209,7 +209,7 @@ func countRows(t *testing.T, b *bundle, pl catalog.Placement, slug string) int {
 	if err != nil {
 		return 0 // the database is gone
 	}
-	defer conn.Close(ctx)
+	defer b.db.Server.CloseAndWait(t, conn)
 	var n int
 	err = conn.QueryRow(ctx, fmt.Sprintf("SELECT count(*) FROM %s.customers WHERE tenant_id = $1", pgx.Identifier{pl.Schema}.Sanitize()),
 		tenantID(t, b, slug)).Scan(&n)
