@@ -36,6 +36,9 @@ func stateOf(c *pgx.Conn) *connState {
 // poolConfig adjusts every tenant pool: the application's PoolConfigFunc
 // first, then the tracer that attributes database time to tenants.
 func (k *Kit) poolConfig(pc *pgxpool.Config) {
+	if k.cfg.StatementCacheSize > 0 {
+		pc.ConnConfig.StatementCacheCapacity = k.cfg.StatementCacheSize
+	}
 	if k.cfg.PoolConfigFunc != nil {
 		k.cfg.PoolConfigFunc(pc)
 	}

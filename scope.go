@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -13,8 +11,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tenantkit/tenantkit/internal/catalog"
-	"github.com/tenantkit/tenantkit/internal/rlspolicy"
 	"github.com/tenantkit/tenantkit/internal/router"
+	"github.com/tenantkit/tenantkit/internal/scope"
 )
 
 // Errors of scoped access.
@@ -55,8 +53,12 @@ func (k *Kit) TxWithOptions(ctx context.Context, opts pgx.TxOptions, fn func(pgx
 	}
 	ran := false
 	return k.withPlacement(ctx, func(t *Tenant, pool *pgxpool.Pool) error {
-		opts.BeginQuery = beginSQL(opts, t)
-		return pgx.BeginTxFunc(ctx, pool, opts, func(tx pgx.Tx) error {
+		conn, err := pool.Acquire(ctx)
+		if err != nil {
+			return err
+		}
+		defer conn.Release()
+		return k.scoper.Tx(ctx, conn, target(t), opts, func(tx pgx.Tx) error {
 			ran = true
 			return fn(tx)
 		})
@@ -116,16 +118,8 @@ func Query[T any](ctx context.Context, k *Kit, sql string, args []any, scan pgx.
 	return out, err
 }
 
-// preparedKey holds, in each connection's custom data, the statements
-// tenantkit prepared on it inside a scoped transaction.
-const preparedKey = "tenantkit.prepared"
-
 // oneStatement runs one statement scoped to the tenant of ctx and hands its
-// rows to read. The statement and the tenant setup are sent together with
-// one Sync: one round trip, one implicit transaction, whose local settings
-// end with it. With prepared statements, a statement's first run on a
-// connection is prepared inside a scoped transaction instead — where its
-// table names resolve in the tenant's schema — and reused from then on.
+// rows to read (see scope.Scoper.Statement).
 func (k *Kit) oneStatement(ctx context.Context, sql string, args []any, read func(pgx.Rows) error) error {
 	return k.withPlacement(ctx, func(t *Tenant, pool *pgxpool.Pool) error {
 		conn, err := pool.Acquire(ctx)
@@ -133,98 +127,14 @@ func (k *Kit) oneStatement(ctx context.Context, sql string, args []any, read fun
 			return err
 		}
 		defer conn.Release()
-		prepared, _ := conn.Conn().PgConn().CustomData()[preparedKey].(map[string]struct{})
-		_, ready := prepared[sql]
-		if k.cfg.DisablePreparedStatements || ready {
-			return batchStatement(ctx, conn.Conn(), t, sql, args, read)
-		}
-		err = pgx.BeginTxFunc(ctx, conn, pgx.TxOptions{BeginQuery: beginSQL(pgx.TxOptions{}, t)}, func(tx pgx.Tx) error {
-			if _, err := tx.Conn().Prepare(ctx, sql, sql); err != nil {
-				return err
-			}
-			rows, err := tx.Query(ctx, sql, args...)
-			if err != nil {
-				return err
-			}
-			return read(rows)
-		})
-		if err == nil {
-			if prepared == nil {
-				prepared = map[string]struct{}{}
-				conn.Conn().PgConn().CustomData()[preparedKey] = prepared
-			}
-			prepared[sql] = struct{}{}
-		}
-		return err
+		return k.scoper.Statement(ctx, conn, target(t), sql, args, read)
 	}, func() bool { return true })
 }
 
-func batchStatement(ctx context.Context, conn *pgx.Conn, t *Tenant, sql string, args []any, read func(pgx.Rows) error) error {
-	id := t.ID.String()
-	b := &pgx.Batch{}
-	b.Queue(setupSQL, id, t.Placement.Schema)
-	b.Queue(fenceSQL, id, t.Placement.Epoch)
-	b.Queue(sql, args...)
-	br := conn.SendBatch(ctx, b)
-	defer br.Close()
-	for range 2 {
-		if _, err := br.Exec(); err != nil {
-			return err
-		}
-	}
-	rows, err := br.Query()
-	if err != nil {
-		return err
-	}
-	if err := read(rows); err != nil {
-		return err
-	}
-	return br.Close()
+// target is where the scoped work of t runs.
+func target(t *Tenant) scope.Target {
+	return scope.Target{Tenant: t.ID, Epoch: t.Placement.Epoch, Schema: t.Placement.Schema}
 }
-
-// The tenant setup of the single-statement path, in two statements. The first sets the transaction-local
-// tenant setting and search_path and takes the shared advisory lock that a
-// move's cutover takes exclusively; every name in it is qualified, since it
-// runs before the search_path is set. The second checks the move fence: as
-// a later statement, under READ COMMITTED it reads with a snapshot taken
-// after the lock was granted. It calls tenantkit.moved, which raises, only
-// when the fence holds a newer epoch. Nothing is set for the session.
-const (
-	setupSQL = "SELECT pg_catalog.set_config('" + rlspolicy.Setting + "', $1::text, true), " +
-		"pg_catalog.set_config('search_path', pg_catalog.quote_ident($2::text), true), " +
-		"pg_catalog.pg_advisory_xact_lock_shared(pg_catalog.hashtextextended($1::text, 0))"
-	fenceSQL = "SELECT tenantkit.moved(f.tenant_id, f.epoch, $2::bigint) FROM tenantkit.fence f " +
-		"WHERE f.tenant_id = $1::uuid AND f.epoch > $2::bigint"
-)
-
-// beginSQL begins a transaction and scopes it in one simple-protocol round
-// trip: BEGIN and tenantkit.enter, the setup as one server-side function
-// (each statement of a simple query costs; one is cheapest). The values are
-// ours (a uuid, an integer, a generated schema name), quoted all the same.
-func beginSQL(opts pgx.TxOptions, t *Tenant) string {
-	var b strings.Builder
-	b.WriteString("BEGIN")
-	if opts.IsoLevel != "" {
-		b.WriteString(" ISOLATION LEVEL " + string(opts.IsoLevel))
-	}
-	if opts.AccessMode != "" {
-		b.WriteString(" " + string(opts.AccessMode))
-	}
-	if opts.DeferrableMode != "" {
-		b.WriteString(" " + string(opts.DeferrableMode))
-	}
-	b.WriteString("; SELECT tenantkit.enter(")
-	b.WriteString(literal(t.ID.String()))
-	b.WriteString(", ")
-	b.WriteString(strconv.FormatInt(t.Placement.Epoch, 10))
-	b.WriteString(", ")
-	b.WriteString(literal(t.Placement.Schema))
-	b.WriteString(")")
-	return b.String()
-}
-
-// literal quotes s as an SQL string literal.
-func literal(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 // withPlacement runs fn with the tenant of ctx and the pool of its
 // placement. fn runs once more, on the reloaded placement, when the tenant

@@ -22,6 +22,7 @@ import (
 	"github.com/tenantkit/tenantkit/internal/registry"
 	"github.com/tenantkit/tenantkit/internal/resolve"
 	"github.com/tenantkit/tenantkit/internal/router"
+	"github.com/tenantkit/tenantkit/internal/scope"
 	"github.com/tenantkit/tenantkit/internal/settings"
 	"github.com/tenantkit/tenantkit/internal/tenantcache"
 )
@@ -64,6 +65,12 @@ type Config struct {
 	// statements do not survive there. It costs a parse per statement and
 	// a slower single-statement path. Defaults to false.
 	DisablePreparedStatements bool
+	// StatementCacheSize bounds the statements prepared on each tenant
+	// connection, by the single-statement helpers and by pgx inside Tx
+	// each: the least recently used is deallocated to make room, so an
+	// application that inlines values leaves a bounded number per server
+	// process. Defaults to 512.
+	StatementCacheSize int
 	// RLSCheckOnStart makes Start audit row-level security on every target
 	// first (see CheckRLS) and fail instead of running when it finds a
 	// violation. Defaults to false.
@@ -115,6 +122,9 @@ func (c *Config) validate() error {
 	if c.DatabaseURL == "" && c.Pool == nil {
 		return errors.New("tenantkit: Config.DatabaseURL or Config.Pool is required")
 	}
+	if c.StatementCacheSize < 0 {
+		return errors.New("tenantkit: Config.StatementCacheSize must not be negative")
+	}
 	if c.CacheTTL < 0 || c.NegativeCacheTTL < 0 || c.CacheSize < 0 {
 		return errors.New("tenantkit: cache durations and size must not be negative")
 	}
@@ -130,6 +140,7 @@ type Kit struct {
 	store     *catalog.Store
 	cache     *tenantcache.Cache
 	router    *router.Router
+	scoper    *scope.Scoper
 	clusters  sync.Map // cluster name → app URL
 	resolvers []resolve.Resolver
 	closers   []func()
@@ -198,6 +209,12 @@ func New(cfg Config) (*Kit, error) {
 		return nil, err
 	}
 	k.closers = append(k.closers, k.router.Close)
+	// Without prepared statements, tenant pools are taken to go through
+	// PgBouncer, whose server connections may have served anyone: every
+	// scoped transaction then resets the session first.
+	k.scoper = scope.New(scope.Config{
+		Shared: cfg.DisablePreparedStatements, Unprepared: cfg.DisablePreparedStatements, CacheSize: cfg.StatementCacheSize,
+	})
 	if err := k.buildFlags(); err != nil {
 		k.Close()
 		return nil, err

@@ -83,10 +83,15 @@ func CreateDatabase(ctx context.Context, conn *pgx.Conn, name string) error {
 	if err != nil && !isCode(err, "42P04") { // duplicate_database
 		return fmt.Errorf("bootstrap: create database %s: %w", name, err)
 	}
-	_, err = conn.Exec(ctx, "GRANT CONNECT, TEMPORARY ON DATABASE "+ident+" TO "+
-		pgx.Identifier{AppRole}.Sanitize()+", "+pgx.Identifier{ReplicationRole}.Sanitize())
-	if err != nil {
-		return fmt.Errorf("bootstrap: grant connect on %s: %w", name, err)
+	// CONNECT only: a temporary table would outlive the transaction that
+	// made it, on a pooled connection another tenant gets next.
+	for _, stmt := range []string{
+		"GRANT CONNECT ON DATABASE " + ident + " TO " + pgx.Identifier{AppRole}.Sanitize() + ", " + pgx.Identifier{ReplicationRole}.Sanitize(),
+		"REVOKE TEMPORARY ON DATABASE " + ident + " FROM PUBLIC, " + pgx.Identifier{AppRole}.Sanitize(),
+	} {
+		if _, err := conn.Exec(ctx, stmt); err != nil {
+			return fmt.Errorf("bootstrap: grant connect on %s: %w", name, err)
+		}
 	}
 	return nil
 }

@@ -163,8 +163,20 @@ func (p *Provisioner) ensureDatabase(ctx context.Context, c catalog.Cluster, db 
 			return fmt.Errorf("placement: create database %s on %s: %w", db, c.Name, err)
 		}
 	}
-	_, err = conn.Exec(ctx, "GRANT CONNECT, TEMPORARY ON DATABASE "+pgx.Identifier{db}.Sanitize()+" TO "+pgx.Identifier{p.appRole}.Sanitize())
-	return err
+	// No TEMPORARY, for the app role or anyone: a temporary table outlives
+	// the transaction that made it, on a pooled connection the next tenant
+	// gets, where no row-level security guards it.
+	dbName, role := pgx.Identifier{db}.Sanitize(), pgx.Identifier{p.appRole}.Sanitize()
+	for _, stmt := range []string{
+		"GRANT CONNECT ON DATABASE " + dbName + " TO " + role,
+		"REVOKE TEMPORARY ON DATABASE " + dbName + " FROM PUBLIC",
+		"REVOKE TEMPORARY ON DATABASE " + dbName + " FROM " + role,
+	} {
+		if _, err := conn.Exec(ctx, stmt); err != nil {
+			return fmt.Errorf("placement: grant on database %s: %w", db, err)
+		}
+	}
+	return nil
 }
 
 // ensureSystem installs the data-plane objects in a database.
@@ -187,6 +199,8 @@ func (p *Provisioner) ensureSystem(ctx context.Context, c catalog.Cluster, db st
 			"GRANT SELECT ON tenantkit.fence TO " + role,
 			"GRANT EXECUTE ON FUNCTION tenantkit.moved(uuid, bigint, bigint) TO " + role,
 			"GRANT EXECUTE ON FUNCTION tenantkit.enter(uuid, bigint, text) TO " + role,
+			"GRANT EXECUTE ON FUNCTION tenantkit.enter(uuid, bigint, text, boolean) TO " + role,
+			"GRANT EXECUTE ON FUNCTION tenantkit.reset_session() TO " + role,
 			"REVOKE ALL ON FUNCTION tenantkit.fence_lock(uuid, bigint) FROM PUBLIC",
 			"GRANT EXECUTE ON FUNCTION tenantkit.fence_lock(uuid, bigint) TO " + role,
 		} {

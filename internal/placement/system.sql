@@ -47,19 +47,57 @@ CREATE TABLE IF NOT EXISTS tenantkit.move_applied (
     updated_at timestamptz NOT NULL DEFAULT now()
 );
 
--- enter is the same setup as one statement, for BEGIN's round trip, where
--- every extra statement costs: the tenant setting, the search_path, the
--- shared advisory lock, then the fence. It is VOLATILE, so under READ
--- COMMITTED its fence SELECT takes a snapshot after the lock was granted.
--- It has no SET clause, since that would undo its set_config calls on
--- return; every name in it is qualified.
-CREATE OR REPLACE FUNCTION tenantkit.enter(tenant uuid, expected_epoch bigint, app_schema text)
+-- reset_session undoes what a statement may have left on the session for
+-- the next transaction on the same connection, which may be another
+-- tenant's: session settings (SET, set_config(..., false)), cursors WITH
+-- HOLD, LISTEN, session-level advisory locks, SQL-level prepared
+-- statements, temporary tables (the app role has no TEMPORARY privilege,
+-- but a database provisioned before may still grant it) and sequence
+-- state (currval, lastval). Statements prepared through the protocol, the
+-- client's statement cache, are kept: they hold no tenant's data. It runs
+-- inside the next transaction, so a rollback undoes it; scoped access then
+-- resets again.
+CREATE OR REPLACE FUNCTION tenantkit.reset_session()
+RETURNS void LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    r record;
+BEGIN
+    EXECUTE 'RESET ALL';
+    EXECUTE 'CLOSE ALL';
+    EXECUTE 'UNLISTEN *';
+    PERFORM pg_catalog.pg_advisory_unlock_all();
+    EXECUTE 'DISCARD TEMP';
+    EXECUTE 'DISCARD SEQUENCES';
+    FOR r IN SELECT p.name FROM pg_catalog.pg_prepared_statements p WHERE p.from_sql LOOP
+        EXECUTE 'DEALLOCATE ' || pg_catalog.quote_ident(r.name);
+    END LOOP;
+END
+$$;
+
+-- enter is the tenant setup as one statement, for the round trip of
+-- BEGIN or of a single scoped statement, where every extra statement
+-- costs: the session reset when the connection comes from another tenant
+-- (or from anyone, behind PgBouncer), the tenant setting, the search_path
+-- (the tenant's schema, then pg_temp: a temporary table never shadows a
+-- tenant table), the shared advisory lock a cutover takes exclusively,
+-- then the fence. It is VOLATILE, so under READ COMMITTED its fence SELECT
+-- takes a snapshot after the lock was granted; REPEATABLE READ and
+-- SERIALIZABLE transactions, whose snapshot is older, lock the fence row
+-- instead (fence_lock). This holds whether the isolation level was chosen
+-- per transaction or is the role's or database's default, and for a single
+-- statement's implicit transaction too. It has no SET clause, since that
+-- would undo its set_config calls on return; every name in it is
+-- qualified.
+CREATE OR REPLACE FUNCTION tenantkit.enter(tenant uuid, expected_epoch bigint, app_schema text, reset boolean)
 RETURNS void LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     fenced bigint;
 BEGIN
+    IF reset THEN
+        PERFORM tenantkit.reset_session();
+    END IF;
     PERFORM pg_catalog.set_config('tenantkit.tenant_id', tenant::text, true);
-    PERFORM pg_catalog.set_config('search_path', pg_catalog.quote_ident(app_schema), true);
+    PERFORM pg_catalog.set_config('search_path', pg_catalog.quote_ident(app_schema) || ', pg_temp', true);
     PERFORM pg_catalog.pg_advisory_xact_lock_shared(pg_catalog.hashtextextended(tenant::text, 0));
     IF pg_catalog.current_setting('transaction_isolation') <> 'read committed'
        AND pg_catalog.current_setting('transaction_read_only') = 'off' THEN
@@ -70,4 +108,11 @@ BEGIN
         PERFORM tenantkit.moved(tenant, fenced, expected_epoch);
     END IF;
 END
+$$;
+
+-- The three-argument enter of earlier releases, kept for their processes
+-- while a fleet upgrades.
+CREATE OR REPLACE FUNCTION tenantkit.enter(tenant uuid, expected_epoch bigint, app_schema text)
+RETURNS void LANGUAGE sql VOLATILE AS $$
+    SELECT tenantkit.enter(tenant, expected_epoch, app_schema, false);
 $$;

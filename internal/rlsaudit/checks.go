@@ -49,7 +49,24 @@ func (a *audit) database(ctx context.Context) error {
 	if err := a.memberships(ctx); err != nil {
 		return err
 	}
+	if err := a.temporary(ctx); err != nil {
+		return err
+	}
 	return a.ownerships(ctx)
+}
+
+// temporary reports a TEMPORARY privilege the app role holds on the
+// database, through PUBLIC (the default of CREATE DATABASE) or otherwise.
+func (a *audit) temporary(ctx context.Context) error {
+	row, err := a.q.TemporaryGranted(ctx, a.role.Oid)
+	if err != nil || row.Grantees == "" {
+		return err
+	}
+	a.add("", row.Database, KindTemporaryGranted,
+		fmt.Sprintf("app role %s may create temporary tables in database %s (granted to %s): one outlives its transaction on a pooled connection the next tenant gets, unguarded by row-level security",
+			a.opts.AppRole, row.Database, row.Grantees),
+		fmt.Sprintf("REVOKE TEMPORARY ON DATABASE %s FROM %s;", row.Quoted, row.Grantees))
+	return nil
 }
 
 func (a *audit) roleAttributes() {

@@ -109,6 +109,11 @@ const (
 	// KindDefinerSearchPath means a SECURITY DEFINER function does not pin
 	// search_path, so a caller can substitute the objects it resolves.
 	KindDefinerSearchPath = "definer_search_path"
+	// KindTemporaryGranted means the app role may create temporary tables
+	// in the database: one outlives the transaction that made it, on a
+	// pooled connection the next tenant gets, and row-level security does
+	// not guard it.
+	KindTemporaryGranted = "temporary_granted"
 )
 
 // ErrSchemaNotFound is returned, wrapped with the target, when a target's

@@ -148,10 +148,10 @@ func throwawayRole(t *testing.T, db *tenantkittest.Database, attrs string) strin
 func TestCheckCorrectTarget(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	// A temporary table of an open app session is the app role's, and is
-	// no concern of the audit.
-	app := connect(t, b.db.AppDSN())
-	exec(t, app, "CREATE TEMP TABLE scratch (id int)")
+	// A temporary table of an open session (the owner's: the app role may
+	// not create one) is no concern of the audit.
+	owner := connect(t, b.db.OwnerDSN())
+	exec(t, owner, "CREATE TEMP TABLE scratch (id int)")
 
 	if vs := check(t, b.target, rlsaudit.Options{}); len(vs) != 0 {
 		t.Fatalf("violations on a correct target:\n%s", list(vs))
@@ -267,6 +267,25 @@ func TestCheckViolations(t *testing.T) {
 				return []string{role, bypass, group}
 			},
 			want: []want{{"", "$1", rlsaudit.KindAppRoleMember, "REVOKE $2 FROM $0;"}}},
+		{name: "temporary granted to public",
+			role: func(t *testing.T, b bundle) []string {
+				exec(t, connect(t, b.db.SuperuserDSN()), "GRANT TEMPORARY ON DATABASE "+b.db.Name+" TO PUBLIC")
+				return []string{"tenantkit_app", b.db.Name}
+			},
+			want: []want{{"", "$1", rlsaudit.KindTemporaryGranted, "REVOKE TEMPORARY ON DATABASE $1 FROM PUBLIC;"}}},
+		{name: "temporary granted to a group of the app role",
+			role: func(t *testing.T, b bundle) []string {
+				group := throwawayRole(t, b.db, "NOLOGIN")
+				role := throwawayRole(t, b.db, "LOGIN")
+				su := connect(t, b.db.SuperuserDSN())
+				exec(t, su, "GRANT "+group+" TO "+role)
+				exec(t, su, "GRANT TEMPORARY ON DATABASE "+b.db.Name+" TO "+group)
+				t.Cleanup(func() {
+					exec(t, connect(t, b.db.Server.SuperuserURL("postgres")), "REVOKE TEMPORARY ON DATABASE "+b.db.Name+" FROM "+group)
+				})
+				return []string{role, b.db.Name, group}
+			},
+			want: []want{{"", "$1", rlsaudit.KindTemporaryGranted, "REVOKE TEMPORARY ON DATABASE $1 FROM $2;"}}},
 		{name: "app role missing",
 			role: func(t *testing.T, b bundle) []string { return []string{"rlsaudit_test_no_such_role"} },
 			want: []want{{"", "", rlsaudit.KindAppRoleMissing, ""}}},

@@ -226,6 +226,39 @@ func (q *Queries) SecurityDefinerFunctions(ctx context.Context, schemaName strin
 	return items, nil
 }
 
+const temporaryGranted = `-- name: TemporaryGranted :one
+SELECT pg_catalog.current_database()::text AS database,
+       pg_catalog.quote_ident(pg_catalog.current_database())::text AS quoted,
+       coalesce((
+           SELECT pg_catalog.string_agg(CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident(r.rolname) END,
+                                        ', ' ORDER BY a.grantee <> 0, r.rolname)
+           FROM pg_catalog.pg_database d
+           CROSS JOIN LATERAL pg_catalog.aclexplode(coalesce(d.datacl, pg_catalog.acldefault('d', d.datdba))) a
+           LEFT JOIN pg_catalog.pg_roles r ON r.oid = a.grantee
+           WHERE d.datname = pg_catalog.current_database()
+             AND a.privilege_type = 'TEMPORARY'
+             AND a.grantee <> d.datdba
+             AND (a.grantee = 0 OR pg_catalog.pg_has_role($1::oid, a.grantee, 'USAGE'))
+       ), '')::text AS grantees
+`
+
+type TemporaryGrantedRow struct {
+	Database string
+	Quoted   string
+	Grantees string
+}
+
+// Who gives the app role TEMPORARY on this database: PUBLIC (the default
+// of CREATE DATABASE), the app role itself, or a role it belongs to other
+// than the database's owner (membership in the owner is reported apart).
+// Empty when no one does.
+func (q *Queries) TemporaryGranted(ctx context.Context, roleOid uint32) (TemporaryGrantedRow, error) {
+	row := q.db.QueryRow(ctx, temporaryGranted, roleOid)
+	var i TemporaryGrantedRow
+	err := row.Scan(&i.Database, &i.Quoted, &i.Grantees)
+	return i, err
+}
+
 const tenantPolicies = `-- name: TenantPolicies :many
 SELECT c.relname::text AS table_name, p.polname::text AS policy_name,
     pg_catalog.quote_ident(p.polname)::text AS quoted_policy,

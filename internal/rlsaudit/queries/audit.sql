@@ -160,3 +160,22 @@ SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace n WHERE n.nspname = @schema
 -- name: QuoteIdent :one
 -- An identifier quoted, where it needs it, for the fixes.
 SELECT pg_catalog.quote_ident(@name::text)::text AS quoted;
+
+-- name: TemporaryGranted :one
+-- Who gives the app role TEMPORARY on this database: PUBLIC (the default
+-- of CREATE DATABASE), the app role itself, or a role it belongs to other
+-- than the database's owner (membership in the owner is reported apart).
+-- Empty when no one does.
+SELECT pg_catalog.current_database()::text AS database,
+       pg_catalog.quote_ident(pg_catalog.current_database())::text AS quoted,
+       coalesce((
+           SELECT pg_catalog.string_agg(CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident(r.rolname) END,
+                                        ', ' ORDER BY a.grantee <> 0, r.rolname)
+           FROM pg_catalog.pg_database d
+           CROSS JOIN LATERAL pg_catalog.aclexplode(coalesce(d.datacl, pg_catalog.acldefault('d', d.datdba))) a
+           LEFT JOIN pg_catalog.pg_roles r ON r.oid = a.grantee
+           WHERE d.datname = pg_catalog.current_database()
+             AND a.privilege_type = 'TEMPORARY'
+             AND a.grantee <> d.datdba
+             AND (a.grantee = 0 OR pg_catalog.pg_has_role(@role_oid::oid, a.grantee, 'USAGE'))
+       ), '')::text AS grantees;

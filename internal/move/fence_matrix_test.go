@@ -1,0 +1,156 @@
+package move_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tenantkit/tenantkit"
+	"github.com/tenantkit/tenantkit/internal/bootstrap"
+	"github.com/tenantkit/tenantkit/internal/catalog"
+	"github.com/tenantkit/tenantkit/internal/move"
+	"github.com/tenantkit/tenantkit/tenantkittest"
+)
+
+// M15: the fence matrix. Writers of a process whose placement is stale
+// wait on a cutover on every scoped path — Exec, QueryRow, Query, Tx and
+// TxWithOptions at each isolation level — while the app role's default
+// isolation level on the source is READ COMMITTED, REPEATABLE READ or
+// SERIALIZABLE, with prepared statements (the batch and the prepare paths)
+// and without (the batch path alone, as behind PgBouncer). Every write
+// they were told succeeded is on the target; none is on the source.
+func TestFenceMatrix(t *testing.T) {
+	for _, prepared := range []bool{true, false} {
+		for _, def := range []string{"read committed", "repeatable read", "serializable"} {
+			name := fmt.Sprintf("default=%s/prepared=%v", def, prepared)
+			t.Run(name, func(t *testing.T) {
+				t.Parallel()
+				fenceMatrixRow(t, def, prepared)
+			})
+		}
+	}
+}
+
+func fenceMatrixRow(t *testing.T, defaultIso string, prepared bool) {
+	p := tenantkittest.NewPlatform(t, migrations())
+	id := p.Tenant(t, "acme", "shared").String()
+	super, err := pgx.Connect(context.Background(), p.Catalog.Server.SuperuserURL(p.SharedDatabase))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = super.Exec(context.Background(), "ALTER ROLE "+pgx.Identifier{bootstrap.AppRole}.Sanitize()+
+		" IN DATABASE "+pgx.Identifier{p.SharedDatabase}.Sanitize()+" SET default_transaction_isolation = '"+defaultIso+"'")
+	p.Catalog.Server.CloseAndWait(t, super)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kit := p.Kit(t, tenantkit.Config{Logger: slog.New(slog.DiscardHandler), DisablePreparedStatements: !prepared})
+	b := &bundle{p: p, kit: kit, store: p.Store()}
+	stale, err := b.scoped(t, "acme") // its placement is the source, forever
+	if err != nil {
+		t.Fatal(err)
+	}
+	var iso string
+	if err := kit.QueryRow(stale, "SELECT current_setting('transaction_isolation')").Scan(&iso); err != nil || iso != defaultIso {
+		t.Fatalf("scoped statements run at %q (%v), want the default %q", iso, err, defaultIso)
+	}
+	const insert = "INSERT INTO counters (name, value) VALUES ($1, 1) RETURNING name"
+	txWriter := func(opts pgx.TxOptions) func(string) error {
+		return func(name string) error {
+			return kit.TxWithOptions(stale, opts, func(tx pgx.Tx) error {
+				_, err := tx.Exec(stale, insert, name)
+				return err
+			})
+		}
+	}
+	writers := map[string]func(name string) error{
+		"exec": func(name string) error { _, err := kit.Exec(stale, insert, name); return err },
+		"queryrow": func(name string) error {
+			var got string
+			return kit.QueryRow(stale, insert, name).Scan(&got)
+		},
+		"query": func(name string) error {
+			_, err := tenantkit.Query(stale, kit, insert, []any{name}, pgx.RowTo[string])
+			return err
+		},
+		"tx":                 txWriter(pgx.TxOptions{}),
+		"tx/read committed":  txWriter(pgx.TxOptions{IsoLevel: pgx.ReadCommitted}),
+		"tx/repeatable read": txWriter(pgx.TxOptions{IsoLevel: pgx.RepeatableRead}),
+		"tx/serializable":    txWriter(pgx.TxOptions{IsoLevel: pgx.Serializable}),
+	}
+	// Each statement runs on several connections first, so that the
+	// writers below find it prepared (the batch path) as well as not.
+	var warm sync.WaitGroup
+	for i := range 4 {
+		for path, w := range writers {
+			warm.Add(1)
+			go func() {
+				defer warm.Done()
+				if err := w(fmt.Sprintf("warm-%s-%d", path, i)); err != nil {
+					t.Errorf("warm-up %s: %v", path, err)
+				}
+			}()
+		}
+	}
+	warm.Wait()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	acked := map[string]error{}
+	waiting := func(m catalog.Move, phase string) error {
+		if phase != "cutover:fenced" {
+			return nil
+		}
+		for path, w := range writers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				err := w("fenced-" + path)
+				mu.Lock()
+				acked["fenced-"+path] = err
+				mu.Unlock()
+			}()
+		}
+		time.Sleep(400 * time.Millisecond) // every writer is waiting on the fence by now
+		return nil
+	}
+	r := b.runner(t, func(c *move.Config) { c.PhaseFunc = waiting })
+	src := b.p.Placement(t, "acme")
+	mustDrive(t, r, b.create(t, "acme", "dedicated", ""))
+	wg.Wait()
+	for name, err := range acked {
+		if err != nil {
+			t.Errorf("%s: a writer waiting on the fence failed: %v", name, err)
+		}
+	}
+	dst := b.p.Placement(t, "acme")
+	fenced := func(db, schema string) map[string]bool {
+		got := map[string]bool{}
+		asTenant(t, b.ownerConn(t, db), id, func(tx pgx.Tx) error {
+			rows, err := tx.Query(context.Background(), "SELECT name FROM "+pgx.Identifier{schema, "counters"}.Sanitize()+
+				" WHERE name LIKE 'fenced-%'")
+			if err != nil {
+				return err
+			}
+			names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			for _, n := range names {
+				got[n] = true
+			}
+			return err
+		})
+		return got
+	}
+	onTarget, onSource := fenced(dst.Database, dst.Schema), fenced(src.Database, src.Schema)
+	for name := range acked {
+		if !onTarget[name] {
+			t.Errorf("%s: acknowledged, but not on the target", name)
+		}
+	}
+	if len(onSource) > 0 {
+		t.Errorf("the source took writes after the cutover: %v", onSource)
+	}
+}

@@ -1,0 +1,182 @@
+package tenantkit_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/tenantkit/tenantkit"
+	"github.com/tenantkit/tenantkit/examples/orders"
+	"github.com/tenantkit/tenantkit/internal/bootstrap"
+	"github.com/tenantkit/tenantkit/tenantkittest"
+)
+
+// TestTemporaryTablesAreRefused: the app role may not create temporary
+// tables in a tenant database, on any path and any tier.
+func TestTemporaryTablesAreRefused(t *testing.T) {
+	t.Parallel()
+	p := tenantkittest.NewPlatform(t, orders.Migrations())
+	for _, tier := range tiers {
+		p.Tenant(t, "a-"+tier, tier)
+	}
+	kit := p.Kit(t, tenantkit.Config{})
+	for _, tier := range tiers {
+		ctx := p.Scoped(t, kit, "a-"+tier)
+		_, err := kit.Exec(ctx, "CREATE TEMP TABLE scratch (x int)")
+		if !isCode(err, "42501") {
+			t.Fatalf("%s: CREATE TEMP TABLE by Exec: %v, want permission denied", tier, err)
+		}
+		err = kit.Tx(ctx, func(tx pgx.Tx) error {
+			_, err := tx.Exec(ctx, "CREATE TEMP TABLE scratch (x int) ON COMMIT DROP")
+			return err
+		})
+		if !isCode(err, "42501") {
+			t.Fatalf("%s: CREATE TEMP TABLE in Tx: %v, want permission denied", tier, err)
+		}
+	}
+}
+
+func isCode(err error, code string) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == code
+}
+
+// sessionView is what a scoped transaction can see of the session it runs
+// on, beyond its own tenant's tables.
+type sessionView struct {
+	customers                         int64  // rows "customers" names: the tenant's, unless shadowed
+	tempCustomers                     bool   // pg_temp.customers exists
+	statementTimeout, secret, workMem string // settings tenant A set for the session
+	cursors, sqlPrepared, locks       int64
+	channels                          int64
+}
+
+const sessionViewSQL = `SELECT (SELECT count(*) FROM customers),
+	to_regclass('pg_temp.customers') IS NOT NULL,
+	current_setting('statement_timeout'), coalesce(current_setting('app.secret', true), ''), current_setting('work_mem'),
+	(SELECT count(*) FROM pg_cursors WHERE is_holdable),
+	(SELECT count(*) FROM pg_prepared_statements WHERE from_sql),
+	(SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND mode = 'ExclusiveLock'),
+	(SELECT count(*) FROM pg_listening_channels())`
+
+func viewSession(ctx context.Context, row pgx.Row) (sessionView, error) {
+	var v sessionView
+	err := row.Scan(&v.customers, &v.tempCustomers, &v.statementTimeout, &v.secret, &v.workMem,
+		&v.cursors, &v.sqlPrepared, &v.locks, &v.channels)
+	return v, err
+}
+
+// TestNoSessionStateCrossesTenants: tenant A leaves everything a session
+// can hold on the one pooled connection — a temporary table named like a
+// tenant table and filled (TEMPORARY granted back, as on a database
+// provisioned by an earlier release), session settings made by SET and by
+// set_config, a cursor WITH HOLD, an SQL-level prepared statement, a
+// session advisory lock, a LISTEN. Tenant B, next on that very connection,
+// meets none of it on any path, and A's own statements are not shadowed by
+// A's temporary table.
+func TestNoSessionStateCrossesTenants(t *testing.T) {
+	t.Parallel()
+	p := tenantkittest.NewPlatform(t, orders.Migrations())
+	p.Tenant(t, "acme", "shared")
+	p.Tenant(t, "globex", "shared")
+	super, err := pgx.Connect(context.Background(), p.Catalog.Server.SuperuserURL(p.SharedDatabase))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = super.Exec(context.Background(), "GRANT TEMPORARY ON DATABASE "+pgx.Identifier{p.SharedDatabase}.Sanitize()+
+		" TO "+pgx.Identifier{bootstrap.AppRole}.Sanitize())
+	p.Catalog.Server.CloseAndWait(t, super)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seeder := p.Kit(t, tenantkit.Config{})
+	seed(t, seeder, p.Scoped(t, seeder, "acme"), "x@acme.test")
+	seed(t, seeder, p.Scoped(t, seeder, "globex"), "y@globex.test")
+	for _, prepared := range []bool{true, false} {
+		kit := p.Kit(t, tenantkit.Config{ConnBudget: 1, PoolSize: 1, DisablePreparedStatements: !prepared})
+		a, b := p.Scoped(t, kit, "acme"), p.Scoped(t, kit, "globex")
+		var pid [2]int
+		err := kit.Tx(a, func(tx pgx.Tx) error {
+			for _, q := range []string{
+				"CREATE TEMP TABLE customers (id int, email text) ON COMMIT PRESERVE ROWS",
+				"INSERT INTO pg_temp.customers SELECT g, 'leak' || g FROM generate_series(1, 5) g",
+				"SET statement_timeout = '4321ms'",
+				"SELECT set_config('app.secret', 'acme-secret', false)",
+				"DECLARE held CURSOR WITH HOLD FOR SELECT email FROM app.customers",
+				"PREPARE leaked AS SELECT email FROM app.customers",
+				"SELECT pg_advisory_lock(4242)",
+				"LISTEN acme_events",
+			} {
+				if _, err := tx.Exec(a, q); err != nil {
+					return err
+				}
+			}
+			return tx.QueryRow(a, "SELECT pg_backend_pid()").Scan(&pid[0])
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := kit.Exec(a, "SET work_mem = '7MB'"); err != nil {
+			t.Fatal(err)
+		}
+		// A's own unqualified names still mean A's tables.
+		own, err := viewSession(a, kit.QueryRow(a, sessionViewSQL))
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case own.customers != 1:
+			t.Fatalf("prepared=%v: tenant A's own table is shadowed by its temporary table: %+v", prepared, own)
+		case prepared && (!own.tempCustomers || own.statementTimeout != "4321ms"):
+			// A's session is A's until another tenant gets the connection.
+			t.Fatalf("prepared=%v: tenant A's session state did not hold: %+v", prepared, own)
+		case !prepared && (own.tempCustomers || own.statementTimeout != "0"):
+			// Behind PgBouncer every transaction resets the session.
+			t.Fatalf("prepared=%v: the session was not reset: %+v", prepared, own)
+		}
+		views := map[string]func() (sessionView, error){
+			"QueryRow": func() (sessionView, error) { return viewSession(b, kit.QueryRow(b, sessionViewSQL)) },
+			"Tx": func() (v sessionView, err error) {
+				err = kit.Tx(b, func(tx pgx.Tx) error {
+					v, err = viewSession(b, tx.QueryRow(b, sessionViewSQL))
+					if err == nil {
+						err = tx.QueryRow(b, "SELECT pg_backend_pid()").Scan(&pid[1])
+					}
+					return err
+				})
+				return v, err
+			},
+		}
+		for _, path := range []string{"Tx", "QueryRow"} {
+			// A again, then B: each path meets a connection A used last.
+			if _, err := kit.Exec(a, "SET work_mem = '7MB'"); err != nil {
+				t.Fatal(err)
+			}
+			got, err := views[path]()
+			if err != nil {
+				t.Fatalf("prepared=%v: tenant B by %s: %v", prepared, path, err)
+			}
+			// A LISTEN ends when the transaction that resets the session
+			// commits; it is checked after the loop.
+			want := sessionView{customers: 1, statementTimeout: "0", workMem: got.workMem, channels: got.channels}
+			if got != want || got.workMem == "7MB" {
+				t.Fatalf("prepared=%v: tenant B by %s, after tenant A on the same connection, met %+v", prepared, path, got)
+			}
+		}
+		after, err := viewSession(b, kit.QueryRow(b, sessionViewSQL))
+		if err != nil || after.channels != 0 {
+			t.Fatalf("prepared=%v: tenant B's connection still listens on tenant A's channels: %+v, %v", prepared, after, err)
+		}
+		if pid[0] != pid[1] {
+			t.Fatalf("prepared=%v: the tenants ran on different connections (%d, %d): the test proves nothing", prepared, pid[0], pid[1])
+		}
+		var n int64
+		if err := kit.QueryRow(b, "SELECT count(*) FROM pg_temp.customers").Scan(&n); err == nil || !strings.Contains(err.Error(), "does not exist") {
+			t.Fatalf("prepared=%v: tenant B read tenant A's temporary table: %d rows, %v", prepared, n, err)
+		}
+	}
+}
