@@ -12,6 +12,7 @@ import (
 	"github.com/tenantkit/tenantkit/internal/flags"
 	"github.com/tenantkit/tenantkit/internal/meter"
 	"github.com/tenantkit/tenantkit/internal/ratelimit"
+	"github.com/tenantkit/tenantkit/internal/scope"
 	"github.com/tenantkit/tenantkit/internal/settings"
 )
 
@@ -46,6 +47,9 @@ type tenantExtra struct {
 	traceAttrs []attribute.KeyValue
 	// lastSeries is the tenant's last request series.
 	lastSeries atomic.Pointer[cachedSeries]
+	// target is where the tenant's scoped work runs (zero without a
+	// placement).
+	target scope.Target
 }
 
 // source is the catalog as the Kit's cache sees it: each context loaded
@@ -85,7 +89,7 @@ func (k *Kit) extraOf(tc *catalog.TenantContext) (*tenantExtra, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tenantkit: settings of %s: %w", tc.Slug, err)
 	}
-	x := &tenantExtra{settings: vals, rateKey: tc.ID.String()}
+	x := &tenantExtra{settings: vals, rateKey: tc.ID.String(), target: targetOf(tc)}
 	k.observed(x, tc)
 	if rps, ok := tc.Limits[catalog.LimitAPIRPS]; ok && rps > 0 {
 		burst, ok := tc.Limits[catalog.LimitAPIBurst]
@@ -106,7 +110,7 @@ func (k *Kit) extra(t *Tenant) *tenantExtra {
 	x, err := k.extraOf(t)
 	if err != nil {
 		vals, _ := settings.NewValues([]byte("{}"))
-		x = &tenantExtra{settings: vals, rateKey: t.ID.String()}
+		x = &tenantExtra{settings: vals, rateKey: t.ID.String(), target: targetOf(t)}
 		k.observed(x, t)
 	}
 	return x

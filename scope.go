@@ -58,7 +58,7 @@ func (k *Kit) TxWithOptions(ctx context.Context, opts pgx.TxOptions, fn func(pgx
 			return err
 		}
 		defer conn.Release()
-		return k.scoper.Tx(ctx, conn, target(t), opts, func(tx pgx.Tx) error {
+		return k.scoper.Tx(ctx, conn, k.extra(t).target, opts, func(tx pgx.Tx) error {
 			ran = true
 			return fn(tx)
 		})
@@ -127,13 +127,17 @@ func (k *Kit) oneStatement(ctx context.Context, sql string, args []any, read fun
 			return err
 		}
 		defer conn.Release()
-		return k.scoper.Statement(ctx, conn, target(t), sql, args, read)
+		return k.scoper.Statement(ctx, conn, k.extra(t).target, sql, args, read)
 	}, func() bool { return true })
 }
 
-// target is where the scoped work of t runs.
-func target(t *Tenant) scope.Target {
-	return scope.Target{Tenant: t.ID, Epoch: t.Placement.Epoch, Schema: t.Placement.Schema}
+// targetOf is where the scoped work of a tenant runs, built with its
+// context (see tenantExtra).
+func targetOf(t *catalog.TenantContext) scope.Target {
+	if t.Placement == nil {
+		return scope.Target{}
+	}
+	return scope.NewTarget(t.ID, t.Placement.Epoch, t.Placement.Schema)
 }
 
 // withPlacement runs fn with the tenant of ctx and the pool of its

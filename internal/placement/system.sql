@@ -74,28 +74,18 @@ BEGIN
 END
 $$;
 
--- enter is the tenant setup as one statement, for the round trip of
--- BEGIN or of a single scoped statement, where every extra statement
--- costs: the session reset when the connection comes from another tenant
--- (or from anyone, behind PgBouncer), the tenant setting, the search_path
--- (the tenant's schema, then pg_temp: a temporary table never shadows a
--- tenant table), the shared advisory lock a cutover takes exclusively,
--- then the fence. It is VOLATILE, so under READ COMMITTED its fence SELECT
--- takes a snapshot after the lock was granted; REPEATABLE READ and
--- SERIALIZABLE transactions, whose snapshot is older, lock the fence row
--- instead (fence_lock). This holds whether the isolation level was chosen
--- per transaction or is the role's or database's default, and for a single
--- statement's implicit transaction too. It has no SET clause, since that
--- would undo its set_config calls on return; every name in it is
--- qualified.
-CREATE OR REPLACE FUNCTION tenantkit.enter(tenant uuid, expected_epoch bigint, app_schema text, reset boolean)
+-- enter is the tenant setup as one server-side function, as processes of
+-- earlier releases call it at BEGIN. The current scoped access sends the
+-- same steps as two plain statements instead (see internal/scope): a
+-- PL/pgSQL call costs more than one more statement in the pipeline. It is
+-- VOLATILE, so under READ COMMITTED its fence SELECT takes a snapshot
+-- after the lock was granted; it has no SET clause, since that would undo
+-- its set_config calls on return; every name in it is qualified.
+CREATE OR REPLACE FUNCTION tenantkit.enter(tenant uuid, expected_epoch bigint, app_schema text)
 RETURNS void LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     fenced bigint;
 BEGIN
-    IF reset THEN
-        PERFORM tenantkit.reset_session();
-    END IF;
     PERFORM pg_catalog.set_config('tenantkit.tenant_id', tenant::text, true);
     PERFORM pg_catalog.set_config('search_path', pg_catalog.quote_ident(app_schema) || ', pg_temp', true);
     PERFORM pg_catalog.pg_advisory_xact_lock_shared(pg_catalog.hashtextextended(tenant::text, 0));
@@ -108,11 +98,4 @@ BEGIN
         PERFORM tenantkit.moved(tenant, fenced, expected_epoch);
     END IF;
 END
-$$;
-
--- The three-argument enter of earlier releases, kept for their processes
--- while a fleet upgrades.
-CREATE OR REPLACE FUNCTION tenantkit.enter(tenant uuid, expected_epoch bigint, app_schema text)
-RETURNS void LANGUAGE sql VOLATILE AS $$
-    SELECT tenantkit.enter(tenant, expected_epoch, app_schema, false);
 $$;

@@ -15,10 +15,21 @@ import (
 
 // Target is where scoped work runs: the tenant, the placement epoch the
 // caller believes current, and the schema that holds the tenant's tables.
+// Build it with NewTarget, once per tenant and placement: it holds the
+// texts every statement sends.
 type Target struct {
 	Tenant uuid.UUID
 	Epoch  int64
 	Schema string
+	// id is the tenant id as text; searchPath the tenant's schema, quoted,
+	// then pg_temp, so that a temporary table never shadows a tenant table.
+	id, searchPath string
+}
+
+// NewTarget returns the Target of a tenant's placement.
+func NewTarget(tenant uuid.UUID, epoch int64, schema string) Target {
+	return Target{Tenant: tenant, Epoch: epoch, Schema: schema, id: tenant.String(),
+		searchPath: pgx.Identifier{schema}.Sanitize() + ", pg_temp"}
 }
 
 // Config configures a Scoper.
@@ -78,15 +89,58 @@ func (s *Scoper) enter(st *connState, t Target) bool {
 }
 
 // Tx runs fn in a transaction on conn scoped to t, and commits when fn
-// returns nil. BEGIN and the tenant setup share one round trip.
+// returns nil. BEGIN, the tenant setup and the fence check go in one round
+// trip, as prepared statements; the transaction then costs what a bare one
+// does, plus those two statements' server time.
 func (s *Scoper) Tx(ctx context.Context, conn *pgxpool.Conn, t Target, opts pgx.TxOptions, fn func(pgx.Tx) error) error {
 	st := s.state(conn.Conn())
-	opts.BeginQuery = BeginSQL(opts, t, s.enter(st, t))
-	if err := pgx.BeginTxFunc(ctx, conn, opts, fn); err != nil {
+	tx, err := begin(ctx, conn.Conn(), t, s.enter(st, t), opts)
+	if err != nil {
+		return err
+	}
+	if err := run(ctx, tx, fn); err != nil {
 		return err
 	}
 	st.tenant = t.Tenant
 	return nil
+}
+
+// begin opens a transaction on c scoped to t, in one round trip. Its
+// BeginQuery is ignored.
+func begin(ctx context.Context, c *pgx.Conn, t Target, reset bool, opts pgx.TxOptions) (pgx.Tx, error) {
+	b := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, 3)}
+	opts.BeginQuery = ""
+	b.BeginTx(opts)
+	queueSetup(b, t, reset)
+	br := c.SendBatch(ctx, b)
+	tx := br.Tx()
+	var err error
+	for range 3 {
+		if _, err = br.Exec(); err != nil {
+			break
+		}
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = tx.Rollback(ctx)
+		return nil, err
+	}
+	return tx, nil
+}
+
+// run runs fn in tx, then commits, or rolls back when fn fails or panics.
+func run(ctx context.Context, tx pgx.Tx, fn func(pgx.Tx) error) (err error) {
+	defer func() {
+		if rerr := tx.Rollback(ctx); err == nil && rerr != nil && !errors.Is(rerr, pgx.ErrTxClosed) {
+			err = rerr
+		}
+	}()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
 }
 
 // Statement runs one statement on conn scoped to t and hands its rows to
@@ -136,7 +190,11 @@ func (s *Scoper) prepareAndRun(ctx context.Context, c *pgx.Conn, st *connState, 
 			return err
 		}
 	}
-	return pgx.BeginTxFunc(ctx, c, pgx.TxOptions{BeginQuery: BeginSQL(pgx.TxOptions{}, t, reset)}, func(tx pgx.Tx) error {
+	tx, err := begin(ctx, c, t, reset, pgx.TxOptions{})
+	if err != nil {
+		return err
+	}
+	return run(ctx, tx, func(tx pgx.Tx) error {
 		name := st.stmts.name()
 		if _, err := tx.Conn().Prepare(ctx, name, key); err != nil {
 			return err
@@ -150,19 +208,52 @@ func (s *Scoper) prepareAndRun(ctx context.Context, c *pgx.Conn, st *connState, 
 	})
 }
 
-// EnterSQL is the tenant setup of the single-statement path: its
-// arguments are the tenant id, the epoch, the schema and whether to reset
-// the session.
-const EnterSQL = "SELECT tenantkit.enter($1::uuid, $2::bigint, $3::text, $4::boolean)"
+// The tenant setup, as two statements sent ahead of the caller's in the
+// same round trip. The first may reset the session (when the connection
+// comes from another tenant, or from anyone behind PgBouncer), sets the
+// transaction-local tenant setting and search_path, takes the shared
+// advisory lock a move's cutover takes exclusively and, in a REPEATABLE
+// READ or SERIALIZABLE transaction that may write, locks the tenant's
+// fence row: its snapshot was taken before the lock wait, and cannot see a
+// fence committed meanwhile, but a row updated after it cannot be locked
+// (tenantkit.fence_lock turns that failure into TKMOV). The expressions of
+// a target list are evaluated in order, so the fence row is locked after
+// the advisory lock is granted. The second statement checks the fence:
+// under READ COMMITTED it takes its snapshot after the first one ended,
+// when the lock was granted, and sees a fence committed while it waited.
+// It calls tenantkit.moved, which raises, only when the fence holds a
+// newer epoch. Measured, two plain statements cost less than one that
+// calls a PL/pgSQL function doing both (BENCHMARKS.md). Every name is
+// qualified: the first runs before the search_path is set. Nothing is set
+// for the session.
+const (
+	setupSQL = "SELECT CASE WHEN $4::boolean THEN tenantkit.reset_session() END, " +
+		"pg_catalog.set_config('tenantkit.tenant_id', $1::text, true), " +
+		"pg_catalog.set_config('search_path', $3::text, true), " +
+		"pg_catalog.pg_advisory_xact_lock_shared(pg_catalog.hashtextextended($1::text, 0)), " +
+		"CASE WHEN pg_catalog.current_setting('transaction_isolation') <> 'read committed' " +
+		"AND pg_catalog.current_setting('transaction_read_only') = 'off' " +
+		"THEN tenantkit.fence_lock($1::text::uuid, $2::bigint) END"
+	fenceSQL = "SELECT tenantkit.moved(f.tenant_id, f.epoch, $2::bigint) FROM tenantkit.fence f " +
+		"WHERE f.tenant_id = $1::text::uuid AND f.epoch > $2::bigint"
+)
+
+// queueSetup queues the tenant setup of t on b.
+func queueSetup(b *pgx.Batch, t Target, reset bool) {
+	b.Queue(setupSQL, t.id, t.Epoch, t.searchPath, reset)
+	b.Queue(fenceSQL, t.id, t.Epoch)
+}
 
 func batch(ctx context.Context, c *pgx.Conn, t Target, reset bool, sql string, args []any, read func(pgx.Rows) error) error {
-	b := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, 2)}
-	b.Queue(EnterSQL, t.Tenant, t.Epoch, t.Schema, reset)
+	b := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, 3)}
+	queueSetup(b, t, reset)
 	b.Queue(sql, args...)
 	br := c.SendBatch(ctx, b)
 	defer br.Close()
-	if _, err := br.Exec(); err != nil {
-		return err
+	for range 2 {
+		if _, err := br.Exec(); err != nil {
+			return err
+		}
 	}
 	rows, err := br.Query()
 	if err != nil {
@@ -173,43 +264,6 @@ func batch(ctx context.Context, c *pgx.Conn, t Target, reset bool, sql string, a
 	}
 	return br.Close()
 }
-
-// BeginSQL begins a transaction and scopes it in one simple-protocol round
-// trip: BEGIN and tenantkit.enter (each statement of a simple query costs;
-// one setup statement is cheapest). The values are ours (a uuid, an
-// integer, a generated schema name), quoted all the same.
-func BeginSQL(opts pgx.TxOptions, t Target, reset bool) string {
-	var b strings.Builder
-	b.Grow(128 + len(t.Schema))
-	b.WriteString("BEGIN")
-	if opts.IsoLevel != "" {
-		b.WriteString(" ISOLATION LEVEL ")
-		b.WriteString(string(opts.IsoLevel))
-	}
-	if opts.AccessMode != "" {
-		b.WriteString(" ")
-		b.WriteString(string(opts.AccessMode))
-	}
-	if opts.DeferrableMode != "" {
-		b.WriteString(" ")
-		b.WriteString(string(opts.DeferrableMode))
-	}
-	b.WriteString("; SELECT tenantkit.enter('")
-	b.WriteString(t.Tenant.String())
-	b.WriteString("', ")
-	b.WriteString(strconv.FormatInt(t.Epoch, 10))
-	b.WriteString(", ")
-	b.WriteString(literal(t.Schema))
-	if reset {
-		b.WriteString(", true)")
-	} else {
-		b.WriteString(", false)")
-	}
-	return b.String()
-}
-
-// literal quotes s as an SQL string literal.
-func literal(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 // resultChanged reports PostgreSQL's refusal to run a prepared statement
 // whose result columns changed since it was prepared.
