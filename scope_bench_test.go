@@ -3,6 +3,7 @@ package tenantkit_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -20,6 +21,8 @@ type scopeBench struct {
 	ctx     context.Context // scoped to acme
 	acme    string
 	orderID int64
+	// regular is a customer of acme with 40 orders of 3 items each.
+	regular int64
 }
 
 func newScopeBench(b *testing.B) *scopeBench {
@@ -38,6 +41,17 @@ func newScopeBench(b *testing.B) *scopeBench {
 			if _, err := tx.Exec(ctx, `INSERT INTO orders (customer_id) SELECT c.id FROM customers c, generate_series(1, 5)`); err != nil {
 				return err
 			}
+			if err := tx.QueryRow(ctx, `INSERT INTO customers (email, name) VALUES ('regular@x.test', 'r') RETURNING id`).Scan(&s.regular); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO orders (customer_id, created_at)
+				SELECT $1, now() - g * interval '1 hour' FROM generate_series(1, 40) g`, s.regular); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO order_items (order_id, line, sku, quantity, price_cents)
+				SELECT o.id, l, 'sku-' || l, l, 100 * l FROM orders o, generate_series(1, 3) l`); err != nil {
+				return err
+			}
 			return tx.QueryRow(ctx, `SELECT max(id) FROM orders`).Scan(&s.orderID)
 		})
 		if err != nil {
@@ -50,7 +64,7 @@ func newScopeBench(b *testing.B) *scopeBench {
 		b.Fatal(err)
 	}
 	defer conn.Close(context.Background())
-	if _, err := conn.Exec(context.Background(), "ANALYZE app.customers, app.orders"); err != nil {
+	if _, err := conn.Exec(context.Background(), "ANALYZE app.customers, app.orders, app.order_items"); err != nil {
 		b.Fatal(err)
 	}
 	return s
@@ -163,5 +177,217 @@ func BenchmarkRLSFilter(b *testing.B) {
 	})
 	if err != nil {
 		b.Fatal(err)
+	}
+}
+
+// The handler's page: the 25 newest orders of a customer with their items.
+// scopedPageSQL leaves the tenant to row-level security; barePageSQL writes
+// the filter out, as an application without tenantkit would.
+const (
+	scopedPageSQL = `SELECT o.id, o.status, o.created_at, i.line, i.sku, i.quantity, i.price_cents
+FROM (SELECT id, status, created_at FROM orders WHERE customer_id = $1 ORDER BY created_at DESC, id DESC LIMIT 25) o
+LEFT JOIN order_items i ON i.order_id = o.id
+ORDER BY o.created_at DESC, o.id DESC, i.line`
+	barePageSQL = `SELECT o.id, o.status, o.created_at, i.line, i.sku, i.quantity, i.price_cents
+FROM (SELECT id, status, created_at FROM app.orders WHERE tenant_id = $1 AND customer_id = $2
+      ORDER BY created_at DESC, id DESC LIMIT 25) o
+LEFT JOIN app.order_items i ON i.tenant_id = $1 AND i.order_id = o.id
+ORDER BY o.created_at DESC, o.id DESC, i.line`
+)
+
+type pageRow struct {
+	ID         int64
+	Status     string
+	CreatedAt  time.Time
+	Line       *int32
+	SKU        *string
+	Quantity   *int32
+	PriceCents *int64
+}
+
+func checkPage(b *testing.B, rows []pageRow, err error) {
+	if err != nil {
+		b.Fatal(err)
+	}
+	if len(rows) != 75 {
+		b.Fatalf("page of %d rows, want 75", len(rows))
+	}
+}
+
+// BenchmarkBarePage is the page on a bare pgxpool, filter written out.
+func BenchmarkBarePage(b *testing.B) {
+	s := newScopeBench(b)
+	pool := s.bypassPool(b)
+	ctx := context.Background()
+	b.ResetTimer()
+	for b.Loop() {
+		rows, err := pool.Query(ctx, barePageSQL, s.acme, s.regular)
+		if err != nil {
+			b.Fatal(err)
+		}
+		page, err := pgx.CollectRows(rows, pgx.RowToStructByPos[pageRow])
+		checkPage(b, page, err)
+	}
+}
+
+// BenchmarkScopedPage is the page through tenantkit.Query.
+func BenchmarkScopedPage(b *testing.B) {
+	s := newScopeBench(b)
+	b.ResetTimer()
+	for b.Loop() {
+		page, err := tenantkit.Query(s.ctx, s.kit, scopedPageSQL, []any{s.regular}, pgx.RowToStructByPos[pageRow])
+		checkPage(b, page, err)
+	}
+}
+
+// BenchmarkNaiveQueryRow is how other stacks scope a connection: a
+// session-level SET of the tenant, then the query — two round trips, and
+// the setting left on the connection for whoever gets it next.
+func BenchmarkNaiveQueryRow(b *testing.B) {
+	s := newScopeBench(b)
+	pool, err := pgxpool.New(context.Background(), s.p.AppDSN(s.p.SharedDatabase))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(pool.Close)
+	ctx := context.Background()
+	var status string
+	b.ResetTimer()
+	for b.Loop() {
+		conn, err := pool.Acquire(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := conn.Exec(ctx, "SELECT set_config('tenantkit.tenant_id', $1, false)", s.acme); err != nil {
+			b.Fatal(err)
+		}
+		if err := conn.QueryRow(ctx, "SELECT status FROM app.orders WHERE id = $1", s.orderID).Scan(&status); err != nil {
+			b.Fatal(err)
+		}
+		conn.Release()
+	}
+}
+
+// bouncerBench is scopeBench behind a PgBouncer in transaction mode: a Kit
+// whose pools go through it (no prepared statements, the session reset on
+// every transaction) and a bare pool through it as the replication role,
+// whom row-level security does not filter.
+type bouncerBench struct {
+	*scopeBench
+	kit  *tenantkit.Kit
+	ctx  context.Context
+	bare *pgxpool.Pool
+}
+
+func newBouncerBench(b *testing.B) *bouncerBench {
+	s := newScopeBench(b)
+	bouncer := tenantkittest.StartPgBouncer(b, s.p.Catalog.Addr())
+	via := func(c *pgxpool.Config) {
+		c.ConnConfig.Host = "127.0.0.1"
+		c.ConnConfig.Port = uint16(bouncer.Port())
+		c.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
+	}
+	kit := s.p.Kit(b, tenantkit.Config{DisablePreparedStatements: true, PoolConfigFunc: via})
+	cfg, err := pgxpool.ParseConfig(s.p.Catalog.Server.ReplicationURL(s.p.SharedDatabase))
+	if err != nil {
+		b.Fatal(err)
+	}
+	via(cfg)
+	// The replication role reads past row-level security but has no
+	// grant on the application's tables: give it one, for the baseline.
+	su, err := pgx.Connect(context.Background(), s.p.Catalog.Server.SuperuserURL(s.p.SharedDatabase))
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, err = su.Exec(context.Background(), "GRANT USAGE ON SCHEMA app TO "+cfg.ConnConfig.User+"; GRANT SELECT ON ALL TABLES IN SCHEMA app TO "+cfg.ConnConfig.User)
+	s.p.Catalog.Server.CloseAndWait(b, su)
+	if err != nil {
+		b.Fatal(err)
+	}
+	bare, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(bare.Close)
+	return &bouncerBench{scopeBench: s, kit: kit, ctx: s.p.Scoped(b, kit, "acme"), bare: bare}
+}
+
+// BenchmarkBouncerBareQueryRow is BenchmarkBareQueryRow through PgBouncer.
+func BenchmarkBouncerBareQueryRow(b *testing.B) {
+	s := newBouncerBench(b)
+	var status string
+	b.ResetTimer()
+	for b.Loop() {
+		if err := s.bare.QueryRow(context.Background(), "SELECT status FROM app.orders WHERE tenant_id = $1 AND id = $2", s.acme, s.orderID).Scan(&status); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkBouncerScopedQueryRow is BenchmarkScopedQueryRow through PgBouncer.
+func BenchmarkBouncerScopedQueryRow(b *testing.B) {
+	s := newBouncerBench(b)
+	var status string
+	b.ResetTimer()
+	for b.Loop() {
+		if err := s.kit.QueryRow(s.ctx, "SELECT status FROM orders WHERE id = $1", s.orderID).Scan(&status); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkBouncerBareTx is BenchmarkBareTx through PgBouncer.
+func BenchmarkBouncerBareTx(b *testing.B) {
+	s := newBouncerBench(b)
+	ctx := context.Background()
+	var status string
+	b.ResetTimer()
+	for b.Loop() {
+		err := pgx.BeginFunc(ctx, s.bare, func(tx pgx.Tx) error {
+			return tx.QueryRow(ctx, "SELECT status FROM app.orders WHERE tenant_id = $1 AND id = $2", s.acme, s.orderID).Scan(&status)
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkBouncerScopedTx is BenchmarkScopedTx through PgBouncer.
+func BenchmarkBouncerScopedTx(b *testing.B) {
+	s := newBouncerBench(b)
+	var status string
+	b.ResetTimer()
+	for b.Loop() {
+		err := s.kit.Tx(s.ctx, func(tx pgx.Tx) error {
+			return tx.QueryRow(s.ctx, "SELECT status FROM orders WHERE id = $1", s.orderID).Scan(&status)
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkBouncerBarePage is BenchmarkBarePage through PgBouncer.
+func BenchmarkBouncerBarePage(b *testing.B) {
+	s := newBouncerBench(b)
+	ctx := context.Background()
+	b.ResetTimer()
+	for b.Loop() {
+		rows, err := s.bare.Query(ctx, barePageSQL, s.acme, s.regular)
+		if err != nil {
+			b.Fatal(err)
+		}
+		page, err := pgx.CollectRows(rows, pgx.RowToStructByPos[pageRow])
+		checkPage(b, page, err)
+	}
+}
+
+// BenchmarkBouncerScopedPage is BenchmarkScopedPage through PgBouncer.
+func BenchmarkBouncerScopedPage(b *testing.B) {
+	s := newBouncerBench(b)
+	b.ResetTimer()
+	for b.Loop() {
+		page, err := tenantkit.Query(s.ctx, s.kit, scopedPageSQL, []any{s.regular}, pgx.RowToStructByPos[pageRow])
+		checkPage(b, page, err)
 	}
 }

@@ -21,8 +21,8 @@ import (
 
 // PgBouncer is a private pgbouncer in transaction pool mode on a loopback
 // port, in front of one PostgreSQL server, killed when the test ends. Any
-// database name is forwarded to the server; the owner and app roles log in
-// with the harness's Passwords.
+// database name is forwarded to the server; the owner, app and replication
+// roles log in with the harness's Passwords.
 type PgBouncer struct {
 	bin      string
 	dir      string
@@ -123,6 +123,7 @@ func (b *PgBouncer) makeDir() (string, error) {
 	for _, r := range []struct{ role, password string }{
 		{bootstrap.AppRole, Passwords.App},
 		{bootstrap.OwnerRole, Passwords.Owner},
+		{bootstrap.ReplicationRole, Passwords.Replication},
 	} {
 		fmt.Fprintf(&auth, "%s %s\n", quoteAuth(r.role), quoteAuth(r.password))
 	}

@@ -35,8 +35,13 @@ var pairs = []pair{
 	{"./internal/registry", "ResolveWarm", "", "no query (queries/op 0)"},
 	{"./internal/tenantcache", "LookupHit", "MapLookup", "< 100 ns, 0 allocs"},
 	{"./internal/resolve", "SubdomainResolve", "", "0 allocs"},
-	{".", "ScopedQueryRow", "BareQueryRow", "≤ 1.10×"},
-	{".", "ScopedTx", "BareTx", "≤ 1.10×"},
+	{".", "ScopedQueryRow", "BareQueryRow", "≤ 1.25×"},
+	{".", "ScopedTx", "BareTx", "≤ 1.20×"},
+	{".", "ScopedPage", "BarePage", "≤ 1.10×"},
+	{".", "BouncerScopedQueryRow", "BouncerBareQueryRow", "≤ 1.30× (PgBouncer)"},
+	{".", "BouncerScopedTx", "BouncerBareTx", "≤ 1.30× (PgBouncer)"},
+	{".", "BouncerScopedPage", "BouncerBarePage", "≤ 1.30× (PgBouncer)"},
+	{".", "NaiveQueryRow", "BareQueryRow", "anchor: SET, then the query"},
 	{".", "RLSFilter", "ExplicitFilter", "≤ 1.10×"},
 }
 

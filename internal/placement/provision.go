@@ -199,6 +199,7 @@ func (p *Provisioner) ensureSystem(ctx context.Context, c catalog.Cluster, db st
 			"GRANT SELECT ON tenantkit.fence TO " + role,
 			"GRANT EXECUTE ON FUNCTION tenantkit.moved(uuid, bigint, bigint) TO " + role,
 			"GRANT EXECUTE ON FUNCTION tenantkit.enter(uuid, bigint, text) TO " + role,
+			"GRANT EXECUTE ON FUNCTION tenantkit.enter(uuid, bigint, text, boolean) TO " + role,
 			"GRANT EXECUTE ON FUNCTION tenantkit.reset_session() TO " + role,
 			"REVOKE ALL ON FUNCTION tenantkit.fence_lock(uuid, bigint) FROM PUBLIC",
 			"GRANT EXECUTE ON FUNCTION tenantkit.fence_lock(uuid, bigint) TO " + role,

@@ -74,20 +74,30 @@ BEGIN
 END
 $$;
 
--- enter is the tenant setup as one server-side function, as processes of
--- earlier releases call it at BEGIN. The current scoped access sends the
--- same steps as two plain statements instead (see internal/scope): a
--- PL/pgSQL call costs more than one more statement in the pipeline. It is
--- VOLATILE, so under READ COMMITTED its fence SELECT takes a snapshot
--- after the lock was granted; it has no SET clause, since that would undo
--- its set_config calls on return; every name in it is qualified.
-CREATE OR REPLACE FUNCTION tenantkit.enter(tenant uuid, expected_epoch bigint, app_schema text)
+-- enter is the tenant setup as one statement: scoped access sends it
+-- ahead of the caller's statements when they are not prepared (behind
+-- PgBouncer in transaction mode), where every statement is parsed and
+-- planned anew but a PL/pgSQL function's plans are kept by the server
+-- process; with prepared statements, two plain statements cost less (see
+-- internal/scope). It resets the session first when asked (reset_session),
+-- sets the transaction-local tenant setting and search_path (path: the
+-- tenant's schema, then pg_temp), takes the shared advisory lock a cutover
+-- takes exclusively, locks the fence row in a REPEATABLE READ or
+-- SERIALIZABLE transaction that may write (its snapshot is older than the
+-- lock wait; see fence_lock), then reads the fence: it is VOLATILE, so
+-- under READ COMMITTED that read takes a snapshot after the lock was
+-- granted. It has no SET clause, since that would undo its set_config
+-- calls on return; every name in it is qualified.
+CREATE OR REPLACE FUNCTION tenantkit.enter(tenant uuid, expected_epoch bigint, path text, reset boolean)
 RETURNS void LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     fenced bigint;
 BEGIN
+    IF reset THEN
+        PERFORM tenantkit.reset_session();
+    END IF;
     PERFORM pg_catalog.set_config('tenantkit.tenant_id', tenant::text, true);
-    PERFORM pg_catalog.set_config('search_path', pg_catalog.quote_ident(app_schema) || ', pg_temp', true);
+    PERFORM pg_catalog.set_config('search_path', path, true);
     PERFORM pg_catalog.pg_advisory_xact_lock_shared(pg_catalog.hashtextextended(tenant::text, 0));
     IF pg_catalog.current_setting('transaction_isolation') <> 'read committed'
        AND pg_catalog.current_setting('transaction_read_only') = 'off' THEN
@@ -98,4 +108,11 @@ BEGIN
         PERFORM tenantkit.moved(tenant, fenced, expected_epoch);
     END IF;
 END
+$$;
+
+-- The three-argument enter that processes of earlier releases call at
+-- BEGIN, kept for them while a fleet upgrades.
+CREATE OR REPLACE FUNCTION tenantkit.enter(tenant uuid, expected_epoch bigint, app_schema text)
+RETURNS void LANGUAGE sql VOLATILE AS $$
+    SELECT tenantkit.enter(tenant, expected_epoch, pg_catalog.quote_ident(app_schema) || ', pg_temp', false);
 $$;

@@ -64,17 +64,20 @@ const stateKey = "tenantkit.scope"
 // connState is what a connection carries between scoped uses.
 type connState struct {
 	// tenant is the tenant whose scoped work last ended well on the
-	// connection; uuid.Nil when unknown (never used, or the last use
-	// failed, possibly rolling back its reset).
+	// connection; uuid.Nil when unknown (the last use failed, possibly
+	// rolling back its reset).
 	tenant uuid.UUID
-	stmts  stmtCache
+	// fresh is true until the connection's first scoped use: a new
+	// session holds nothing to reset.
+	fresh bool
+	stmts stmtCache
 }
 
 func (s *Scoper) state(c *pgx.Conn) *connState {
 	data := c.PgConn().CustomData()
 	st, _ := data[stateKey].(*connState)
 	if st == nil {
-		st = &connState{stmts: stmtCache{max: s.cfg.CacheSize}}
+		st = &connState{fresh: true, stmts: stmtCache{max: s.cfg.CacheSize}}
 		data[stateKey] = st
 	}
 	return st
@@ -83,8 +86,8 @@ func (s *Scoper) state(c *pgx.Conn) *connState {
 // enter marks the connection as being entered for t, and says whether the
 // session must be reset first.
 func (s *Scoper) enter(st *connState, t Target) bool {
-	reset := s.cfg.Shared || st.tenant != t.Tenant
-	st.tenant = uuid.Nil
+	reset := s.cfg.Shared || (st.tenant != t.Tenant && !st.fresh)
+	st.tenant, st.fresh = uuid.Nil, false
 	return reset
 }
 
@@ -94,7 +97,7 @@ func (s *Scoper) enter(st *connState, t Target) bool {
 // does, plus those two statements' server time.
 func (s *Scoper) Tx(ctx context.Context, conn *pgxpool.Conn, t Target, opts pgx.TxOptions, fn func(pgx.Tx) error) error {
 	st := s.state(conn.Conn())
-	tx, err := begin(ctx, conn.Conn(), t, s.enter(st, t), opts)
+	tx, err := s.begin(ctx, conn.Conn(), t, s.enter(st, t), opts)
 	if err != nil {
 		return err
 	}
@@ -107,15 +110,15 @@ func (s *Scoper) Tx(ctx context.Context, conn *pgxpool.Conn, t Target, opts pgx.
 
 // begin opens a transaction on c scoped to t, in one round trip. Its
 // BeginQuery is ignored.
-func begin(ctx context.Context, c *pgx.Conn, t Target, reset bool, opts pgx.TxOptions) (pgx.Tx, error) {
+func (s *Scoper) begin(ctx context.Context, c *pgx.Conn, t Target, reset bool, opts pgx.TxOptions) (pgx.Tx, error) {
 	b := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, 3)}
 	opts.BeginQuery = ""
 	b.BeginTx(opts)
-	queueSetup(b, t, reset)
+	n := 1 + s.queueSetup(b, t, reset)
 	br := c.SendBatch(ctx, b)
 	tx := br.Tx()
 	var err error
-	for range 3 {
+	for range n {
 		if _, err = br.Exec(); err != nil {
 			break
 		}
@@ -158,12 +161,12 @@ func (s *Scoper) Statement(ctx context.Context, conn *pgxpool.Conn, t Target, sq
 	var err error
 	switch {
 	case s.cfg.Unprepared:
-		err = batch(ctx, c, t, reset, sql, args, read)
+		err = s.batch(ctx, c, t, reset, sql, args, read)
 	default:
 		key := sql
 		name, ok := st.stmts.get(key)
 		if ok {
-			err = batch(ctx, c, t, reset, name, args, read)
+			err = s.batch(ctx, c, t, reset, name, args, read)
 			if !resultChanged(err) {
 				break
 			}
@@ -190,7 +193,7 @@ func (s *Scoper) prepareAndRun(ctx context.Context, c *pgx.Conn, st *connState, 
 			return err
 		}
 	}
-	tx, err := begin(ctx, c, t, reset, pgx.TxOptions{})
+	tx, err := s.begin(ctx, c, t, reset, pgx.TxOptions{})
 	if err != nil {
 		return err
 	}
@@ -238,19 +241,31 @@ const (
 		"WHERE f.tenant_id = $1::text::uuid AND f.epoch > $2::bigint"
 )
 
-// queueSetup queues the tenant setup of t on b.
-func queueSetup(b *pgx.Batch, t Target, reset bool) {
+// enterSQL is the tenant setup as one statement, tenantkit.enter, for
+// statements sent unprepared: each is parsed and planned anew, but the
+// function's plans stay with the server process, so one call costs less
+// than the two plain statements there (BENCHMARKS.md).
+const enterSQL = "SELECT tenantkit.enter($1::uuid, $2::bigint, $3::text, $4::boolean)"
+
+// queueSetup queues the tenant setup of t on b and says how many
+// statements it queued.
+func (s *Scoper) queueSetup(b *pgx.Batch, t Target, reset bool) int {
+	if s.cfg.Unprepared {
+		b.Queue(enterSQL, t.id, t.Epoch, t.searchPath, reset)
+		return 1
+	}
 	b.Queue(setupSQL, t.id, t.Epoch, t.searchPath, reset)
 	b.Queue(fenceSQL, t.id, t.Epoch)
+	return 2
 }
 
-func batch(ctx context.Context, c *pgx.Conn, t Target, reset bool, sql string, args []any, read func(pgx.Rows) error) error {
+func (s *Scoper) batch(ctx context.Context, c *pgx.Conn, t Target, reset bool, sql string, args []any, read func(pgx.Rows) error) error {
 	b := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, 3)}
-	queueSetup(b, t, reset)
+	n := s.queueSetup(b, t, reset)
 	b.Queue(sql, args...)
 	br := c.SendBatch(ctx, b)
 	defer br.Close()
-	for range 2 {
+	for range n {
 		if _, err := br.Exec(); err != nil {
 			return err
 		}
