@@ -21,15 +21,28 @@ type Target struct {
 	Tenant uuid.UUID
 	Epoch  int64
 	Schema string
-	// id is the tenant id as text; searchPath the tenant's schema, quoted,
-	// then pg_temp, so that a temporary table never shadows a tenant table.
-	id, searchPath string
+	// setup holds the arguments of the setup statements, boxed once:
+	// without and with the session reset; fence those of the fence check.
+	// The search_path they set is the tenant's schema, quoted, then
+	// pg_temp, so that a temporary table never shadows a tenant table.
+	setup [2][]any
+	fence []any
 }
 
 // NewTarget returns the Target of a tenant's placement.
 func NewTarget(tenant uuid.UUID, epoch int64, schema string) Target {
-	return Target{Tenant: tenant, Epoch: epoch, Schema: schema, id: tenant.String(),
-		searchPath: pgx.Identifier{schema}.Sanitize() + ", pg_temp"}
+	var id, epochArg, path any = tenant.String(), epoch, pgx.Identifier{schema}.Sanitize() + ", pg_temp"
+	return Target{Tenant: tenant, Epoch: epoch, Schema: schema,
+		setup: [2][]any{{id, epochArg, path, false}, {id, epochArg, path, true}},
+		fence: []any{id, epochArg}}
+}
+
+// setupArgs are the arguments of the setup statements of t.
+func (t Target) setupArgs(reset bool) []any {
+	if reset {
+		return t.setup[1]
+	}
+	return t.setup[0]
 }
 
 // Config configures a Scoper.
@@ -251,11 +264,11 @@ const enterSQL = "SELECT tenantkit.enter($1::uuid, $2::bigint, $3::text, $4::boo
 // statements it queued.
 func (s *Scoper) queueSetup(b *pgx.Batch, t Target, reset bool) int {
 	if s.cfg.Unprepared {
-		b.Queue(enterSQL, t.id, t.Epoch, t.searchPath, reset)
+		b.Queue(enterSQL, t.setupArgs(reset)...)
 		return 1
 	}
-	b.Queue(setupSQL, t.id, t.Epoch, t.searchPath, reset)
-	b.Queue(fenceSQL, t.id, t.Epoch)
+	b.Queue(setupSQL, t.setupArgs(reset)...)
+	b.Queue(fenceSQL, t.fence...)
 	return 2
 }
 
@@ -283,8 +296,11 @@ func (s *Scoper) batch(ctx context.Context, c *pgx.Conn, t Target, reset bool, s
 // resultChanged reports PostgreSQL's refusal to run a prepared statement
 // whose result columns changed since it was prepared.
 func resultChanged(err error) bool {
+	if err == nil {
+		return false
+	}
 	var pgErr *pgconn.PgError
-	return err != nil && errors.As(err, &pgErr) && pgErr.Code == "0A000" &&
+	return errors.As(err, &pgErr) && pgErr.Code == "0A000" &&
 		(pgErr.Routine == "RevalidateCachedQuery" || strings.Contains(pgErr.Message, "cached plan must not change result type"))
 }
 
