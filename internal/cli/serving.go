@@ -18,6 +18,7 @@ import (
 	"github.com/tenantkit/tenantkit/internal/bus"
 	"github.com/tenantkit/tenantkit/internal/catalog"
 	"github.com/tenantkit/tenantkit/internal/move"
+	"github.com/tenantkit/tenantkit/internal/placement"
 	"github.com/tenantkit/tenantkit/internal/registry"
 	"github.com/tenantkit/tenantkit/internal/server"
 	"github.com/tenantkit/tenantkit/internal/tracing"
@@ -104,6 +105,9 @@ func serve(ctx context.Context, o serveOptions) error {
 		return fmt.Errorf("catalog database URL: %w", err)
 	}
 	defer pool.Close()
+	if err := upgradeSystem(ctx, pool, o.log); err != nil {
+		return err
+	}
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	o.log = slog.New(tenantkit.LogHandler(o.log.Handler()))
@@ -211,5 +215,21 @@ func auditBeforeServing(ctx context.Context, kit *tenantkit.Kit) error {
 		return fmt.Errorf("refusing to serve: rls check found %d violations, first %s.%s: %s (run tenantkit rls check)",
 			len(vs), vs[0].Schema, vs[0].Object, vs[0].Detail)
 	}
+	return nil
+}
+
+// upgradeSystem brings every tenant database's data-plane objects and
+// grants up to this release before anything is served: scoped access calls
+// functions an earlier release did not install.
+func upgradeSystem(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
+	store, err := catalog.NewStore(catalog.StoreConfig{Pool: pool})
+	if err != nil {
+		return err
+	}
+	n, err := placement.UpgradeSystem(ctx, store, "")
+	if err != nil {
+		return fmt.Errorf("upgrade the data-plane objects of tenant databases: %w", err)
+	}
+	log.Debug("data-plane objects up to date", "databases", n)
 	return nil
 }

@@ -163,10 +163,15 @@ func (p *Provisioner) ensureDatabase(ctx context.Context, c catalog.Cluster, db 
 			return fmt.Errorf("placement: create database %s on %s: %w", db, c.Name, err)
 		}
 	}
-	// No TEMPORARY, for the app role or anyone: a temporary table outlives
-	// the transaction that made it, on a pooled connection the next tenant
-	// gets, where no row-level security guards it.
-	dbName, role := pgx.Identifier{db}.Sanitize(), pgx.Identifier{p.appRole}.Sanitize()
+	return grantDatabase(ctx, conn, db, p.appRole)
+}
+
+// grantDatabase lets the app role connect to db, and no one create
+// temporary tables there: a temporary table outlives the transaction that
+// made it, on a pooled connection the next tenant gets, where no row-level
+// security guards it.
+func grantDatabase(ctx context.Context, conn *pgx.Conn, db, appRole string) error {
+	dbName, role := pgx.Identifier{db}.Sanitize(), pgx.Identifier{appRole}.Sanitize()
 	for _, stmt := range []string{
 		"GRANT CONNECT ON DATABASE " + dbName + " TO " + role,
 		"REVOKE TEMPORARY ON DATABASE " + dbName + " FROM PUBLIC",
@@ -186,7 +191,12 @@ func (p *Provisioner) ensureSystem(ctx context.Context, c catalog.Cluster, db st
 		return fmt.Errorf("placement: connect to %s/%s: %w", c.Name, db, err)
 	}
 	defer conn.Close(ctx)
-	role := pgx.Identifier{p.appRole}.Sanitize()
+	return installSystem(ctx, conn, c.Name, db, p.appRole)
+}
+
+// installSystem installs the data-plane objects in the database of conn.
+func installSystem(ctx context.Context, conn *pgx.Conn, cluster, db, appRole string) error {
+	role := pgx.Identifier{appRole}.Sanitize()
 	return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 		// One installer at a time per database.
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended('tenantkit.system', 0))"); err != nil {
@@ -205,7 +215,7 @@ func (p *Provisioner) ensureSystem(ctx context.Context, c catalog.Cluster, db st
 			"GRANT EXECUTE ON FUNCTION tenantkit.fence_lock(uuid, bigint) TO " + role,
 		} {
 			if _, err := tx.Exec(ctx, stmt); err != nil {
-				return fmt.Errorf("placement: install data-plane objects in %s/%s: %w", c.Name, db, err)
+				return fmt.Errorf("placement: install data-plane objects in %s/%s: %w", cluster, db, err)
 			}
 		}
 		return nil
