@@ -65,15 +65,26 @@ func (f *fairShare) acquire(ctx context.Context, t *Tenant, throttle int64) (*se
 	return s.sem, nil
 }
 
+// slotsOf returns the slots of tenant id at limit. Callers racing to make
+// them get the same ones: two semaphores would let the tenant run twice
+// its limit.
 func (f *fairShare) slotsOf(id uuid.UUID, limit int64) *tenantSlots {
-	if v, ok := f.slots.Load(id); ok {
-		if s := v.(*tenantSlots); s.limit == limit {
+	for {
+		v, ok := f.slots.Load(id)
+		if ok && v.(*tenantSlots).limit == limit {
+			return v.(*tenantSlots)
+		}
+		s := &tenantSlots{limit: limit, sem: semaphore.NewWeighted(limit)}
+		if !ok {
+			if _, loaded := f.slots.LoadOrStore(id, s); !loaded {
+				return s
+			}
+			continue
+		}
+		if f.slots.CompareAndSwap(id, v, s) {
 			return s
 		}
 	}
-	s := &tenantSlots{limit: limit, sem: semaphore.NewWeighted(limit)}
-	f.slots.Store(id, s)
-	return s
 }
 
 // fairSweep is how often unused tenants' slots are looked for.

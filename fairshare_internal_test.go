@@ -2,6 +2,7 @@ package tenantkit
 
 import (
 	"context"
+	"sync"
 	"testing"
 
 	"github.com/google/uuid"
@@ -54,4 +55,32 @@ func TestFairShareSlotsOfIdleTenantsAreDropped(t *testing.T) {
 		t.Fatal("a third concurrent transaction of a tenant limited to 2 got a slot")
 	}
 	held.Release(1)
+}
+
+// TestFairShareFirstAcquiresShareOneSemaphore: a tenant's first
+// transactions, arriving together, get one set of slots: two would let the
+// tenant run twice its limit at once.
+func TestFairShareFirstAcquiresShareOneSemaphore(t *testing.T) {
+	for round := range 1000 {
+		var f fairShare
+		id := uuid.New()
+		start := make(chan struct{})
+		got := make([]*tenantSlots, 8)
+		var wg sync.WaitGroup
+		for i := range got {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				got[i] = f.slotsOf(id, 2)
+			}()
+		}
+		close(start)
+		wg.Wait()
+		for i := range got {
+			if got[i] != got[0] {
+				t.Fatalf("round %d: racing first transactions got different slots", round)
+			}
+		}
+	}
 }

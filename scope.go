@@ -25,10 +25,6 @@ var (
 	ErrNotPlaced = errors.New("tenantkit: tenant has no ready placement")
 )
 
-// movedCode is the SQLSTATE tenantkit.moved raises when the transaction's
-// placement epoch is older than the fence's: the tenant moved.
-const movedCode = "TKMOV"
-
 // Tx runs fn in a transaction scoped to the tenant of ctx, on the database
 // of its placement, and commits when fn returns nil. Inside, every
 // statement sees only that tenant's rows (row-level security reads the
@@ -154,6 +150,12 @@ func (k *Kit) withPlacement(ctx context.Context, fn func(*Tenant, *pgxpool.Pool)
 		return ErrNoTenant
 	}
 	err := k.onPlacement(ctx, t, fn)
+	// A connection whose session another tenant left in a state the reset
+	// cannot undo inside a transaction is closed; the work, none of which
+	// ran, goes to another (a few times: that tenant may have left several).
+	for i := 0; i < 3 && errors.Is(err, scope.ErrSessionUnusable) && fresh() && ctx.Err() == nil; i++ {
+		err = k.onPlacement(ctx, t, fn)
+	}
 	if err == nil {
 		return nil
 	}
@@ -204,5 +206,5 @@ func (k *Kit) onPlacement(ctx context.Context, t *Tenant, fn func(*Tenant, *pgxp
 
 func isMoved(err error) bool {
 	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && pgErr.Code == movedCode
+	return errors.As(err, &pgErr) && pgErr.Code == scope.MovedCode
 }

@@ -3,6 +3,7 @@ package tenantkit_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -178,5 +179,62 @@ func TestNoSessionStateCrossesTenants(t *testing.T) {
 		if err := kit.QueryRow(b, "SELECT count(*) FROM pg_temp.customers").Scan(&n); err == nil || !strings.Contains(err.Error(), "does not exist") {
 			t.Fatalf("prepared=%v: tenant B read tenant A's temporary table: %d rows, %v", prepared, n, err)
 		}
+	}
+}
+
+// TestSessionShapeLeftByATenantDoesNotReachTheNext: tenant A makes every
+// later transaction on its connection read-only and SERIALIZABLE, at
+// session level. Those settings shape the next transaction before any
+// reset inside it can run, and a failed transaction would undo its reset:
+// the connection would refuse tenant B's writes forever. B's work on every
+// path instead succeeds at the role's own defaults, on another connection.
+func TestSessionShapeLeftByATenantDoesNotReachTheNext(t *testing.T) {
+	t.Parallel()
+	p := tenantkittest.NewPlatform(t, orders.Migrations())
+	p.Tenant(t, "acme", "shared")
+	p.Tenant(t, "globex", "shared")
+	kit := p.Kit(t, tenantkit.Config{ConnBudget: 1, PoolSize: 1})
+	a, b := p.Scoped(t, kit, "acme"), p.Scoped(t, kit, "globex")
+	poison := func() {
+		t.Helper()
+		for _, q := range []string{"SET default_transaction_read_only = on", "SET default_transaction_isolation = 'serializable'"} {
+			if _, err := kit.Exec(a, q); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	writes := map[string]func(email string) error{
+		"Exec": func(email string) error {
+			_, err := kit.Exec(b, "INSERT INTO customers (email, name) VALUES ($1, 'B')", email)
+			return err
+		},
+		"QueryRow": func(email string) error {
+			var id int64
+			return kit.QueryRow(b, "INSERT INTO customers (email, name) VALUES ($1, 'B') RETURNING id", email).Scan(&id)
+		},
+		"Tx": func(email string) error {
+			return kit.Tx(b, func(tx pgx.Tx) error {
+				var iso string
+				if err := tx.QueryRow(b, "SELECT current_setting('transaction_isolation')").Scan(&iso); err != nil {
+					return err
+				}
+				if iso != "read committed" {
+					return errors.New("tenant B's transaction runs at " + iso)
+				}
+				_, err := tx.Exec(b, "INSERT INTO customers (email, name) VALUES ($1, 'B')", email)
+				return err
+			})
+		},
+	}
+	for i, path := range []string{"Exec", "QueryRow", "Tx", "Exec"} {
+		poison()
+		if err := writes[path](fmt.Sprintf("%s-%d@globex.test", path, i)); err != nil {
+			t.Fatalf("tenant B's write by %s after tenant A's session settings: %v", path, err)
+		}
+	}
+	// A chose its settings for its own session: they hold for A.
+	poison()
+	if _, err := kit.Exec(a, "INSERT INTO customers (email, name) VALUES ('a@acme.test', 'A')"); !isCode(err, "25006") {
+		t.Fatalf("tenant A's write in its own read-only session: %v, want read_only_sql_transaction", err)
 	}
 }

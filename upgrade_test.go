@@ -30,7 +30,7 @@ func TestUpgradeSystemBringsEarlierDatabasesUpToDate(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = su.Exec(ctx, `DROP FUNCTION tenantkit.reset_session(); DROP FUNCTION tenantkit.enter(uuid, bigint, text, boolean);
+		_, err = su.Exec(ctx, `DROP FUNCTION tenantkit.reset_session(boolean, boolean); DROP FUNCTION tenantkit.enter(uuid, bigint, text, boolean, boolean, boolean);
 			GRANT TEMPORARY ON DATABASE `+pgx.Identifier{db}.Sanitize()+` TO PUBLIC`)
 		p.Catalog.Server.CloseAndWait(t, su)
 		if err != nil {

@@ -209,8 +209,8 @@ func installSystem(ctx context.Context, conn *pgx.Conn, cluster, db, appRole str
 			"GRANT SELECT ON tenantkit.fence TO " + role,
 			"GRANT EXECUTE ON FUNCTION tenantkit.moved(uuid, bigint, bigint) TO " + role,
 			"GRANT EXECUTE ON FUNCTION tenantkit.enter(uuid, bigint, text) TO " + role,
-			"GRANT EXECUTE ON FUNCTION tenantkit.enter(uuid, bigint, text, boolean) TO " + role,
-			"GRANT EXECUTE ON FUNCTION tenantkit.reset_session() TO " + role,
+			"GRANT EXECUTE ON FUNCTION tenantkit.enter(uuid, bigint, text, boolean, boolean, boolean) TO " + role,
+			"GRANT EXECUTE ON FUNCTION tenantkit.reset_session(boolean, boolean) TO " + role,
 			"REVOKE ALL ON FUNCTION tenantkit.fence_lock(uuid, bigint) FROM PUBLIC",
 			"GRANT EXECUTE ON FUNCTION tenantkit.fence_lock(uuid, bigint) TO " + role,
 		} {

@@ -54,10 +54,16 @@ CREATE TABLE IF NOT EXISTS tenantkit.move_applied (
 -- statements, temporary tables (the app role has no TEMPORARY privilege,
 -- but a database provisioned before may still grant it) and sequence
 -- state (currval, lastval). Statements prepared through the protocol, the
--- client's statement cache, are kept: they hold no tenant's data. It runs
--- inside the next transaction, so a rollback undoes it; scoped access then
--- resets again.
-CREATE OR REPLACE FUNCTION tenantkit.reset_session()
+-- client's statement cache, are kept: they hold no tenant's data.
+--
+-- It runs inside the next transaction, whose isolation level and access
+-- mode were fixed when it began, by settings the reset only now undoes.
+-- Unless the caller chose them, they must be what the reset settings give;
+-- when they are not (another tenant set default_transaction_read_only, say)
+-- it raises TKRST: the caller closes the connection and runs again on
+-- another, nothing having run. The reset is undone with the transaction
+-- when that fails, so scoped access resets again next time.
+CREATE OR REPLACE FUNCTION tenantkit.reset_session(isolation_chosen boolean, access_chosen boolean)
 RETURNS void LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     r record;
@@ -71,6 +77,13 @@ BEGIN
     FOR r IN SELECT p.name FROM pg_catalog.pg_prepared_statements p WHERE p.from_sql LOOP
         EXECUTE 'DEALLOCATE ' || pg_catalog.quote_ident(r.name);
     END LOOP;
+    IF (NOT isolation_chosen AND pg_catalog.current_setting('transaction_isolation')
+            <> pg_catalog.current_setting('default_transaction_isolation'))
+       OR (NOT access_chosen AND pg_catalog.current_setting('transaction_read_only')
+            <> pg_catalog.current_setting('default_transaction_read_only')) THEN
+        RAISE EXCEPTION 'tenantkit: this transaction was shaped by session settings another tenant left on the connection'
+            USING ERRCODE = 'TKRST';
+    END IF;
 END
 $$;
 
@@ -88,13 +101,14 @@ $$;
 -- under READ COMMITTED that read takes a snapshot after the lock was
 -- granted. It has no SET clause, since that would undo its set_config
 -- calls on return; every name in it is qualified.
-CREATE OR REPLACE FUNCTION tenantkit.enter(tenant uuid, expected_epoch bigint, path text, reset boolean)
+CREATE OR REPLACE FUNCTION tenantkit.enter(tenant uuid, expected_epoch bigint, path text, reset boolean,
+    isolation_chosen boolean, access_chosen boolean)
 RETURNS void LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     fenced bigint;
 BEGIN
     IF reset THEN
-        PERFORM tenantkit.reset_session();
+        PERFORM tenantkit.reset_session(isolation_chosen, access_chosen);
     END IF;
     PERFORM pg_catalog.set_config('tenantkit.tenant_id', tenant::text, true);
     PERFORM pg_catalog.set_config('search_path', path, true);
@@ -114,5 +128,5 @@ $$;
 -- BEGIN, kept for them while a fleet upgrades.
 CREATE OR REPLACE FUNCTION tenantkit.enter(tenant uuid, expected_epoch bigint, app_schema text)
 RETURNS void LANGUAGE sql VOLATILE AS $$
-    SELECT tenantkit.enter(tenant, expected_epoch, pg_catalog.quote_ident(app_schema) || ', pg_temp', false);
+    SELECT tenantkit.enter(tenant, expected_epoch, pg_catalog.quote_ident(app_schema) || ', pg_temp', false, false, false);
 $$;

@@ -4,6 +4,7 @@ import (
 	"container/list"
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -21,28 +22,78 @@ type Target struct {
 	Tenant uuid.UUID
 	Epoch  int64
 	Schema string
-	// setup holds the arguments of the setup statements, boxed once:
-	// without and with the session reset; fence those of the fence check.
-	// The search_path they set is the tenant's schema, quoted, then
-	// pg_temp, so that a temporary table never shadows a tenant table.
-	setup [2][]any
+	// setup holds the arguments of the setup statements, boxed once,
+	// indexed by shape; fence those of the fence check. The search_path
+	// they set is the tenant's schema, quoted, then pg_temp, so that a
+	// temporary table never shadows a tenant table.
+	setup [5][]any
 	fence []any
 }
 
 // NewTarget returns the Target of a tenant's placement.
 func NewTarget(tenant uuid.UUID, epoch int64, schema string) Target {
 	var id, epochArg, path any = tenant.String(), epoch, pgx.Identifier{schema}.Sanitize() + ", pg_temp"
-	return Target{Tenant: tenant, Epoch: epoch, Schema: schema,
-		setup: [2][]any{{id, epochArg, path, false}, {id, epochArg, path, true}},
-		fence: []any{id, epochArg}}
+	t := Target{Tenant: tenant, Epoch: epoch, Schema: schema, fence: []any{id, epochArg}}
+	t.setup[0] = []any{id, epochArg, path, false, false, false}
+	for i := 1; i < len(t.setup); i++ {
+		t.setup[i] = []any{id, epochArg, path, true, (i-1)&2 != 0, (i-1)&1 != 0}
+	}
+	return t
 }
 
-// setupArgs are the arguments of the setup statements of t.
-func (t Target) setupArgs(reset bool) []any {
-	if reset {
-		return t.setup[1]
+// shape indexes the setup arguments: 0 without the session reset; with
+// it, by whether the caller chose the isolation level and the access mode
+// (the reset checks those it did not: see tenantkit.reset_session).
+func shape(reset bool, opts pgx.TxOptions) int {
+	if !reset {
+		return 0
 	}
-	return t.setup[0]
+	i := 1
+	if opts.IsoLevel != "" {
+		i += 2
+	}
+	if opts.AccessMode != "" {
+		i++
+	}
+	return i
+}
+
+// ErrSessionUnusable wraps the error of a scoped transaction whose setup
+// failed while resetting a connection that served another tenant last:
+// that session may hold what it cannot shed inside the transaction (an
+// access mode or isolation level, a statement timeout another tenant set).
+// The connection is closed, nothing of the caller's ran, and the work may
+// run again on another connection.
+var ErrSessionUnusable = errors.New("scope: the pooled connection's session could not be reset; it was closed")
+
+// setupError is a failure of the tenant setup, before the caller's first
+// statement.
+type setupError struct{ err error }
+
+func (e *setupError) Error() string { return e.err.Error() }
+func (e *setupError) Unwrap() error { return e.err }
+
+// failed closes c when its setup failed while resetting it, and says so in
+// the error.
+func failed(ctx context.Context, c *pgx.Conn, reset bool, err error) error {
+	var se *setupError
+	if !errors.As(err, &se) {
+		return err
+	}
+	if !reset || isMoved(err) {
+		return se.err
+	}
+	_ = c.Close(ctx)
+	return fmt.Errorf("%w: %w", ErrSessionUnusable, se.err)
+}
+
+// MovedCode is the SQLSTATE tenantkit.moved raises when the transaction's
+// placement epoch is older than the fence's: the tenant moved.
+const MovedCode = "TKMOV"
+
+func isMoved(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == MovedCode
 }
 
 // Config configures a Scoper.
@@ -110,9 +161,10 @@ func (s *Scoper) enter(st *connState, t Target) bool {
 // does, plus those two statements' server time.
 func (s *Scoper) Tx(ctx context.Context, conn *pgxpool.Conn, t Target, opts pgx.TxOptions, fn func(pgx.Tx) error) error {
 	st := s.state(conn.Conn())
-	tx, err := s.begin(ctx, conn.Conn(), t, s.enter(st, t), opts)
+	reset := s.enter(st, t)
+	tx, err := s.begin(ctx, conn.Conn(), t, reset, opts)
 	if err != nil {
-		return err
+		return failed(ctx, conn.Conn(), reset, err)
 	}
 	if err := run(ctx, tx, fn); err != nil {
 		return err
@@ -127,7 +179,7 @@ func (s *Scoper) begin(ctx context.Context, c *pgx.Conn, t Target, reset bool, o
 	b := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, 3)}
 	opts.BeginQuery = ""
 	b.BeginTx(opts)
-	n := 1 + s.queueSetup(b, t, reset)
+	n := 1 + s.queueSetup(b, t, reset, opts)
 	br := c.SendBatch(ctx, b)
 	tx := br.Tx()
 	var err error
@@ -141,7 +193,7 @@ func (s *Scoper) begin(ctx context.Context, c *pgx.Conn, t Target, reset bool, o
 	}
 	if err != nil {
 		_ = tx.Rollback(ctx)
-		return nil, err
+		return nil, &setupError{err}
 	}
 	return tx, nil
 }
@@ -180,7 +232,8 @@ func (s *Scoper) Statement(ctx context.Context, conn *pgxpool.Conn, t Target, sq
 		name, ok := st.stmts.get(key)
 		if ok {
 			err = s.batch(ctx, c, t, reset, name, args, read)
-			if !resultChanged(err) {
+			var se *setupError
+			if !resultChanged(err) || errors.As(err, &se) {
 				break
 			}
 			st.stmts.remove(key)
@@ -190,10 +243,11 @@ func (s *Scoper) Statement(ctx context.Context, conn *pgxpool.Conn, t Target, sq
 		}
 		err = s.prepareAndRun(ctx, c, st, t, reset, key, args, read)
 	}
-	if err == nil {
-		st.tenant = t.Tenant
+	if err != nil {
+		return failed(ctx, c, reset, err)
 	}
-	return err
+	st.tenant = t.Tenant
+	return nil
 }
 
 // prepareAndRun prepares the statement of key inside a scoped transaction,
@@ -243,7 +297,7 @@ func (s *Scoper) prepareAndRun(ctx context.Context, c *pgx.Conn, st *connState, 
 // qualified: the first runs before the search_path is set. Nothing is set
 // for the session.
 const (
-	setupSQL = "SELECT CASE WHEN $4::boolean THEN tenantkit.reset_session() END, " +
+	setupSQL = "SELECT CASE WHEN $4::boolean THEN tenantkit.reset_session($5::boolean, $6::boolean) END, " +
 		"pg_catalog.set_config('tenantkit.tenant_id', $1::text, true), " +
 		"pg_catalog.set_config('search_path', $3::text, true), " +
 		"pg_catalog.pg_advisory_xact_lock_shared(pg_catalog.hashtextextended($1::text, 0)), " +
@@ -258,29 +312,30 @@ const (
 // statements sent unprepared: each is parsed and planned anew, but the
 // function's plans stay with the server process, so one call costs less
 // than the two plain statements there (BENCHMARKS.md).
-const enterSQL = "SELECT tenantkit.enter($1::uuid, $2::bigint, $3::text, $4::boolean)"
+const enterSQL = "SELECT tenantkit.enter($1::uuid, $2::bigint, $3::text, $4::boolean, $5::boolean, $6::boolean)"
 
-// queueSetup queues the tenant setup of t on b and says how many
-// statements it queued.
-func (s *Scoper) queueSetup(b *pgx.Batch, t Target, reset bool) int {
+// queueSetup queues the tenant setup of t on b, for a transaction begun
+// with opts, and says how many statements it queued.
+func (s *Scoper) queueSetup(b *pgx.Batch, t Target, reset bool, opts pgx.TxOptions) int {
+	args := t.setup[shape(reset, opts)]
 	if s.cfg.Unprepared {
-		b.Queue(enterSQL, t.setupArgs(reset)...)
+		b.Queue(enterSQL, args...)
 		return 1
 	}
-	b.Queue(setupSQL, t.setupArgs(reset)...)
+	b.Queue(setupSQL, args...)
 	b.Queue(fenceSQL, t.fence...)
 	return 2
 }
 
 func (s *Scoper) batch(ctx context.Context, c *pgx.Conn, t Target, reset bool, sql string, args []any, read func(pgx.Rows) error) error {
 	b := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, 3)}
-	n := s.queueSetup(b, t, reset)
+	n := s.queueSetup(b, t, reset, pgx.TxOptions{})
 	b.Queue(sql, args...)
 	br := c.SendBatch(ctx, b)
 	defer br.Close()
 	for range n {
 		if _, err := br.Exec(); err != nil {
-			return err
+			return &setupError{err}
 		}
 	}
 	rows, err := br.Query()
