@@ -17,7 +17,7 @@ import (
 // Target is where scoped work runs: the tenant, the placement epoch the
 // caller believes current, and the schema that holds the tenant's tables.
 // Build it with NewTarget, once per tenant and placement: it holds the
-// texts every statement sends.
+// setup's arguments, boxed for every statement to share.
 type Target struct {
 	Tenant uuid.UUID
 	Epoch  int64
@@ -420,13 +420,4 @@ func (c *stmtCache) evict() (string, bool) {
 	se := e.Value.(*stmtEntry)
 	delete(c.byKey, se.key)
 	return se.name, true
-}
-
-// Len is the number of statements prepared on conn by the Scoper.
-func Len(conn *pgx.Conn) int {
-	st, _ := conn.PgConn().CustomData()[stateKey].(*connState)
-	if st == nil {
-		return 0
-	}
-	return st.stmts.order.Len()
 }

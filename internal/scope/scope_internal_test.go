@@ -1,0 +1,61 @@
+package scope
+
+import (
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+)
+
+// TestSetupArgumentsFollowTheShape: each shape's boxed arguments carry the
+// reset flag and which of the isolation level and access mode the caller
+// chose, so that the reset checks exactly the others.
+func TestSetupArgumentsFollowTheShape(t *testing.T) {
+	target := NewTarget(uuid.New(), 7, `we"ird`)
+	tests := []struct {
+		reset                bool
+		opts                 pgx.TxOptions
+		wantReset, iso, mode bool
+	}{
+		{false, pgx.TxOptions{IsoLevel: pgx.Serializable}, false, false, false},
+		{true, pgx.TxOptions{}, true, false, false},
+		{true, pgx.TxOptions{AccessMode: pgx.ReadOnly}, true, false, true},
+		{true, pgx.TxOptions{IsoLevel: pgx.RepeatableRead}, true, true, false},
+		{true, pgx.TxOptions{IsoLevel: pgx.Serializable, AccessMode: pgx.ReadWrite}, true, true, true},
+	}
+	for _, tt := range tests {
+		args := target.setup[shape(tt.reset, tt.opts)]
+		if args[3] != tt.wantReset || args[4] != tt.iso || args[5] != tt.mode {
+			t.Errorf("shape(%v, %+v) gives reset=%v isolation=%v access=%v", tt.reset, tt.opts, args[3], args[4], args[5])
+		}
+		if args[2] != `"we""ird", pg_temp` || args[1] != int64(7) {
+			t.Errorf("search_path %v, epoch %v", args[2], args[1])
+		}
+	}
+}
+
+// TestStatementCacheEvictsTheLeastRecentlyUsed: a full cache gives up the
+// statement used longest ago, and a use moves a statement to the front.
+func TestStatementCacheEvictsTheLeastRecentlyUsed(t *testing.T) {
+	c := stmtCache{max: 3}
+	for _, sql := range []string{"a", "b", "c"} {
+		if _, ok := c.evict(); ok {
+			t.Fatalf("evicted from a cache of %d", c.order.Len())
+		}
+		c.put(sql, c.name())
+	}
+	if _, ok := c.get("a"); !ok {
+		t.Fatal("a is not cached")
+	}
+	name, ok := c.evict()
+	if !ok || name != "tenantkit_2" {
+		t.Fatalf("evicted %q, %v; want b's statement tenantkit_2", name, ok)
+	}
+	if _, ok := c.get("b"); ok {
+		t.Fatal("b is still cached after its eviction")
+	}
+	c.remove("a")
+	if c.order.Len() != 1 || len(c.byKey) != 1 {
+		t.Fatalf("after removing a: %d in order, %d by key", c.order.Len(), len(c.byKey))
+	}
+}
