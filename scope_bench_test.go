@@ -81,65 +81,87 @@ func (s *scopeBench) bypassPool(b *testing.B) *pgxpool.Pool {
 	return pool
 }
 
-// BenchmarkBareQueryRow is the baseline: a single-row query on a pgxpool,
-// tenant filter written by hand.
-func BenchmarkBareQueryRow(b *testing.B) {
-	s := newScopeBench(b)
-	pool := s.bypassPool(b)
+// The point query, the transaction around it and the page, bare (on a
+// pool RLS does not filter, the tenant filter written out) and scoped,
+// each run directly below and through PgBouncer further down.
+const (
+	bareRowSQL   = "SELECT status FROM app.orders WHERE tenant_id = $1 AND id = $2"
+	scopedRowSQL = "SELECT status FROM orders WHERE id = $1"
+)
+
+func runBareQueryRow(b *testing.B, s *scopeBench, pool *pgxpool.Pool) {
 	ctx := context.Background()
 	var status string
 	b.ResetTimer()
 	for b.Loop() {
-		if err := pool.QueryRow(ctx, "SELECT status FROM app.orders WHERE tenant_id = $1 AND id = $2", s.acme, s.orderID).Scan(&status); err != nil {
+		if err := pool.QueryRow(ctx, bareRowSQL, s.acme, s.orderID).Scan(&status); err != nil {
 			b.Fatal(err)
 		}
 	}
+}
+
+func runScopedQueryRow(b *testing.B, s *scopeBench, kit *tenantkit.Kit, ctx context.Context) {
+	var status string
+	b.ResetTimer()
+	for b.Loop() {
+		if err := kit.QueryRow(ctx, scopedRowSQL, s.orderID).Scan(&status); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func runBareTx(b *testing.B, s *scopeBench, pool *pgxpool.Pool) {
+	ctx := context.Background()
+	var status string
+	b.ResetTimer()
+	for b.Loop() {
+		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			return tx.QueryRow(ctx, bareRowSQL, s.acme, s.orderID).Scan(&status)
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func runScopedTx(b *testing.B, s *scopeBench, kit *tenantkit.Kit, ctx context.Context) {
+	var status string
+	b.ResetTimer()
+	for b.Loop() {
+		err := kit.Tx(ctx, func(tx pgx.Tx) error {
+			return tx.QueryRow(ctx, scopedRowSQL, s.orderID).Scan(&status)
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkBareQueryRow is the baseline: a single-row query on a pgxpool,
+// tenant filter written by hand.
+func BenchmarkBareQueryRow(b *testing.B) {
+	s := newScopeBench(b)
+	runBareQueryRow(b, s, s.bypassPool(b))
 }
 
 // BenchmarkScopedQueryRow is the same row through kit.QueryRow: tenant
 // setup, fence and query in one round trip, RLS doing the filtering.
 func BenchmarkScopedQueryRow(b *testing.B) {
 	s := newScopeBench(b)
-	var status string
-	b.ResetTimer()
-	for b.Loop() {
-		if err := s.kit.QueryRow(s.ctx, "SELECT status FROM orders WHERE id = $1", s.orderID).Scan(&status); err != nil {
-			b.Fatal(err)
-		}
-	}
+	runScopedQueryRow(b, s, s.kit, s.ctx)
 }
 
 // BenchmarkScopedTx is the same row in kit.Tx: BEGIN with the setup, the
 // query, COMMIT — three round trips, as a bare transaction takes.
 func BenchmarkScopedTx(b *testing.B) {
 	s := newScopeBench(b)
-	var status string
-	b.ResetTimer()
-	for b.Loop() {
-		err := s.kit.Tx(s.ctx, func(tx pgx.Tx) error {
-			return tx.QueryRow(s.ctx, "SELECT status FROM orders WHERE id = $1", s.orderID).Scan(&status)
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-	}
+	runScopedTx(b, s, s.kit, s.ctx)
 }
 
 // BenchmarkBareTx is BenchmarkScopedTx's baseline: a bare pgx transaction.
 func BenchmarkBareTx(b *testing.B) {
 	s := newScopeBench(b)
-	pool := s.bypassPool(b)
-	ctx := context.Background()
-	var status string
-	b.ResetTimer()
-	for b.Loop() {
-		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-			return tx.QueryRow(ctx, "SELECT status FROM app.orders WHERE tenant_id = $1 AND id = $2", s.acme, s.orderID).Scan(&status)
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-	}
+	runBareTx(b, s, s.bypassPool(b))
 }
 
 // BenchmarkExplicitFilter counts a customer's orders with the tenant filter
@@ -214,10 +236,7 @@ func checkPage(b *testing.B, rows []pageRow, err error) {
 	}
 }
 
-// BenchmarkBarePage is the page on a bare pgxpool, filter written out.
-func BenchmarkBarePage(b *testing.B) {
-	s := newScopeBench(b)
-	pool := s.bypassPool(b)
+func runBarePage(b *testing.B, s *scopeBench, pool *pgxpool.Pool) {
 	ctx := context.Background()
 	b.ResetTimer()
 	for b.Loop() {
@@ -230,14 +249,24 @@ func BenchmarkBarePage(b *testing.B) {
 	}
 }
 
+func runScopedPage(b *testing.B, s *scopeBench, kit *tenantkit.Kit, ctx context.Context) {
+	b.ResetTimer()
+	for b.Loop() {
+		page, err := tenantkit.Query(ctx, kit, scopedPageSQL, []any{s.regular}, pgx.RowToStructByPos[pageRow])
+		checkPage(b, page, err)
+	}
+}
+
+// BenchmarkBarePage is the page on a bare pgxpool, filter written out.
+func BenchmarkBarePage(b *testing.B) {
+	s := newScopeBench(b)
+	runBarePage(b, s, s.bypassPool(b))
+}
+
 // BenchmarkScopedPage is the page through tenantkit.Query.
 func BenchmarkScopedPage(b *testing.B) {
 	s := newScopeBench(b)
-	b.ResetTimer()
-	for b.Loop() {
-		page, err := tenantkit.Query(s.ctx, s.kit, scopedPageSQL, []any{s.regular}, pgx.RowToStructByPos[pageRow])
-		checkPage(b, page, err)
-	}
+	runScopedPage(b, s, s.kit, s.ctx)
 }
 
 // BenchmarkNaiveQueryRow is how other stacks scope a connection: a
@@ -315,79 +344,35 @@ func newBouncerBench(b *testing.B) *bouncerBench {
 // BenchmarkBouncerBareQueryRow is BenchmarkBareQueryRow through PgBouncer.
 func BenchmarkBouncerBareQueryRow(b *testing.B) {
 	s := newBouncerBench(b)
-	var status string
-	b.ResetTimer()
-	for b.Loop() {
-		if err := s.bare.QueryRow(context.Background(), "SELECT status FROM app.orders WHERE tenant_id = $1 AND id = $2", s.acme, s.orderID).Scan(&status); err != nil {
-			b.Fatal(err)
-		}
-	}
+	runBareQueryRow(b, s.scopeBench, s.bare)
 }
 
 // BenchmarkBouncerScopedQueryRow is BenchmarkScopedQueryRow through PgBouncer.
 func BenchmarkBouncerScopedQueryRow(b *testing.B) {
 	s := newBouncerBench(b)
-	var status string
-	b.ResetTimer()
-	for b.Loop() {
-		if err := s.kit.QueryRow(s.ctx, "SELECT status FROM orders WHERE id = $1", s.orderID).Scan(&status); err != nil {
-			b.Fatal(err)
-		}
-	}
+	runScopedQueryRow(b, s.scopeBench, s.kit, s.ctx)
 }
 
 // BenchmarkBouncerBareTx is BenchmarkBareTx through PgBouncer.
 func BenchmarkBouncerBareTx(b *testing.B) {
 	s := newBouncerBench(b)
-	ctx := context.Background()
-	var status string
-	b.ResetTimer()
-	for b.Loop() {
-		err := pgx.BeginFunc(ctx, s.bare, func(tx pgx.Tx) error {
-			return tx.QueryRow(ctx, "SELECT status FROM app.orders WHERE tenant_id = $1 AND id = $2", s.acme, s.orderID).Scan(&status)
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-	}
+	runBareTx(b, s.scopeBench, s.bare)
 }
 
 // BenchmarkBouncerScopedTx is BenchmarkScopedTx through PgBouncer.
 func BenchmarkBouncerScopedTx(b *testing.B) {
 	s := newBouncerBench(b)
-	var status string
-	b.ResetTimer()
-	for b.Loop() {
-		err := s.kit.Tx(s.ctx, func(tx pgx.Tx) error {
-			return tx.QueryRow(s.ctx, "SELECT status FROM orders WHERE id = $1", s.orderID).Scan(&status)
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-	}
+	runScopedTx(b, s.scopeBench, s.kit, s.ctx)
 }
 
 // BenchmarkBouncerBarePage is BenchmarkBarePage through PgBouncer.
 func BenchmarkBouncerBarePage(b *testing.B) {
 	s := newBouncerBench(b)
-	ctx := context.Background()
-	b.ResetTimer()
-	for b.Loop() {
-		rows, err := s.bare.Query(ctx, barePageSQL, s.acme, s.regular)
-		if err != nil {
-			b.Fatal(err)
-		}
-		page, err := pgx.CollectRows(rows, pgx.RowToStructByPos[pageRow])
-		checkPage(b, page, err)
-	}
+	runBarePage(b, s.scopeBench, s.bare)
 }
 
 // BenchmarkBouncerScopedPage is BenchmarkScopedPage through PgBouncer.
 func BenchmarkBouncerScopedPage(b *testing.B) {
 	s := newBouncerBench(b)
-	b.ResetTimer()
-	for b.Loop() {
-		page, err := tenantkit.Query(s.ctx, s.kit, scopedPageSQL, []any{s.regular}, pgx.RowToStructByPos[pageRow])
-		checkPage(b, page, err)
-	}
+	runScopedPage(b, s.scopeBench, s.kit, s.ctx)
 }
