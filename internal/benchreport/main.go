@@ -42,6 +42,7 @@ var pairs = []pair{
 	{".", "BouncerScopedTx", "BouncerBareTx", "≤ 1.30× (PgBouncer)"},
 	{".", "BouncerScopedPage", "BouncerBarePage", "≤ 1.30× (PgBouncer)"},
 	{".", "NaiveQueryRow", "BareQueryRow", "anchor: SET, then the query"},
+	{".", "HTTPOrdersScoped", "HTTPOrdersBare", "throughput ≥ 0.9× (ratio ≤ 1.11×)"},
 	{".", "RLSFilter", "ExplicitFilter", "≤ 1.10×"},
 }
 
