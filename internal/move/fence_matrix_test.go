@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tenantkit/tenantkit"
 	"github.com/tenantkit/tenantkit/internal/bootstrap"
@@ -17,26 +18,31 @@ import (
 	"github.com/tenantkit/tenantkit/tenantkittest"
 )
 
-// M15: the fence matrix. Writers of a process whose placement is stale
-// wait on a cutover on every scoped path — Exec, QueryRow, Query, Tx and
-// TxWithOptions at each isolation level — while the app role's default
+// M15: the fence matrix. Writers of two processes whose placement is
+// stale wait on a cutover on every scoped path — Exec, QueryRow, Query, Tx
+// and TxWithOptions at each isolation level — while the app role's default
 // isolation level on the source is READ COMMITTED, REPEATABLE READ or
-// SERIALIZABLE, with prepared statements (the batch and the prepare paths)
-// and without (the batch path alone, as behind PgBouncer). Every write
-// they were told succeeded is on the target; none is on the source.
+// SERIALIZABLE, with prepared statements (the batch and the prepare
+// paths), without (tenantkit.enter), and without through a real PgBouncer
+// in transaction mode. Every write they were told succeeded is on the
+// target; none is on the source.
 func TestFenceMatrix(t *testing.T) {
-	for _, prepared := range []bool{true, false} {
+	for _, via := range []string{"prepared", "unprepared", "pgbouncer"} {
 		for _, def := range []string{"read committed", "repeatable read", "serializable"} {
-			name := fmt.Sprintf("default=%s/prepared=%v", def, prepared)
+			name := fmt.Sprintf("default=%s/%s", def, via)
 			t.Run(name, func(t *testing.T) {
 				t.Parallel()
-				fenceMatrixRow(t, def, prepared)
+				fenceMatrixRow(t, def, via)
 			})
 		}
 	}
 }
 
-func fenceMatrixRow(t *testing.T, defaultIso string, prepared bool) {
+// fenceMatrixRow runs one row of the matrix: the app role's default
+// isolation level on the source, and how two stale processes (two Kits)
+// reach it — with prepared statements, without, or without through a real
+// PgBouncer in transaction mode.
+func fenceMatrixRow(t *testing.T, defaultIso, via string) {
 	p := tenantkittest.NewPlatform(t, migrations())
 	id := p.Tenant(t, "acme", "shared").String()
 	super, err := pgx.Connect(context.Background(), p.Catalog.Server.SuperuserURL(p.SharedDatabase))
@@ -49,39 +55,29 @@ func fenceMatrixRow(t *testing.T, defaultIso string, prepared bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kit := p.Kit(t, tenantkit.Config{Logger: slog.New(slog.DiscardHandler), DisablePreparedStatements: !prepared})
-	b := &bundle{p: p, kit: kit, store: p.Store()}
-	stale, err := b.scoped(t, "acme") // its placement is the source, forever
-	if err != nil {
-		t.Fatal(err)
-	}
-	var iso string
-	if err := kit.QueryRow(stale, "SELECT current_setting('transaction_isolation')").Scan(&iso); err != nil || iso != defaultIso {
-		t.Fatalf("scoped statements run at %q (%v), want the default %q", iso, err, defaultIso)
-	}
-	const insert = "INSERT INTO counters (name, value) VALUES ($1, 1) RETURNING name"
-	txWriter := func(opts pgx.TxOptions) func(string) error {
-		return func(name string) error {
-			return kit.TxWithOptions(stale, opts, func(tx pgx.Tx) error {
-				_, err := tx.Exec(stale, insert, name)
-				return err
-			})
+	cfg := tenantkit.Config{Logger: slog.New(slog.DiscardHandler), DisablePreparedStatements: via != "prepared"}
+	if via == "pgbouncer" {
+		bouncer := tenantkittest.StartPgBouncer(t, p.Catalog.Addr())
+		cfg.PoolConfigFunc = func(c *pgxpool.Config) {
+			c.ConnConfig.Host, c.ConnConfig.Port = "127.0.0.1", uint16(bouncer.Port())
 		}
 	}
-	writers := map[string]func(name string) error{
-		"exec": func(name string) error { _, err := kit.Exec(stale, insert, name); return err },
-		"queryrow": func(name string) error {
-			var got string
-			return kit.QueryRow(stale, insert, name).Scan(&got)
-		},
-		"query": func(name string) error {
-			_, err := tenantkit.Query(stale, kit, insert, []any{name}, pgx.RowTo[string])
-			return err
-		},
-		"tx":                 txWriter(pgx.TxOptions{}),
-		"tx/read committed":  txWriter(pgx.TxOptions{IsoLevel: pgx.ReadCommitted}),
-		"tx/repeatable read": txWriter(pgx.TxOptions{IsoLevel: pgx.RepeatableRead}),
-		"tx/serializable":    txWriter(pgx.TxOptions{IsoLevel: pgx.Serializable}),
+	writers := map[string]func(name string) error{}
+	var b *bundle
+	for i := range 2 {
+		kit := p.Kit(t, cfg)
+		b = &bundle{p: p, kit: kit, store: p.Store()}
+		stale, err := b.scoped(t, "acme") // its placement is the source, forever
+		if err != nil {
+			t.Fatal(err)
+		}
+		var iso string
+		if err := kit.QueryRow(stale, "SELECT current_setting('transaction_isolation')").Scan(&iso); err != nil || iso != defaultIso {
+			t.Fatalf("scoped statements run at %q (%v), want the default %q", iso, err, defaultIso)
+		}
+		for path, w := range staleWriters(kit, stale) {
+			writers[fmt.Sprintf("kit%d/%s", i, path)] = w
+		}
 	}
 	// Each statement runs on several connections first, so that the
 	// writers below find it prepared (the batch path) as well as not.
@@ -152,5 +148,34 @@ func fenceMatrixRow(t *testing.T, defaultIso string, prepared bool) {
 	}
 	if len(onSource) > 0 {
 		t.Errorf("the source took writes after the cutover: %v", onSource)
+	}
+}
+
+// staleWriters are the scoped paths of kit, writing as the tenant of ctx
+// a row named by their argument.
+func staleWriters(kit *tenantkit.Kit, ctx context.Context) map[string]func(name string) error {
+	const insert = "INSERT INTO counters (name, value) VALUES ($1, 1) RETURNING name"
+	txWriter := func(opts pgx.TxOptions) func(string) error {
+		return func(name string) error {
+			return kit.TxWithOptions(ctx, opts, func(tx pgx.Tx) error {
+				_, err := tx.Exec(ctx, insert, name)
+				return err
+			})
+		}
+	}
+	return map[string]func(name string) error{
+		"exec": func(name string) error { _, err := kit.Exec(ctx, insert, name); return err },
+		"queryrow": func(name string) error {
+			var got string
+			return kit.QueryRow(ctx, insert, name).Scan(&got)
+		},
+		"query": func(name string) error {
+			_, err := tenantkit.Query(ctx, kit, insert, []any{name}, pgx.RowTo[string])
+			return err
+		},
+		"tx":                 txWriter(pgx.TxOptions{}),
+		"tx/read committed":  txWriter(pgx.TxOptions{IsoLevel: pgx.ReadCommitted}),
+		"tx/repeatable read": txWriter(pgx.TxOptions{IsoLevel: pgx.RepeatableRead}),
+		"tx/serializable":    txWriter(pgx.TxOptions{IsoLevel: pgx.Serializable}),
 	}
 }
