@@ -12,6 +12,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tenantkit/tenantkit/internal/rlspolicy"
 )
 
 // Target is where scoped work runs: the tenant, the placement epoch the
@@ -298,7 +300,7 @@ func (s *Scoper) prepareAndRun(ctx context.Context, c *pgx.Conn, st *connState, 
 // for the session.
 const (
 	setupSQL = "SELECT CASE WHEN $4::boolean THEN tenantkit.reset_session($5::boolean, $6::boolean) END, " +
-		"pg_catalog.set_config('tenantkit.tenant_id', $1::text, true), " +
+		"pg_catalog.set_config('" + rlspolicy.Setting + "', $1::text, true), " +
 		"pg_catalog.set_config('search_path', $3::text, true), " +
 		"pg_catalog.pg_advisory_xact_lock_shared(pg_catalog.hashtextextended($1::text, 0)), " +
 		"CASE WHEN pg_catalog.current_setting('transaction_isolation') <> 'read committed' " +
