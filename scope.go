@@ -48,13 +48,8 @@ func (k *Kit) TxWithOptions(ctx context.Context, opts pgx.TxOptions, fn func(pgx
 		}
 	}
 	ran := false
-	return k.withPlacement(ctx, func(t *Tenant, pool *pgxpool.Pool) error {
-		conn, err := pool.Acquire(ctx)
-		if err != nil {
-			return err
-		}
-		defer conn.Release()
-		return k.scoper.Tx(ctx, conn, k.extra(t).target, opts, func(tx pgx.Tx) error {
+	return k.withPlacement(ctx, func(conn *pgxpool.Conn, t scope.Target) error {
+		return k.scoper.Tx(ctx, conn, t, opts, func(tx pgx.Tx) error {
 			ran = true
 			return fn(tx)
 		})
@@ -117,13 +112,8 @@ func Query[T any](ctx context.Context, k *Kit, sql string, args []any, scan pgx.
 // oneStatement runs one statement scoped to the tenant of ctx and hands its
 // rows to read (see scope.Scoper.Statement).
 func (k *Kit) oneStatement(ctx context.Context, sql string, args []any, read func(pgx.Rows) error) error {
-	return k.withPlacement(ctx, func(t *Tenant, pool *pgxpool.Pool) error {
-		conn, err := pool.Acquire(ctx)
-		if err != nil {
-			return err
-		}
-		defer conn.Release()
-		return k.scoper.Statement(ctx, conn, k.extra(t).target, sql, args, read)
+	return k.withPlacement(ctx, func(conn *pgxpool.Conn, t scope.Target) error {
+		return k.scoper.Statement(ctx, conn, t, sql, args, read)
 	}, func() bool { return true })
 }
 
@@ -136,15 +126,15 @@ func targetOf(t *catalog.TenantContext) scope.Target {
 	return scope.NewTarget(t.ID, t.Placement.Epoch, t.Placement.Schema)
 }
 
-// withPlacement runs fn with the tenant of ctx and the pool of its
-// placement. fn runs once more, on the reloaded placement, when the tenant
+// withPlacement runs fn with a pooled connection to the database of the
+// placement of the tenant of ctx, and where its work runs there. fn runs once more, on the reloaded placement, when the tenant
 // moved under it, or when it failed on a connection before sending anything
 // (pgconn.SafeToRetry: a pooled connection that died, as those to a
 // database dropped under them do) and fresh says nothing of the caller's
 // ran yet. A dedicated database the tenant moved away from has its pooled
 // connections closed: it is retained for a while, but may be dropped or
 // become a move's target again.
-func (k *Kit) withPlacement(ctx context.Context, fn func(*Tenant, *pgxpool.Pool) error, fresh func() bool) error {
+func (k *Kit) withPlacement(ctx context.Context, fn func(*pgxpool.Conn, scope.Target) error, fresh func() bool) error {
 	t, ok := FromContext(ctx)
 	if !ok {
 		return ErrNoTenant
@@ -175,7 +165,9 @@ func (k *Kit) withPlacement(ctx context.Context, fn func(*Tenant, *pgxpool.Pool)
 	return k.onPlacement(ctx, now, fn)
 }
 
-func (k *Kit) onPlacement(ctx context.Context, t *Tenant, fn func(*Tenant, *pgxpool.Pool) error) error {
+// onPlacement runs fn on a pooled connection to the database of t's
+// placement, once t may start one more transaction there (fair share).
+func (k *Kit) onPlacement(ctx context.Context, t *Tenant, fn func(*pgxpool.Conn, scope.Target) error) error {
 	p := t.Placement
 	if p == nil || p.State != catalog.PlacementReady {
 		return fmt.Errorf("%w: %s", ErrNotPlaced, t.Slug)
@@ -198,10 +190,16 @@ func (k *Kit) onPlacement(ctx context.Context, t *Tenant, fn func(*Tenant, *pgxp
 		return err
 	}
 	defer release()
+	x := k.extra(t)
 	if k.obs != nil {
 		defer k.obs.tx(t, time.Now())
 	}
-	return fn(t, pool)
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	return fn(conn, x.target)
 }
 
 func isMoved(err error) bool {
