@@ -168,14 +168,30 @@ func run(pkg string, count int) ([]byte, error) {
 	return cmd.Output()
 }
 
+// split is a benchmark's name line that a log line of its set-up cut off
+// from its figures, which follow on a line of their own.
+var (
+	split   = regexp.MustCompile(`^Benchmark(\S+?)(?:-\d+)?\s+\S`)
+	figures = regexp.MustCompile(`^\s+\d+\s+[\d.]+ ns/op`)
+)
+
 func parse(out []byte) map[string][]result {
 	m := map[string][]result{}
 	sc := bufio.NewScanner(bytes.NewReader(out))
+	pending := ""
 	for sc.Scan() {
-		g := line.FindStringSubmatch(sc.Text())
+		text := sc.Text()
+		if pending != "" && figures.MatchString(text) {
+			text = "Benchmark" + pending + text
+		}
+		g := line.FindStringSubmatch(text)
 		if g == nil {
+			if sg := split.FindStringSubmatch(text); sg != nil {
+				pending = sg[1]
+			}
 			continue
 		}
+		pending = ""
 		var r result
 		r.ns, _ = strconv.ParseFloat(g[2], 64)
 		r.bytes, _ = strconv.ParseFloat(g[3], 64)
