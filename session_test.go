@@ -238,3 +238,38 @@ func TestSessionShapeLeftByATenantDoesNotReachTheNext(t *testing.T) {
 		t.Fatalf("tenant A's write in its own read-only session: %v, want read_only_sql_transaction", err)
 	}
 }
+
+// TestFailedTransactionResetsAgain: the reset runs inside the next
+// tenant's transaction, so when that transaction fails the reset is rolled
+// back with it and tenant A's session settings are back on the connection.
+// Tenant B's next use of that connection — the same tenant now — must
+// reset again, not take the connection for its own.
+func TestFailedTransactionResetsAgain(t *testing.T) {
+	t.Parallel()
+	p := tenantkittest.NewPlatform(t, orders.Migrations())
+	p.Tenant(t, "acme", "shared")
+	p.Tenant(t, "globex", "shared")
+	kit := p.Kit(t, tenantkit.Config{ConnBudget: 1, PoolSize: 1})
+	a, b := p.Scoped(t, kit, "acme"), p.Scoped(t, kit, "globex")
+	if _, err := kit.Exec(a, "SELECT set_config('app.secret', 'acme-secret', false)"); err != nil {
+		t.Fatal(err)
+	}
+	// B's first statement fails after the reset inside it ran.
+	if _, err := kit.Exec(b, "SELECT 1 / 0"); !isCode(err, "22012") {
+		t.Fatalf("tenant B's failing statement: %v, want division_by_zero", err)
+	}
+	for _, path := range []string{"QueryRow", "Tx"} {
+		var secret string
+		var err error
+		if path == "QueryRow" {
+			err = kit.QueryRow(b, "SELECT coalesce(current_setting('app.secret', true), '')").Scan(&secret)
+		} else {
+			err = kit.Tx(b, func(tx pgx.Tx) error {
+				return tx.QueryRow(b, "SELECT coalesce(current_setting('app.secret', true), '')").Scan(&secret)
+			})
+		}
+		if err != nil || secret != "" {
+			t.Fatalf("tenant B by %s after its failed statement read %q (%v): tenant A's setting came back with the rollback", path, secret, err)
+		}
+	}
+}
