@@ -65,6 +65,11 @@ type Config struct {
 	// statements do not survive there. It costs a parse per statement and
 	// a slower single-statement path. Defaults to false.
 	DisablePreparedStatements bool
+	// DisableSessionBinding makes every scoped transaction set its tenant
+	// up, as behind PgBouncer, instead of keeping each pooled connection
+	// bound to the tenant it served last (see the README's scoped-access
+	// section). Defaults to false.
+	DisableSessionBinding bool
 	// StatementCacheSize bounds the statements prepared on each tenant
 	// connection, by the single-statement helpers and by pgx inside Tx
 	// each: the least recently used is deallocated to make room, so an
@@ -141,6 +146,7 @@ type Kit struct {
 	cache     *tenantcache.Cache
 	router    *router.Router
 	scoper    *scope.Scoper
+	binds     bindings
 	clusters  sync.Map // cluster name → app URL
 	resolvers []resolve.Resolver
 	closers   []func()
@@ -214,6 +220,7 @@ func New(cfg Config) (*Kit, error) {
 	// scoped transaction then resets the session first.
 	k.scoper = scope.New(scope.Config{
 		Shared: cfg.DisablePreparedStatements, Unprepared: cfg.DisablePreparedStatements, CacheSize: cfg.StatementCacheSize,
+		Bind: !cfg.DisableSessionBinding, Binding: k.binding,
 	})
 	if err := k.buildFlags(); err != nil {
 		k.Close()
@@ -378,6 +385,12 @@ func (k *Kit) InvalidateAll() { (*invalidator)(k).Reset() }
 type invalidator Kit
 
 func (i *invalidator) Invalidate(m bus.Message) {
+	if m.DrainEpoch > 0 {
+		if id, err := uuid.Parse(m.Tenant); err == nil {
+			(*Kit)(i).drain(id, m.DrainEpoch, time.Duration(m.DrainSeconds*float64(time.Second)))
+		}
+		return
+	}
 	if m.All {
 		i.clusters.Clear()
 	}
@@ -396,6 +409,7 @@ func (i *invalidator) Invalidate(m bus.Message) {
 }
 
 func (i *invalidator) Reset() {
+	(*Kit)(i).unbindAll()
 	i.clusters.Clear()
 	i.cache.Reset()
 	i.flags.Invalidate()

@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -106,6 +107,24 @@ func (p *Platform) Kit(tb testing.TB, cfg tenantkit.Config) *tenantkit.Kit {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(kit.Close)
+	return kit
+}
+
+// ListeningKit is Kit, started: it listens for catalog changes until the
+// test ends, and is listening when ListeningKit returns. Only a listening
+// Kit keeps its pooled connections bound to their tenants.
+func (p *Platform) ListeningKit(tb testing.TB, cfg tenantkit.Config) *tenantkit.Kit {
+	tb.Helper()
+	kit := p.Kit(tb, cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = kit.Start(ctx) }()
+	tb.Cleanup(func() { cancel(); <-done })
+	for deadline := time.Now().Add(15 * time.Second); !kit.Listening(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			tb.Fatal("tenantkittest: the Kit is not listening after 15s")
+		}
+	}
 	return kit
 }
 

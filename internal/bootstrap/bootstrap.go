@@ -47,6 +47,11 @@ func EnsureRoles(ctx context.Context, conn *pgx.Conn, pw Passwords) error {
 	if _, err := conn.Exec(ctx, "GRANT pg_signal_backend TO "+pgx.Identifier{OwnerRole}.Sanitize()); err != nil {
 		return fmt.Errorf("bootstrap: grant pg_signal_backend: %w", err)
 	}
+	// A move's cutover ends sessions left bound to the tenant and idle
+	// (see internal/move): it reads their state in pg_stat_activity.
+	if _, err := conn.Exec(ctx, "GRANT pg_read_all_stats TO "+pgx.Identifier{OwnerRole}.Sanitize()); err != nil {
+		return fmt.Errorf("bootstrap: grant pg_read_all_stats: %w", err)
+	}
 	// A move's stream applies changes as replication does: with
 	// session_replication_role = replica, so that foreign-key actions and
 	// triggers do not fire a second time on rows the stream also carries.

@@ -18,6 +18,12 @@ type Message struct {
 	All bool `json:"all,omitempty"`
 	// Flags asks to reload the feature-flag snapshot.
 	Flags bool `json:"flags,omitempty"`
+	// DrainEpoch, when set, says that a move's cutover is about to fence
+	// Tenant at every placement epoch older than it: processes give up
+	// their connections' session bindings to the tenant there (the cutover
+	// waits for them) for DrainSeconds, or until they see the new epoch.
+	DrainEpoch   int64   `json:"drain_epoch,omitempty"`
+	DrainSeconds float64 `json:"drain_seconds,omitempty"`
 }
 
 // Decode parses a message payload.

@@ -529,3 +529,16 @@ func randomToken() string {
 	_, _ = rand.Read(b)
 	return "tenantkit-verify=" + hex.EncodeToString(b)
 }
+
+// Publish sends a message that no catalog write carries (a move's drain
+// notice) to every process listening: with pg_notify on the catalog's
+// channel, and to AfterCommitFunc.
+func (s *Store) Publish(ctx context.Context, m bus.Message) error {
+	if err := bus.NewPGPublisher(s.pool).Publish(ctx, m); err != nil {
+		return err
+	}
+	if s.afterCommit != nil {
+		s.afterCommit(ctx, m)
+	}
+	return nil
+}

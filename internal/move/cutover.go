@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/tenantkit/tenantkit/internal/bus"
 	"github.com/tenantkit/tenantkit/internal/catalog"
 )
 
@@ -64,7 +65,18 @@ func (r *Runner) switchover(ctx context.Context, m catalog.Move, from, to end, s
 	if _, err := tx.Exec(ctx, fmt.Sprintf("SET LOCAL lock_timeout = %d", r.cfg.LockTimeout.Milliseconds())); err != nil {
 		return err
 	}
-	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))", from.tenant.String()); err != nil {
+	done, err := r.unbind(ctx, from, newEpoch)
+	if err != nil {
+		return err
+	}
+	if err := r.hook(m, "cutover:fencing"); err != nil {
+		done()
+		return err
+	}
+	_, err = tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))", from.tenant.String())
+	done()
+	if err != nil {
+		r.undrain(ctx, from, newEpoch)
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "55P03" { // lock_not_available
 			return errFenceTimeout
@@ -110,6 +122,7 @@ func (r *Runner) switchover(ctx context.Context, m catalog.Move, from, to end, s
 		return err
 	}
 	if err := flip(toLSN); err != nil {
+		r.undrain(ctx, from, newEpoch)
 		if _, rerr := fence.Exec(context.WithoutCancel(ctx), "ROLLBACK PREPARED "+literal(gid)); rerr != nil {
 			err = errors.Join(err, rerr)
 		}
@@ -240,4 +253,78 @@ func resolvePrepared(ctx context.Context, e end, gid string, commit bool) error 
 	}
 	_, err = conn.Exec(ctx, verb+literal(gid))
 	return err
+}
+
+// Sessions bound to the tenant. Applications' pooled connections stay
+// bound to the tenant they served last, holding its shared advisory lock
+// at session level (internal/scope), so the fence cannot be taken while
+// one exists. Before taking it, the cutover tells every process to give
+// the bindings up (a drain notice on the catalog's bus: they release idle
+// connections' bindings at once and busy ones' as their use ends); while
+// it waits, it ends sessions that still hold the tenant's lock and have
+// been idle, outside any transaction, for longer than boundIdle: those of
+// a process that missed the notice. Ending an idle session loses nothing,
+// and pgx pings a connection idle that long before handing it out, so the
+// application sees no error either.
+const (
+	boundIdle       = 1500 * time.Millisecond
+	boundSweepEvery = 100 * time.Millisecond
+)
+
+// endBoundSQL ends the idle sessions bound to a tenant ($1): those
+// holding its shared advisory lock outside a transaction.
+const endBoundSQL = `WITH k AS (SELECT pg_catalog.hashtextextended($1::text, 0) AS key)
+SELECT count(*) FILTER (WHERE pg_catalog.pg_terminate_backend(l.pid))
+FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid, k
+WHERE l.locktype = 'advisory' AND l.objsubid = 1 AND l.granted AND l.mode = 'ShareLock'
+  AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())
+  AND l.classid = ((k.key >> 32) & 4294967295)::oid AND l.objid = (k.key & 4294967295)::oid
+  AND l.pid <> pg_catalog.pg_backend_pid()
+  AND a.state = 'idle' AND a.state_change < pg_catalog.clock_timestamp() - make_interval(secs => $2)`
+
+// unbind announces the cutover of from's tenant to epoch and, until done
+// is called, ends the sessions still bound to it and idle.
+func (r *Runner) unbind(ctx context.Context, from end, epoch int64) (done func(), err error) {
+	drain := r.cfg.LockTimeout + 30*time.Second
+	if err := r.cfg.Store.Publish(ctx, bus.Message{Tenant: from.tenant.String(), DrainEpoch: epoch,
+		DrainSeconds: drain.Seconds()}); err != nil {
+		return nil, fmt.Errorf("announce the cutover: %w", err)
+	}
+	conn, err := from.owner(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sweepCtx, cancel := context.WithCancel(ctx)
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		defer conn.Close(context.WithoutCancel(ctx))
+		tick := time.NewTicker(boundSweepEvery)
+		defer tick.Stop()
+		for {
+			var ended int64
+			err := conn.QueryRow(sweepCtx, endBoundSQL, from.tenant.String(), boundIdle.Seconds()).Scan(&ended)
+			if err != nil && sweepCtx.Err() == nil {
+				r.log.Warn("end idle sessions bound to the tenant", "tenant", from.tenant, "err", err)
+			}
+			if ended > 0 {
+				r.log.Info("ended idle sessions bound to the tenant", "tenant", from.tenant, "on", from.String(), "sessions", ended)
+			}
+			select {
+			case <-sweepCtx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return func() { cancel(); <-finished }, nil
+}
+
+// undrain tells every process that the cutover to epoch was abandoned:
+// their connections may bind to the tenant again.
+func (r *Runner) undrain(ctx context.Context, from end, epoch int64) {
+	err := r.cfg.Store.Publish(context.WithoutCancel(ctx), bus.Message{Tenant: from.tenant.String(), DrainEpoch: epoch, DrainSeconds: 0.001})
+	if err != nil {
+		r.log.Warn("announce the abandoned cutover", "tenant", from.tenant, "err", err)
+	}
 }

@@ -27,7 +27,7 @@ import (
 // in transaction mode. Every write they were told succeeded is on the
 // target; none is on the source.
 func TestFenceMatrix(t *testing.T) {
-	for _, via := range []string{"prepared", "unprepared", "pgbouncer"} {
+	for _, via := range []string{"bound", "prepared", "unprepared", "pgbouncer"} {
 		for _, def := range []string{"read committed", "repeatable read", "serializable"} {
 			name := fmt.Sprintf("default=%s/%s", def, via)
 			t.Run(name, func(t *testing.T) {
@@ -55,7 +55,7 @@ func fenceMatrixRow(t *testing.T, defaultIso, via string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := tenantkit.Config{Logger: slog.New(slog.DiscardHandler), DisablePreparedStatements: via != "prepared"}
+	cfg := tenantkit.Config{Logger: slog.New(slog.DiscardHandler), DisablePreparedStatements: via == "unprepared" || via == "pgbouncer"}
 	if via == "pgbouncer" {
 		bouncer := tenantkittest.StartPgBouncer(t, p.Catalog.Addr())
 		cfg.PoolConfigFunc = func(c *pgxpool.Config) {
@@ -65,7 +65,12 @@ func fenceMatrixRow(t *testing.T, defaultIso, via string) {
 	writers := map[string]func(name string) error{}
 	var b *bundle
 	for i := range 2 {
-		kit := p.Kit(t, cfg)
+		var kit *tenantkit.Kit
+		if via == "bound" {
+			kit = p.ListeningKit(t, cfg)
+		} else {
+			kit = p.Kit(t, cfg)
+		}
 		b = &bundle{p: p, kit: kit, store: p.Store()}
 		stale, err := b.scoped(t, "acme") // its placement is the source, forever
 		if err != nil {
@@ -94,6 +99,9 @@ func fenceMatrixRow(t *testing.T, defaultIso, via string) {
 		}
 	}
 	warm.Wait()
+	if n := boundSessions(t, p, id); (via == "bound") != (n > 0) {
+		t.Fatalf("%d sessions hold the tenant's binding after the warm-up, via %s", n, via)
+	}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	acked := map[string]error{}
@@ -178,4 +186,25 @@ func staleWriters(kit *tenantkit.Kit, ctx context.Context) map[string]func(name 
 		"tx/repeatable read": txWriter(pgx.TxOptions{IsoLevel: pgx.RepeatableRead}),
 		"tx/serializable":    txWriter(pgx.TxOptions{IsoLevel: pgx.Serializable}),
 	}
+}
+
+// boundSessions counts the sessions on the shared database that hold the
+// tenant's shared advisory lock at session level: bound to it.
+func boundSessions(t *testing.T, p *tenantkittest.Platform, tenant string) int {
+	t.Helper()
+	super, err := pgx.Connect(context.Background(), p.Catalog.Server.SuperuserURL(p.SharedDatabase))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Catalog.Server.CloseAndWait(t, super)
+	var n int
+	err = super.QueryRow(context.Background(), `WITH k AS (SELECT hashtextextended($1::text, 0) AS key)
+		SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid, k
+		WHERE l.locktype = 'advisory' AND l.objsubid = 1 AND l.granted AND l.mode = 'ShareLock'
+		  AND l.classid = ((k.key >> 32) & 4294967295)::oid AND l.objid = (k.key & 4294967295)::oid
+		  AND a.state = 'idle' AND a.datname = current_database()`, tenant).Scan(&n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

@@ -305,3 +305,19 @@ func (r *Router) PoolStats() []PoolStat {
 	}
 	return out
 }
+
+// Each calls fn with every open pool, which stays open while fn runs.
+func (r *Router) Each(fn func(*pgxpool.Pool)) {
+	r.mu.Lock()
+	var keys []Key
+	var pools []*pgxpool.Pool
+	for k, e := range r.pools {
+		e.refs++
+		keys, pools = append(keys, k), append(pools, e.pool)
+	}
+	r.mu.Unlock()
+	for i, p := range pools {
+		fn(p)
+		r.release(keys[i])
+	}
+}

@@ -30,6 +30,10 @@ type Target struct {
 	// temporary table never shadows a tenant table.
 	setup [5][]any
 	fence []any
+	// bind holds the text parameters of the binding statement, without
+	// and with the session reset; bindFence those of its fence check.
+	bind      [2][][]byte
+	bindFence [][]byte
 }
 
 // NewTarget returns the Target of a tenant's placement.
@@ -40,6 +44,10 @@ func NewTarget(tenant uuid.UUID, epoch int64, schema string) Target {
 	for i := 1; i < len(t.setup); i++ {
 		t.setup[i] = []any{id, epochArg, path, true, (i-1)&2 != 0, (i-1)&1 != 0}
 	}
+	idText, pathText := []byte(tenant.String()), []byte(path.(string))
+	t.bind[0] = [][]byte{idText, pathText, []byte("f")}
+	t.bind[1] = [][]byte{idText, pathText, []byte("t")}
+	t.bindFence = [][]byte{idText, strconv.AppendInt(nil, epoch, 10)}
 	return t
 }
 
@@ -111,6 +119,20 @@ type Config struct {
 	// CacheSize bounds the statements prepared per connection; the least
 	// recently used is deallocated to make room. Defaults to 512.
 	CacheSize int
+	// Bind keeps each connection bound to the tenant it serves, at
+	// session level, so that a connection serving the same tenant again
+	// sends the caller's statements and nothing else (see bind). Ignored
+	// when Shared. Defaults to false: every transaction sets the tenant up.
+	Bind bool
+	// Binding says whether work for a tenant at a placement epoch may run
+	// on a bound session, and the current binding generation: sessions
+	// bound under an older one bind again. It says no for a tenant a move's
+	// cutover is about to fence (the cutover waits for every binding), and
+	// the generation moves on when such news may have been missed. Work
+	// it says no to sets the tenant up per transaction, and a connection
+	// whose binding it no longer allows releases it when its use ends.
+	// Defaults to always, generation 0.
+	Binding func(tenant uuid.UUID, epoch int64) (gen uint64, ok bool)
 }
 
 // Scoper runs scoped work on connections it is handed.
@@ -120,6 +142,12 @@ type Scoper struct{ cfg Config }
 func New(cfg Config) *Scoper {
 	if cfg.CacheSize <= 0 {
 		cfg.CacheSize = 512
+	}
+	if cfg.Shared {
+		cfg.Bind = false
+	}
+	if cfg.Binding == nil {
+		cfg.Binding = func(uuid.UUID, int64) (uint64, bool) { return 0, true }
 	}
 	return &Scoper{cfg: cfg}
 }
@@ -136,7 +164,16 @@ type connState struct {
 	// fresh is true until the connection's first scoped use: a new
 	// session holds nothing to reset.
 	fresh bool
-	stmts stmtCache
+	// bound is the tenant whose binding the session holds (settings and
+	// the shared advisory lock, at session level), at boundEpoch; uuid.Nil
+	// when none. A session that holds a binding always has bound set, so
+	// that it is released; one with bound set always holds it.
+	bound      uuid.UUID
+	boundEpoch int64
+	boundGen   uint64
+	// bindPrepared says the binding statements are prepared.
+	bindPrepared bool
+	stmts        stmtCache
 }
 
 func (s *Scoper) state(c *pgx.Conn) *connState {
@@ -152,9 +189,24 @@ func (s *Scoper) state(c *pgx.Conn) *connState {
 // enter marks the connection as being entered for t, and says whether the
 // session must be reset first.
 func (s *Scoper) enter(st *connState, t Target) bool {
-	reset := s.cfg.Shared || (st.tenant != t.Tenant && !st.fresh)
-	st.tenant, st.fresh = uuid.Nil, false
+	reset := s.cfg.Shared || (st.tenant != t.Tenant && !st.fresh) || st.bound != uuid.Nil
+	st.tenant, st.fresh, st.bound = uuid.Nil, false, uuid.Nil
 	return reset
+}
+
+// warm says whether work for t may run on a session bound to it, and in
+// which binding generation.
+func (s *Scoper) warm(t Target) (uint64, bool) {
+	if !s.cfg.Bind {
+		return 0, false
+	}
+	return s.cfg.Binding(t.Tenant, t.Epoch)
+}
+
+// allowed says whether st's binding may still be used.
+func (s *Scoper) allowed(st *connState) bool {
+	gen, ok := s.cfg.Binding(st.bound, st.boundEpoch)
+	return ok && gen == st.boundGen
 }
 
 // Tx runs fn in a transaction on conn scoped to t, and commits when fn
@@ -163,6 +215,18 @@ func (s *Scoper) enter(st *connState, t Target) bool {
 // does, plus those two statements' server time.
 func (s *Scoper) Tx(ctx context.Context, conn *pgxpool.Conn, t Target, opts pgx.TxOptions, fn func(pgx.Tx) error) error {
 	st := s.state(conn.Conn())
+	if gen, ok := s.warm(t); ok {
+		defer s.release(ctx, conn.Conn(), st)
+		if err := s.ensureBound(ctx, conn.Conn(), st, t, gen); err != nil {
+			return err
+		}
+		opts.BeginQuery = ""
+		tx, err := conn.Conn().BeginTx(ctx, opts)
+		if err != nil {
+			return err
+		}
+		return run(ctx, tx, fn)
+	}
 	reset := s.enter(st, t)
 	tx, err := s.begin(ctx, conn.Conn(), t, reset, opts)
 	if err != nil {
@@ -224,6 +288,13 @@ func run(ctx context.Context, tx pgx.Tx, fn func(pgx.Tx) error) (err error) {
 func (s *Scoper) Statement(ctx context.Context, conn *pgxpool.Conn, t Target, sql string, args []any, read func(pgx.Rows) error) error {
 	c := conn.Conn()
 	st := s.state(c)
+	if gen, ok := s.warm(t); ok {
+		defer s.release(ctx, c, st)
+		if err := s.ensureBound(ctx, c, st, t, gen); err != nil {
+			return err
+		}
+		return s.boundStatement(ctx, c, st, sql, args, read)
+	}
 	reset := s.enter(st, t)
 	var err error
 	switch {
@@ -422,4 +493,174 @@ func (c *stmtCache) evict() (string, bool) {
 	se := e.Value.(*stmtEntry)
 	delete(c.byKey, se.key)
 	return se.name, true
+}
+
+// Binding. A connection of the Kit's own pools stays bound to the tenant
+// it served last: the tenant setting and search_path are set for the
+// session, and the session holds the tenant's shared advisory lock, which
+// a move's cutover takes exclusively. While it serves that tenant again,
+// its transactions and statements are exactly the caller's: no setup, no
+// fence check. The fence holds because the lock does: a cutover cannot
+// fence the tenant while a bound session exists, so the Kit gives bindings
+// up when told a cutover is coming (Config.Draining), and the cutover
+// ends sessions that stay bound and idle past a grace period (see
+// internal/move). A session binds with two implicit transactions in one
+// round trip: the first resets the session when it served another tenant,
+// sets the tenant setting and search_path for the session and takes the
+// shared lock at session level, waiting on a cutover in progress; the
+// second, whatever the default isolation level, takes a snapshot after
+// the lock was granted and checks the fence, releasing the lock before it
+// raises TKMOV when the tenant moved.
+const (
+	bindName      = "tenantkit_bind"
+	bindFenceName = "tenantkit_bind_fence"
+	bindSQL       = "SELECT CASE WHEN $3::boolean THEN tenantkit.reset_session(true, true) END, " +
+		"pg_catalog.set_config('" + rlspolicy.Setting + "', $1::text, false), " +
+		"pg_catalog.set_config('search_path', $2::text, false), " +
+		"pg_catalog.pg_advisory_lock_shared(pg_catalog.hashtextextended($1::text, 0))"
+	bindFenceSQL = "SELECT CASE WHEN pg_catalog.pg_advisory_unlock_shared(pg_catalog.hashtextextended($1::text, 0)) " +
+		"THEN tenantkit.moved(f.tenant_id, f.epoch, $2::bigint) END FROM tenantkit.fence f " +
+		"WHERE f.tenant_id = $1::text::uuid AND f.epoch > $2::bigint"
+	unbindSQL = "SELECT pg_catalog.pg_advisory_unlock_shared(pg_catalog.hashtextextended($1::text, 0))"
+)
+
+// ensureBound binds c's session to t unless it is bound to it already.
+// When the tenant moved, the binding released its lock and the error says
+// so (TKMOV); when binding fails otherwise, c may hold a lock or a half
+// reset session, and is closed: nothing of the caller's ran, and the work
+// may run again on another connection (ErrSessionUnusable).
+func (s *Scoper) ensureBound(ctx context.Context, c *pgx.Conn, st *connState, t Target, gen uint64) error {
+	if st.bound == t.Tenant && st.boundEpoch == t.Epoch && st.boundGen == gen && st.tenant == t.Tenant {
+		return nil
+	}
+	reset := s.enter(st, t)
+	if err := s.bind(ctx, c, st, t, reset); err != nil {
+		if isMoved(err) {
+			return err
+		}
+		_ = c.Close(ctx)
+		return fmt.Errorf("%w: %w", ErrSessionUnusable, err)
+	}
+	st.tenant, st.bound, st.boundEpoch, st.boundGen = t.Tenant, t.Tenant, t.Epoch, gen
+	return nil
+}
+
+// bind sends the binding of c's session to t, in one round trip.
+func (s *Scoper) bind(ctx context.Context, c *pgx.Conn, st *connState, t Target, reset bool) error {
+	args := t.bind[0]
+	if reset {
+		args = t.bind[1]
+	}
+	p := c.PgConn().StartPipeline(ctx)
+	prepare := !st.bindPrepared
+	if prepare {
+		p.SendPrepare(bindName, bindSQL, nil)
+		p.SendPrepare(bindFenceName, bindFenceSQL, nil)
+	}
+	p.SendQueryPrepared(bindName, args, nil, nil)
+	p.SendPipelineSync()
+	p.SendQueryPrepared(bindFenceName, t.bindFence, nil, nil)
+	if err := p.Sync(); err != nil {
+		_ = p.Close()
+		return err
+	}
+	var first error
+	prepared := 0
+	for syncs := 0; syncs < 2; {
+		res, err := p.GetResults()
+		if err != nil {
+			var pgErr *pgconn.PgError
+			if !errors.As(err, &pgErr) {
+				_ = p.Close()
+				return err
+			}
+			if first == nil {
+				first = err
+			}
+			continue
+		}
+		switch r := res.(type) {
+		case *pgconn.StatementDescription:
+			prepared++
+		case *pgconn.ResultReader:
+			if _, err := r.Close(); err != nil && first == nil {
+				first = err
+			}
+		case *pgconn.PipelineSync:
+			syncs++
+		case nil:
+			_ = p.Close()
+			return errors.New("scope: the binding pipeline ended early")
+		}
+	}
+	if prepared == 2 {
+		st.bindPrepared = true
+	}
+	if err := p.Close(); err != nil && first == nil {
+		first = err
+	}
+	return first
+}
+
+// boundStatement runs one statement on c, bound already, as prepared
+// statements of the connection's cache.
+func (s *Scoper) boundStatement(ctx context.Context, c *pgx.Conn, st *connState, sql string, args []any, read func(pgx.Rows) error) error {
+	name, ok := st.stmts.get(sql)
+	if ok {
+		err := query(ctx, c, name, args, read)
+		if !resultChanged(err) {
+			return err
+		}
+		st.stmts.remove(sql)
+		if derr := c.Deallocate(ctx, name); derr != nil {
+			return errors.Join(err, derr)
+		}
+	}
+	if old, ok := st.stmts.evict(); ok {
+		if err := c.Deallocate(ctx, old); err != nil {
+			return err
+		}
+	}
+	name = st.stmts.name()
+	if _, err := c.Prepare(ctx, name, sql); err != nil {
+		return err
+	}
+	st.stmts.put(sql, name)
+	return query(ctx, c, name, args, read)
+}
+
+func query(ctx context.Context, c *pgx.Conn, name string, args []any, read func(pgx.Rows) error) error {
+	rows, err := c.Query(ctx, name, args...)
+	if err != nil {
+		return err
+	}
+	return read(rows)
+}
+
+// release gives up c's binding, as its use ends, when it may no longer be
+// used; a connection that cannot do so is closed.
+func (s *Scoper) release(ctx context.Context, c *pgx.Conn, st *connState) {
+	if st.bound == uuid.Nil || s.allowed(st) || c.IsClosed() {
+		return
+	}
+	s.unbind(ctx, c, st)
+}
+
+func (s *Scoper) unbind(ctx context.Context, c *pgx.Conn, st *connState) {
+	id := st.bound
+	st.bound = uuid.Nil
+	if _, err := c.Exec(ctx, unbindSQL, id.String()); err != nil {
+		_ = c.Close(ctx)
+	}
+}
+
+// Release gives up the binding of a connection idle in its pool when it
+// may no longer be used (Config.Binding), and says whether it did.
+func (s *Scoper) Release(ctx context.Context, c *pgx.Conn) bool {
+	st, _ := c.PgConn().CustomData()[stateKey].(*connState)
+	if st == nil || st.bound == uuid.Nil || s.allowed(st) {
+		return false
+	}
+	s.unbind(ctx, c, st)
+	return true
 }
