@@ -56,6 +56,9 @@ func (r *Runner) switchover(ctx context.Context, m catalog.Move, from, to end, s
 		return err
 	}
 	defer readers.close()
+	if err := r.hook(m, "cutover:start"); err != nil {
+		return err
+	}
 	start := time.Now()
 	tx, err := fence.Begin(ctx)
 	if err != nil {

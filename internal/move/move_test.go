@@ -44,7 +44,9 @@ type bundle struct {
 func setup(t *testing.T) *bundle {
 	t.Helper()
 	p := tenantkittest.NewPlatform(t, migrations())
-	kit := p.Kit(t, tenantkit.Config{Logger: slog.New(slog.DiscardHandler)})
+	// Listening, as an application's Kit is: its pooled connections stay
+	// bound to their tenants, and the moves below must wait for them.
+	kit := p.ListeningKit(t, tenantkit.Config{Logger: slog.New(slog.DiscardHandler)})
 	return &bundle{p: p, kit: kit, store: p.Store()}
 }
 
