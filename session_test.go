@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -82,7 +83,7 @@ func viewSession(ctx context.Context, row pgx.Row) (sessionView, error) {
 func TestNoSessionStateCrossesTenants(t *testing.T) {
 	t.Parallel()
 	p := tenantkittest.NewPlatform(t, orders.Migrations())
-	p.Tenant(t, "acme", "shared")
+	acmeID := p.Tenant(t, "acme", "shared")
 	p.Tenant(t, "globex", "shared")
 	super, err := pgx.Connect(context.Background(), p.Catalog.Server.SuperuserURL(p.SharedDatabase))
 	if err != nil {
@@ -97,8 +98,9 @@ func TestNoSessionStateCrossesTenants(t *testing.T) {
 	seeder := p.Kit(t, tenantkit.Config{})
 	seed(t, seeder, p.Scoped(t, seeder, "acme"), "x@acme.test")
 	seed(t, seeder, p.Scoped(t, seeder, "globex"), "y@globex.test")
-	for _, prepared := range []bool{true, false} {
-		kit := p.Kit(t, tenantkit.Config{ConnBudget: 1, PoolSize: 1, DisablePreparedStatements: !prepared})
+	for _, mode := range []string{"bound", "prepared", "unprepared"} {
+		prepared := mode != "unprepared"
+		kit := kitIn(t, p, mode, tenantkit.Config{ConnBudget: 1, PoolSize: 1})
 		a, b := p.Scoped(t, kit, "acme"), p.Scoped(t, kit, "globex")
 		var pid [2]int
 		err := kit.Tx(a, func(tx pgx.Tx) error {
@@ -121,6 +123,9 @@ func TestNoSessionStateCrossesTenants(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if bound := holdsBinding(t, p, pid[0], acmeID); bound != (mode == "bound") {
+			t.Fatalf("%s: tenant A's connection holds its binding: %v", mode, bound)
+		}
 		if _, err := kit.Exec(a, "SET work_mem = '7MB'"); err != nil {
 			t.Fatal(err)
 		}
@@ -131,13 +136,13 @@ func TestNoSessionStateCrossesTenants(t *testing.T) {
 		}
 		switch {
 		case own.customers != 1:
-			t.Fatalf("prepared=%v: tenant A's own table is shadowed by its temporary table: %+v", prepared, own)
+			t.Fatalf("%s: tenant A's own table is shadowed by its temporary table: %+v", mode, own)
 		case prepared && (!own.tempCustomers || own.statementTimeout != "4321ms"):
 			// A's session is A's until another tenant gets the connection.
-			t.Fatalf("prepared=%v: tenant A's session state did not hold: %+v", prepared, own)
+			t.Fatalf("%s: tenant A's session state did not hold: %+v", mode, own)
 		case !prepared && (own.tempCustomers || own.statementTimeout != "0"):
 			// Behind PgBouncer every transaction resets the session.
-			t.Fatalf("prepared=%v: the session was not reset: %+v", prepared, own)
+			t.Fatalf("%s: the session was not reset: %+v", mode, own)
 		}
 		views := map[string]func() (sessionView, error){
 			"QueryRow": func() (sessionView, error) { return viewSession(b, kit.QueryRow(b, sessionViewSQL)) },
@@ -159,25 +164,25 @@ func TestNoSessionStateCrossesTenants(t *testing.T) {
 			}
 			got, err := views[path]()
 			if err != nil {
-				t.Fatalf("prepared=%v: tenant B by %s: %v", prepared, path, err)
+				t.Fatalf("%s: tenant B by %s: %v", mode, path, err)
 			}
 			// A LISTEN ends when the transaction that resets the session
 			// commits; it is checked after the loop.
 			want := sessionView{customers: 1, statementTimeout: "0", workMem: got.workMem, channels: got.channels}
 			if got != want || got.workMem == "7MB" {
-				t.Fatalf("prepared=%v: tenant B by %s, after tenant A on the same connection, met %+v", prepared, path, got)
+				t.Fatalf("%s: tenant B by %s, after tenant A on the same connection, met %+v", mode, path, got)
 			}
 		}
 		after, err := viewSession(b, kit.QueryRow(b, sessionViewSQL))
 		if err != nil || after.channels != 0 {
-			t.Fatalf("prepared=%v: tenant B's connection still listens on tenant A's channels: %+v, %v", prepared, after, err)
+			t.Fatalf("%s: tenant B's connection still listens on tenant A's channels: %+v, %v", mode, after, err)
 		}
 		if pid[0] != pid[1] {
-			t.Fatalf("prepared=%v: the tenants ran on different connections (%d, %d): the test proves nothing", prepared, pid[0], pid[1])
+			t.Fatalf("%s: the tenants ran on different connections (%d, %d): the test proves nothing", mode, pid[0], pid[1])
 		}
 		var n int64
 		if err := kit.QueryRow(b, "SELECT count(*) FROM pg_temp.customers").Scan(&n); err == nil || !strings.Contains(err.Error(), "does not exist") {
-			t.Fatalf("prepared=%v: tenant B read tenant A's temporary table: %d rows, %v", prepared, n, err)
+			t.Fatalf("%s: tenant B read tenant A's temporary table: %d rows, %v", mode, n, err)
 		}
 	}
 }
@@ -193,7 +198,13 @@ func TestSessionShapeLeftByATenantDoesNotReachTheNext(t *testing.T) {
 	p := tenantkittest.NewPlatform(t, orders.Migrations())
 	p.Tenant(t, "acme", "shared")
 	p.Tenant(t, "globex", "shared")
-	kit := p.Kit(t, tenantkit.Config{ConnBudget: 1, PoolSize: 1})
+	for _, mode := range []string{"bound", "prepared"} {
+		t.Run(mode, func(t *testing.T) { sessionShape(t, p, mode) })
+	}
+}
+
+func sessionShape(t *testing.T, p *tenantkittest.Platform, mode string) {
+	kit := kitIn(t, p, mode, tenantkit.Config{ConnBudget: 1, PoolSize: 1})
 	a, b := p.Scoped(t, kit, "acme"), p.Scoped(t, kit, "globex")
 	poison := func() {
 		t.Helper()
@@ -228,13 +239,13 @@ func TestSessionShapeLeftByATenantDoesNotReachTheNext(t *testing.T) {
 	}
 	for i, path := range []string{"Exec", "QueryRow", "Tx", "Exec"} {
 		poison()
-		if err := writes[path](fmt.Sprintf("%s-%d@globex.test", path, i)); err != nil {
+		if err := writes[path](fmt.Sprintf("%s-%s-%d@globex.test", mode, path, i)); err != nil {
 			t.Fatalf("tenant B's write by %s after tenant A's session settings: %v", path, err)
 		}
 	}
 	// A chose its settings for its own session: they hold for A.
 	poison()
-	if _, err := kit.Exec(a, "INSERT INTO customers (email, name) VALUES ('a@acme.test', 'A')"); !isCode(err, "25006") {
+	if _, err := kit.Exec(a, "INSERT INTO customers (email, name) VALUES ('a-"+mode+"@acme.test', 'A')"); !isCode(err, "25006") {
 		t.Fatalf("tenant A's write in its own read-only session: %v, want read_only_sql_transaction", err)
 	}
 }
@@ -249,7 +260,13 @@ func TestFailedTransactionResetsAgain(t *testing.T) {
 	p := tenantkittest.NewPlatform(t, orders.Migrations())
 	p.Tenant(t, "acme", "shared")
 	p.Tenant(t, "globex", "shared")
-	kit := p.Kit(t, tenantkit.Config{ConnBudget: 1, PoolSize: 1})
+	for _, mode := range []string{"bound", "prepared"} {
+		t.Run(mode, func(t *testing.T) { failedResets(t, p, mode) })
+	}
+}
+
+func failedResets(t *testing.T, p *tenantkittest.Platform, mode string) {
+	kit := kitIn(t, p, mode, tenantkit.Config{ConnBudget: 1, PoolSize: 1})
 	a, b := p.Scoped(t, kit, "acme"), p.Scoped(t, kit, "globex")
 	if _, err := kit.Exec(a, "SELECT set_config('app.secret', 'acme-secret', false)"); err != nil {
 		t.Fatal(err)
@@ -272,4 +289,40 @@ func TestFailedTransactionResetsAgain(t *testing.T) {
 			t.Fatalf("tenant B by %s after its failed statement read %q (%v): tenant A's setting came back with the rollback", path, secret, err)
 		}
 	}
+}
+
+// kitIn returns a Kit of p whose pooled connections, by mode, stay bound
+// to their tenant ("bound": a listening Kit), set the tenant up per
+// transaction ("prepared"), or do so unprepared, as behind PgBouncer
+// ("unprepared").
+func kitIn(t *testing.T, p *tenantkittest.Platform, mode string, cfg tenantkit.Config) *tenantkit.Kit {
+	t.Helper()
+	switch mode {
+	case "bound":
+		return p.ListeningKit(t, cfg)
+	case "unprepared":
+		cfg.DisablePreparedStatements = true
+	}
+	return p.Kit(t, cfg)
+}
+
+// holdsBinding says whether the server process pid holds the binding of
+// tenant: its shared advisory lock, at session level.
+func holdsBinding(t *testing.T, p *tenantkittest.Platform, pid int, tenant uuid.UUID) bool {
+	t.Helper()
+	super, err := pgx.Connect(context.Background(), p.Catalog.Server.SuperuserURL(p.SharedDatabase))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Catalog.Server.CloseAndWait(t, super)
+	var held bool
+	err = super.QueryRow(context.Background(), `WITH k AS (SELECT hashtextextended($2::text, 0) AS key)
+		SELECT EXISTS (SELECT FROM pg_locks l, k WHERE l.pid = $1 AND l.locktype = 'advisory' AND l.objsubid = 1
+		  AND l.granted AND l.mode = 'ShareLock'
+		  AND l.classid = ((k.key >> 32) & 4294967295)::oid AND l.objid = (k.key & 4294967295)::oid)`,
+		pid, tenant.String()).Scan(&held)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return held
 }
