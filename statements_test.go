@@ -20,10 +20,16 @@ import (
 // size of each kind on the server.
 func TestPreparedStatementsAreBounded(t *testing.T) {
 	t.Parallel()
+	for _, mode := range []string{"bound", "prepared"} {
+		t.Run(mode, func(t *testing.T) { preparedStatementsAreBounded(t, mode) })
+	}
+}
+
+func preparedStatementsAreBounded(t *testing.T, mode string) {
 	const size, conns, texts = 8, 2, 60
 	p := tenantkittest.NewPlatform(t, orders.Migrations())
 	p.Tenant(t, "acme", "shared")
-	kit := p.Kit(t, tenantkit.Config{ConnBudget: conns, PoolSize: conns, StatementCacheSize: size})
+	kit := kitIn(t, p, mode, tenantkit.Config{ConnBudget: conns, PoolSize: conns, StatementCacheSize: size})
 	ctx := p.Scoped(t, kit, "acme")
 	var wg sync.WaitGroup
 	for g := range conns {
@@ -72,11 +78,15 @@ func TestPreparedStatementsAreBounded(t *testing.T) {
 	if pids[0] == pids[1] {
 		t.Fatalf("both counts came from one connection (%d)", pids[0])
 	}
+	limit := 2*size + 1
+	if mode == "bound" {
+		limit += 2 // the binding's two statements
+	}
 	for i, n := range counts {
 		// size of tenantkit's own, size of pgx's (Tx and the setup
 		// statement), one statement pgx may deallocate on its next use.
-		if n > 2*size+1 {
-			t.Errorf("connection %d holds %d prepared statements, want at most %d", pids[i], n, 2*size+1)
+		if n > limit {
+			t.Errorf("connection %d holds %d prepared statements, want at most %d", pids[i], n, limit)
 		}
 	}
 	t.Logf("prepared statements per connection: %v", counts)
@@ -99,10 +109,16 @@ func waitGroupTimeout(wg *sync.WaitGroup, d time.Duration) {
 // each with its own shape, however they alternate.
 func TestRollingMigrationKeepsOtherTenantsWorking(t *testing.T) {
 	t.Parallel()
+	for _, mode := range []string{"bound", "prepared"} {
+		t.Run(mode, func(t *testing.T) { rollingMigrationKeepsOtherTenantsWorking(t, mode) })
+	}
+}
+
+func rollingMigrationKeepsOtherTenantsWorking(t *testing.T, mode string) {
 	p := tenantkittest.NewPlatform(t, orders.Migrations())
 	p.Tenant(t, "sch-one", "schema")
 	p.Tenant(t, "sch-two", "schema")
-	kit := p.Kit(t, tenantkit.Config{ConnBudget: 1, PoolSize: 1})
+	kit := kitIn(t, p, mode, tenantkit.Config{ConnBudget: 1, PoolSize: 1})
 	s1, s2 := p.Scoped(t, kit, "sch-one"), p.Scoped(t, kit, "sch-two")
 	seed(t, kit, s1, "a@one.test")
 	seed(t, kit, s2, "b@two.test")
