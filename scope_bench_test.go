@@ -39,7 +39,9 @@ func newScopeBench(b *testing.B) *scopeBench {
 	s := &scopeBench{p: p}
 	s.acme = p.Tenant(b, "acme", "shared").String()
 	p.Tenant(b, "globex", "shared")
-	s.kit = p.Kit(b, tenantkit.Config{})
+	// Listening, as an application's Kit is: its pooled connections stay
+	// bound to the tenant they served.
+	s.kit = p.ListeningKit(b, tenantkit.Config{})
 	for _, slug := range []string{"globex", "acme"} {
 		ctx := p.Scoped(b, s.kit, slug)
 		err := s.kit.Tx(ctx, func(tx pgx.Tx) error {
@@ -152,18 +154,43 @@ func BenchmarkBareQueryRow(b *testing.B) {
 	runBareQueryRow(b, s, s.bypassPool(b))
 }
 
-// BenchmarkScopedQueryRow is the same row through kit.QueryRow: tenant
-// setup, fence and query in one round trip, RLS doing the filtering.
+// BenchmarkScopedQueryRow is the same row through kit.QueryRow, RLS doing
+// the filtering, on a connection bound to the tenant: the query alone.
 func BenchmarkScopedQueryRow(b *testing.B) {
 	s := newScopeBench(b)
 	runScopedQueryRow(b, s, s.kit, s.ctx)
 }
 
-// BenchmarkScopedTx is the same row in kit.Tx: BEGIN with the setup, the
-// query, COMMIT — three round trips, as a bare transaction takes.
+// BenchmarkScopedTx is the same row in kit.Tx on a bound connection:
+// BEGIN, the query, COMMIT, as a bare transaction.
 func BenchmarkScopedTx(b *testing.B) {
 	s := newScopeBench(b)
 	runScopedTx(b, s, s.kit, s.ctx)
+}
+
+// perTxKit is a Kit of s that sets the tenant up in every transaction, as
+// a Kit does for a tenant a move is draining.
+func (s *scopeBench) perTxKit(b *testing.B) (*tenantkit.Kit, context.Context) {
+	kit := s.p.Kit(b, tenantkit.Config{DisableSessionBinding: true})
+	return kit, s.p.Scoped(b, kit, "acme")
+}
+
+// BenchmarkScopedQueryRowPerTx is BenchmarkScopedQueryRow with the setup
+// per transaction: the setup, the fence check and the query in one round
+// trip.
+func BenchmarkScopedQueryRowPerTx(b *testing.B) {
+	s := newScopeBench(b)
+	kit, ctx := s.perTxKit(b)
+	runScopedQueryRow(b, s, kit, ctx)
+}
+
+// BenchmarkScopedTxPerTx is BenchmarkScopedTx with the setup per
+// transaction: BEGIN, the setup and the fence check in one round trip,
+// the query, COMMIT.
+func BenchmarkScopedTxPerTx(b *testing.B) {
+	s := newScopeBench(b)
+	kit, ctx := s.perTxKit(b)
+	runScopedTx(b, s, kit, ctx)
 }
 
 // BenchmarkBareTx is BenchmarkScopedTx's baseline: a bare pgx transaction.
@@ -400,7 +427,7 @@ const bareOrdersSQL = `SELECT o.id, c.email, c.name, o.status, o.created_at,
 // concurrent clients. ns/op is the inverse of throughput.
 func BenchmarkHTTPOrdersScoped(b *testing.B) {
 	s := newScopeBench(b)
-	kit := s.p.Kit(b, tenantkit.Config{Resolvers: tenantkit.ResolverConfig{BaseDomain: "example.test"},
+	kit := s.p.ListeningKit(b, tenantkit.Config{Resolvers: tenantkit.ResolverConfig{BaseDomain: "example.test"},
 		RateLimit: tenantkit.RateLimitConfig{Disabled: true}, Registerer: prometheus.NewRegistry()})
 	runHTTP(b, kit.Middleware(orders.Handler(kit)))
 }

@@ -37,6 +37,8 @@ var pairs = []pair{
 	{"./internal/resolve", "SubdomainResolve", "", "0 allocs"},
 	{".", "ScopedQueryRow", "BareQueryRow", "≤ 1.25×"},
 	{".", "ScopedTx", "BareTx", "≤ 1.20×"},
+	{".", "ScopedQueryRowPerTx", "BareQueryRow", "measured: setup per transaction (a draining tenant)"},
+	{".", "ScopedTxPerTx", "BareTx", "measured: setup per transaction (a draining tenant)"},
 	{".", "ScopedPage", "BarePage", "≤ 1.10×"},
 	{".", "BouncerScopedQueryRow", "BouncerBareQueryRow", "≤ 1.30× (PgBouncer)"},
 	{".", "BouncerScopedTx", "BouncerBareTx", "≤ 1.30× (PgBouncer)"},
