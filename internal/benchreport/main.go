@@ -165,9 +165,20 @@ func run(pkg string, count int) ([]byte, error) {
 		}
 	}
 	pattern := "^Benchmark(" + strings.Join(names, "|") + ")$"
-	cmd := exec.Command("go", "test", "-run", "^$", "-bench", pattern, "-benchmem", "-count", strconv.Itoa(count), pkg)
-	cmd.Stderr = os.Stderr
-	return cmd.Output()
+	// count rounds of one run each, rather than one round of count runs:
+	// a benchmark and its baseline then run minutes apart at most once a
+	// round, and a machine that slows down for a while slows both.
+	var out []byte
+	for range count {
+		cmd := exec.Command("go", "test", "-run", "^$", "-bench", pattern, "-benchmem", "-count", "1", pkg)
+		cmd.Stderr = os.Stderr
+		o, err := cmd.Output()
+		out = append(out, o...)
+		if err != nil {
+			return out, err
+		}
+	}
+	return out, nil
 }
 
 // split is a benchmark's name line that a log line of its set-up cut off
