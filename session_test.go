@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -123,7 +122,7 @@ func TestNoSessionStateCrossesTenants(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if bound := holdsBinding(t, p, pid[0], acmeID); bound != (mode == "bound") {
+		if _, bound := p.Bindings(t, acmeID)[pid[0]]; bound != (mode == "bound") {
 			t.Fatalf("%s: tenant A's connection holds its binding: %v", mode, bound)
 		}
 		if _, err := kit.Exec(a, "SET work_mem = '7MB'"); err != nil {
@@ -304,25 +303,4 @@ func kitIn(t *testing.T, p *tenantkittest.Platform, mode string, cfg tenantkit.C
 		cfg.DisablePreparedStatements = true
 	}
 	return p.Kit(t, cfg)
-}
-
-// holdsBinding says whether the server process pid holds the binding of
-// tenant: its shared advisory lock, at session level.
-func holdsBinding(t *testing.T, p *tenantkittest.Platform, pid int, tenant uuid.UUID) bool {
-	t.Helper()
-	super, err := pgx.Connect(context.Background(), p.Catalog.Server.SuperuserURL(p.SharedDatabase))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Catalog.Server.CloseAndWait(t, super)
-	var held bool
-	err = super.QueryRow(context.Background(), `WITH k AS (SELECT hashtextextended($2::text, 0) AS key)
-		SELECT EXISTS (SELECT FROM pg_locks l, k WHERE l.pid = $1 AND l.locktype = 'advisory' AND l.objsubid = 1
-		  AND l.granted AND l.mode = 'ShareLock'
-		  AND l.classid = ((k.key >> 32) & 4294967295)::oid AND l.objid = (k.key & 4294967295)::oid)`,
-		pid, tenant.String()).Scan(&held)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return held
 }

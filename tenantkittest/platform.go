@@ -128,6 +128,35 @@ func (p *Platform) ListeningKit(tb testing.TB, cfg tenantkit.Config) *tenantkit.
 	return kit
 }
 
+// Bindings returns the server processes of the shared database that hold
+// the tenant's binding — its shared advisory lock, granted, at session
+// level or inside a transaction — each with its pg_stat_activity state.
+func (p *Platform) Bindings(tb testing.TB, tenant uuid.UUID) map[int]string {
+	tb.Helper()
+	ctx := context.Background()
+	super, err := pgx.Connect(ctx, p.Catalog.Server.SuperuserURL(p.SharedDatabase))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer p.Catalog.Server.CloseAndWait(tb, super)
+	rows, err := super.Query(ctx, `WITH k AS (SELECT hashtextextended($1::text, 0) AS key)
+		SELECT l.pid, coalesce(a.state, '') FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid, k
+		WHERE l.locktype = 'advisory' AND l.objsubid = 1 AND l.granted AND l.mode = 'ShareLock'
+		  AND l.classid = ((k.key >> 32) & 4294967295)::oid AND l.objid = (k.key & 4294967295)::oid
+		  AND a.datname = current_database()`, tenant.String())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	out := map[int]string{}
+	var pid int
+	var state string
+	_, err = pgx.ForEachRow(rows, []any{&pid, &state}, func() error { out[pid] = state; return nil })
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return out
+}
+
 // Scoped returns a context carrying the tenant slug, loaded through kit,
 // as Kit.Middleware would hand it to a handler.
 func (p *Platform) Scoped(tb testing.TB, kit *tenantkit.Kit, slug string) context.Context {
