@@ -59,3 +59,20 @@ func TestStatementCacheEvictsTheLeastRecentlyUsed(t *testing.T) {
 		t.Fatalf("after removing a: %d in order, %d by key", c.order.Len(), len(c.byKey))
 	}
 }
+
+// TestBindingArgumentsAreText: the binding pipeline sends its parameters
+// in text form — the tenant, the search_path (the quoted schema, then
+// pg_temp), the reset flag, and for the fence check the epoch.
+func TestBindingArgumentsAreText(t *testing.T) {
+	id := uuid.New()
+	target := NewTarget(id, 42, `we"ird`)
+	for i, reset := range []string{"f", "t"} {
+		args := target.bind[i]
+		if string(args[0]) != id.String() || string(args[1]) != `"we""ird", pg_temp` || string(args[2]) != reset {
+			t.Errorf("bind[%d] = %q", i, args)
+		}
+	}
+	if f := target.bindFence; string(f[0]) != id.String() || string(f[1]) != "42" {
+		t.Errorf("bindFence = %q", f)
+	}
+}
