@@ -194,12 +194,8 @@ func TestNoSessionStateCrossesTenants(t *testing.T) {
 // path instead succeeds at the role's own defaults, on another connection.
 func TestSessionShapeLeftByATenantDoesNotReachTheNext(t *testing.T) {
 	t.Parallel()
-	p := tenantkittest.NewPlatform(t, orders.Migrations())
-	p.Tenant(t, "acme", "shared")
-	p.Tenant(t, "globex", "shared")
-	for _, mode := range []string{"bound", "prepared"} {
-		t.Run(mode, func(t *testing.T) { sessionShape(t, p, mode) })
-	}
+	p := acmeAndGlobex(t)
+	inBothModes(t, func(t *testing.T, mode string) { sessionShape(t, p, mode) })
 }
 
 func sessionShape(t *testing.T, p *tenantkittest.Platform, mode string) {
@@ -256,12 +252,8 @@ func sessionShape(t *testing.T, p *tenantkittest.Platform, mode string) {
 // reset again, not take the connection for its own.
 func TestFailedTransactionResetsAgain(t *testing.T) {
 	t.Parallel()
-	p := tenantkittest.NewPlatform(t, orders.Migrations())
-	p.Tenant(t, "acme", "shared")
-	p.Tenant(t, "globex", "shared")
-	for _, mode := range []string{"bound", "prepared"} {
-		t.Run(mode, func(t *testing.T) { failedResets(t, p, mode) })
-	}
+	p := acmeAndGlobex(t)
+	inBothModes(t, func(t *testing.T, mode string) { failedResets(t, p, mode) })
 }
 
 func failedResets(t *testing.T, p *tenantkittest.Platform, mode string) {
@@ -303,4 +295,21 @@ func kitIn(t *testing.T, p *tenantkittest.Platform, mode string, cfg tenantkit.C
 		cfg.DisablePreparedStatements = true
 	}
 	return p.Kit(t, cfg)
+}
+
+// acmeAndGlobex is a platform with two shared-tier tenants.
+func acmeAndGlobex(t *testing.T) *tenantkittest.Platform {
+	t.Helper()
+	p := tenantkittest.NewPlatform(t, orders.Migrations())
+	p.Tenant(t, "acme", "shared")
+	p.Tenant(t, "globex", "shared")
+	return p
+}
+
+// inBothModes runs fn as a subtest on bound connections and on
+// connections set up per transaction (see kitIn).
+func inBothModes(t *testing.T, fn func(t *testing.T, mode string)) {
+	for _, mode := range []string{"bound", "prepared"} {
+		t.Run(mode, func(t *testing.T) { fn(t, mode) })
+	}
 }

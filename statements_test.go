@@ -20,9 +20,7 @@ import (
 // size of each kind on the server.
 func TestPreparedStatementsAreBounded(t *testing.T) {
 	t.Parallel()
-	for _, mode := range []string{"bound", "prepared"} {
-		t.Run(mode, func(t *testing.T) { preparedStatementsAreBounded(t, mode) })
-	}
+	inBothModes(t, preparedStatementsAreBounded)
 }
 
 func preparedStatementsAreBounded(t *testing.T, mode string) {
@@ -109,9 +107,7 @@ func waitGroupTimeout(wg *sync.WaitGroup, d time.Duration) {
 // each with its own shape, however they alternate.
 func TestRollingMigrationKeepsOtherTenantsWorking(t *testing.T) {
 	t.Parallel()
-	for _, mode := range []string{"bound", "prepared"} {
-		t.Run(mode, func(t *testing.T) { rollingMigrationKeepsOtherTenantsWorking(t, mode) })
-	}
+	inBothModes(t, rollingMigrationKeepsOtherTenantsWorking)
 }
 
 func rollingMigrationKeepsOtherTenantsWorking(t *testing.T, mode string) {

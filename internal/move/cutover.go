@@ -72,6 +72,13 @@ func (r *Runner) switchover(ctx context.Context, m catalog.Move, from, to end, s
 	if err != nil {
 		return err
 	}
+	// Until the flip, a cutover that gives up withdraws its drain notice.
+	flipped := false
+	defer func() {
+		if !flipped {
+			r.undrain(ctx, from, newEpoch)
+		}
+	}()
 	if err := r.hook(m, "cutover:fencing"); err != nil {
 		done()
 		return err
@@ -79,7 +86,6 @@ func (r *Runner) switchover(ctx context.Context, m catalog.Move, from, to end, s
 	_, err = tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))", from.tenant.String())
 	done()
 	if err != nil {
-		r.undrain(ctx, from, newEpoch)
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "55P03" { // lock_not_available
 			return errFenceTimeout
@@ -125,12 +131,12 @@ func (r *Runner) switchover(ctx context.Context, m catalog.Move, from, to end, s
 		return err
 	}
 	if err := flip(toLSN); err != nil {
-		r.undrain(ctx, from, newEpoch)
 		if _, rerr := fence.Exec(context.WithoutCancel(ctx), "ROLLBACK PREPARED "+literal(gid)); rerr != nil {
 			err = errors.Join(err, rerr)
 		}
 		return err
 	}
+	flipped = true
 	if err := r.hook(m, "cutover:flipped"); err != nil {
 		return err
 	}

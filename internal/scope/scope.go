@@ -309,8 +309,7 @@ func (s *Scoper) Statement(ctx context.Context, conn *pgxpool.Conn, t Target, sq
 			if !resultChanged(err) || errors.As(err, &se) {
 				break
 			}
-			st.stmts.remove(key)
-			if derr := c.Deallocate(ctx, name); derr != nil {
+			if derr := forget(ctx, c, st, key, name); derr != nil {
 				return errors.Join(err, derr)
 			}
 		}
@@ -328,10 +327,8 @@ func (s *Scoper) Statement(ctx context.Context, conn *pgxpool.Conn, t Target, sq
 // runs it.
 func (s *Scoper) prepareAndRun(ctx context.Context, c *pgx.Conn, st *connState, t Target, reset bool, key stmtKey,
 	args []any, read func(pgx.Rows) error) error {
-	if old, ok := st.stmts.evict(); ok {
-		if err := c.Deallocate(ctx, old); err != nil {
-			return err
-		}
+	if err := makeRoom(ctx, c, st); err != nil {
+		return err
 	}
 	tx, err := s.begin(ctx, c, t, reset, pgx.TxOptions{})
 	if err != nil {
@@ -421,6 +418,22 @@ func (s *Scoper) batch(ctx context.Context, c *pgx.Conn, t Target, reset bool, s
 	return br.Close()
 }
 
+// forget drops the statement of key, whose result shape changed under it,
+// from the connection and its cache.
+func forget(ctx context.Context, c *pgx.Conn, st *connState, key stmtKey, name string) error {
+	st.stmts.remove(key)
+	return c.Deallocate(ctx, name)
+}
+
+// makeRoom deallocates the least recently used statement of the
+// connection when its cache is full.
+func makeRoom(ctx context.Context, c *pgx.Conn, st *connState) error {
+	if old, ok := st.stmts.evict(); ok {
+		return c.Deallocate(ctx, old)
+	}
+	return nil
+}
+
 // resultChanged reports PostgreSQL's refusal to run a prepared statement
 // whose result columns changed since it was prepared.
 func resultChanged(err error) bool {
@@ -502,7 +515,7 @@ func (c *stmtCache) evict() (string, bool) {
 // its transactions and statements are exactly the caller's: no setup, no
 // fence check. The fence holds because the lock does: a cutover cannot
 // fence the tenant while a bound session exists, so the Kit gives bindings
-// up when told a cutover is coming (Config.Draining), and the cutover
+// up when told a cutover is coming (Config.Binding), and the cutover
 // ends sessions that stay bound and idle past a grace period (see
 // internal/move). A session binds with two implicit transactions in one
 // round trip: the first resets the session when it served another tenant,
@@ -611,15 +624,12 @@ func (s *Scoper) boundStatement(ctx context.Context, c *pgx.Conn, st *connState,
 		if !resultChanged(err) {
 			return err
 		}
-		st.stmts.remove(sql)
-		if derr := c.Deallocate(ctx, name); derr != nil {
+		if derr := forget(ctx, c, st, sql, name); derr != nil {
 			return errors.Join(err, derr)
 		}
 	}
-	if old, ok := st.stmts.evict(); ok {
-		if err := c.Deallocate(ctx, old); err != nil {
-			return err
-		}
+	if err := makeRoom(ctx, c, st); err != nil {
+		return err
 	}
 	name = st.stmts.name()
 	if _, err := c.Prepare(ctx, name, sql); err != nil {
@@ -643,10 +653,6 @@ func (s *Scoper) release(ctx context.Context, c *pgx.Conn, st *connState) {
 	if st.bound == uuid.Nil || s.allowed(st) || c.IsClosed() {
 		return
 	}
-	s.unbind(ctx, c, st)
-}
-
-func (s *Scoper) unbind(ctx context.Context, c *pgx.Conn, st *connState) {
 	id := st.bound
 	st.bound = uuid.Nil
 	if _, err := c.Exec(ctx, unbindSQL, id.String()); err != nil {
@@ -655,12 +661,9 @@ func (s *Scoper) unbind(ctx context.Context, c *pgx.Conn, st *connState) {
 }
 
 // Release gives up the binding of a connection idle in its pool when it
-// may no longer be used (Config.Binding), and says whether it did.
-func (s *Scoper) Release(ctx context.Context, c *pgx.Conn) bool {
-	st, _ := c.PgConn().CustomData()[stateKey].(*connState)
-	if st == nil || st.bound == uuid.Nil || s.allowed(st) {
-		return false
+// may no longer be used (Config.Binding).
+func (s *Scoper) Release(ctx context.Context, c *pgx.Conn) {
+	if st, _ := c.PgConn().CustomData()[stateKey].(*connState); st != nil {
+		s.release(ctx, c, st)
 	}
-	s.unbind(ctx, c, st)
-	return true
 }
