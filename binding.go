@@ -24,8 +24,13 @@ type drainEntry struct {
 	until time.Time
 }
 
-// defaultDrain is how long a drain lasts when its message does not say.
-const defaultDrain = time.Minute
+// defaultDrain is how long a drain lasts when its message does not say,
+// and maxDrain the longest a message may ask for: a notice from the bus
+// cannot keep a tenant's connections from binding for longer.
+const (
+	defaultDrain = time.Minute
+	maxDrain     = 10 * time.Minute
+)
 
 // binding is scope.Config.Binding: sessions may stay bound while the bus
 // is connected (a drain cannot be missed) and the tenant is not drained at
@@ -51,6 +56,7 @@ func (k *Kit) drain(tenant uuid.UUID, epoch int64, d time.Duration) {
 	if d <= 0 {
 		d = defaultDrain
 	}
+	d = min(d, maxDrain)
 	if _, loaded := k.binds.drains.Swap(tenant, drainEntry{epoch: epoch, until: time.Now().Add(d)}); !loaded {
 		k.binds.n.Add(1)
 	}

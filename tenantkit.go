@@ -387,7 +387,11 @@ type invalidator Kit
 func (i *invalidator) Invalidate(m bus.Message) {
 	if m.DrainEpoch > 0 {
 		if id, err := uuid.Parse(m.Tenant); err == nil {
-			(*Kit)(i).drain(id, m.DrainEpoch, time.Duration(m.DrainSeconds*float64(time.Second)))
+			var d time.Duration // NaN, ±Inf and out-of-range seconds give the default
+			if secs := m.DrainSeconds; secs > 0 && secs < maxDrain.Seconds()+1 {
+				d = time.Duration(secs * float64(time.Second))
+			}
+			(*Kit)(i).drain(id, m.DrainEpoch, d)
 		}
 		return
 	}
