@@ -213,6 +213,8 @@ func installSystem(ctx context.Context, conn *pgx.Conn, cluster, db, appRole str
 			"GRANT EXECUTE ON FUNCTION tenantkit.reset_session(boolean, boolean) TO " + role,
 			"REVOKE ALL ON FUNCTION tenantkit.fence_lock(uuid, bigint) FROM PUBLIC",
 			"GRANT EXECUTE ON FUNCTION tenantkit.fence_lock(uuid, bigint) TO " + role,
+			"GRANT SELECT ON tenantkit.cutover_seq, tenantkit.cutovers TO " + role,
+			"GRANT EXECUTE ON FUNCTION tenantkit.check_fence(uuid, bigint) TO " + role,
 		} {
 			if _, err := tx.Exec(ctx, stmt); err != nil {
 				return fmt.Errorf("placement: install data-plane objects in %s/%s: %w", cluster, db, err)

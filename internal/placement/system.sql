@@ -39,6 +39,63 @@ EXCEPTION WHEN serialization_failure THEN
 END
 $$;
 
+-- The cutover counter and the cutovers in progress: what lets a
+-- transaction set its tenant up without the shared advisory lock and
+-- without reading the fence while no cutover runs (see check_fence).
+-- Every cutover of a tenant away from this database first records itself
+-- in tenantkit.cutovers, then advances cutover_seq, then waits for every
+-- transaction older than that to end, and only then takes the tenant's
+-- exclusive advisory lock; it removes its row when it ends, however it
+-- ends. A sequence is not transactional: its last value is the latest one
+-- whatever the reader's snapshot, which is what a per-transaction check
+-- must see.
+CREATE SEQUENCE IF NOT EXISTS tenantkit.cutover_seq;
+SELECT pg_catalog.nextval('tenantkit.cutover_seq')
+WHERE pg_catalog.pg_sequence_last_value('tenantkit.cutover_seq') IS NULL;
+CREATE TABLE IF NOT EXISTS tenantkit.cutovers (
+    gid        text PRIMARY KEY,
+    tenant_id  uuid NOT NULL,
+    started_at timestamptz NOT NULL DEFAULT now()
+);
+
+-- check_fence is the fence check of a transaction that could not show,
+-- by the cutover counter, that no cutover began since its process last
+-- checked this database. It takes the tenant's shared advisory lock,
+-- which a cutover takes exclusively (so it waits on one in progress),
+-- locks the fence row in a REPEATABLE READ or SERIALIZABLE transaction
+-- that may write (see fence_lock), then reads the fence: it is VOLATILE,
+-- so under READ COMMITTED the read takes a snapshot after the lock was
+-- granted. It returns the counter the caller may skip the check at from
+-- now on: the counter read before a later snapshot shows no cutover in
+-- progress. It returns NULL when a cutover is in progress, and under
+-- REPEATABLE READ or SERIALIZABLE, whose snapshot predates the lock.
+CREATE OR REPLACE FUNCTION tenantkit.check_fence(tenant uuid, expected_epoch bigint)
+RETURNS bigint LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    fenced bigint;
+    seen bigint;
+BEGIN
+    PERFORM pg_catalog.pg_advisory_xact_lock_shared(pg_catalog.hashtextextended(tenant::text, 0));
+    IF pg_catalog.current_setting('transaction_isolation') <> 'read committed' THEN
+        IF pg_catalog.current_setting('transaction_read_only') = 'off' THEN
+            PERFORM tenantkit.fence_lock(tenant, expected_epoch);
+        END IF;
+    END IF;
+    SELECT f.epoch INTO fenced FROM tenantkit.fence f WHERE f.tenant_id = tenant;
+    IF fenced IS NOT NULL AND fenced > expected_epoch THEN
+        PERFORM tenantkit.moved(tenant, fenced, expected_epoch);
+    END IF;
+    IF pg_catalog.current_setting('transaction_isolation') <> 'read committed' THEN
+        RETURN NULL;
+    END IF;
+    seen := pg_catalog.pg_sequence_last_value('tenantkit.cutover_seq');
+    IF EXISTS (SELECT 1 FROM tenantkit.cutovers) THEN
+        RETURN NULL;
+    END IF;
+    RETURN seen;
+END
+$$;
+
 -- move_applied is where a move's stream records, in the same transaction
 -- as the changes it applied, the source position it applied up to.
 CREATE TABLE IF NOT EXISTS tenantkit.move_applied (

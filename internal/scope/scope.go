@@ -3,10 +3,12 @@ package scope
 import (
 	"container/list"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -19,31 +21,44 @@ import (
 // Target is where scoped work runs: the tenant, the placement epoch the
 // caller believes current, and the schema that holds the tenant's tables.
 // Build it with NewTarget, once per tenant and placement: it holds the
-// setup's arguments, boxed for every statement to share.
+// setup's arguments, boxed for every statement to share, and what the
+// setup learned of the placement's database (shared by copies).
 type Target struct {
 	Tenant uuid.UUID
 	Epoch  int64
 	Schema string
-	// setup holds the arguments of the setup statements, boxed once,
-	// indexed by shape; fence those of the fence check. The search_path
-	// they set is the tenant's schema, quoted, then pg_temp, so that a
-	// temporary table never shadows a tenant table.
-	setup [5][]any
-	fence []any
+	// base holds the setup's arguments but the last, indexed by shape.
+	// The search_path they set is the tenant's schema, quoted, then
+	// pg_temp, so that a temporary table never shadows a tenant table.
+	base [8][]any
+	// checked is the cutover counter of the placement's database at
+	// which the fence was last checked with no cutover in progress, with
+	// the setup's arguments carrying it (see the setup).
+	checked *atomic.Pointer[checked]
 	// bind holds the text parameters of the binding statement, without
 	// and with the session reset; bindFence those of its fence check.
 	bind      [2][][]byte
 	bindFence [][]byte
 }
 
+// checked is a cutover counter value and the setup's arguments, boxed,
+// that carry it.
+type checked struct {
+	at    int64
+	setup [8][]any
+}
+
+// notChecked is a counter no database has: the sequence starts at 1.
+const notChecked = -1
+
 // NewTarget returns the Target of a tenant's placement.
 func NewTarget(tenant uuid.UUID, epoch int64, schema string) Target {
 	var id, epochArg, path any = tenant.String(), epoch, pgx.Identifier{schema}.Sanitize() + ", pg_temp"
-	t := Target{Tenant: tenant, Epoch: epoch, Schema: schema, fence: []any{id, epochArg}}
-	t.setup[0] = []any{id, epochArg, path, false, false, false}
-	for i := 1; i < len(t.setup); i++ {
-		t.setup[i] = []any{id, epochArg, path, true, (i-1)&2 != 0, (i-1)&1 != 0}
+	t := Target{Tenant: tenant, Epoch: epoch, Schema: schema, checked: new(atomic.Pointer[checked])}
+	for i := range t.base {
+		t.base[i] = []any{id, epochArg, path, i&4 != 0, i&2 != 0, i&1 != 0}
 	}
+	t.checked.Store(t.checkedAt(notChecked))
 	idText, pathText := []byte(tenant.String()), []byte(path.(string))
 	t.bind[0] = [][]byte{idText, pathText, []byte("f")}
 	t.bind[1] = [][]byte{idText, pathText, []byte("t")}
@@ -51,14 +66,45 @@ func NewTarget(tenant uuid.UUID, epoch int64, schema string) Target {
 	return t
 }
 
-// shape indexes the setup arguments: 0 without the session reset; with
-// it, by whether the caller chose the isolation level and the access mode
-// (the reset checks those it did not: see tenantkit.reset_session).
-func shape(reset bool, opts pgx.TxOptions) int {
-	if !reset {
-		return 0
+// checkedAt boxes the setup's arguments for the counter value at.
+func (t Target) checkedAt(at int64) *checked {
+	c := &checked{at: at}
+	var atArg any = at
+	for i, base := range t.base {
+		c.setup[i] = append(append(make([]any, 0, len(base)+1), base...), atArg)
 	}
-	i := 1
+	return c
+}
+
+// learn records the counter value the setup returned (NULL: nothing to
+// learn, a cutover being in progress or the snapshot too old).
+func (t Target) learn(raw []byte, format int16) {
+	if raw == nil {
+		return
+	}
+	var at int64
+	if format == pgx.BinaryFormatCode && len(raw) == 8 {
+		at = int64(binary.BigEndian.Uint64(raw))
+	} else {
+		v, err := strconv.ParseInt(string(raw), 10, 64)
+		if err != nil {
+			return
+		}
+		at = v
+	}
+	if t.checked.Load().at != at {
+		t.checked.Store(t.checkedAt(at))
+	}
+}
+
+// shape indexes the setup arguments: by whether the session is to be
+// reset, and whether the caller chose the isolation level and the access
+// mode (the reset checks those it did not: see tenantkit.reset_session).
+func shape(reset bool, opts pgx.TxOptions) int {
+	i := 0
+	if reset {
+		i += 4
+	}
 	if opts.IsoLevel != "" {
 		i += 2
 	}
@@ -110,8 +156,9 @@ func isMoved(err error) bool {
 type Config struct {
 	// Shared says that connections may have served anyone since this
 	// process last used them, as behind PgBouncer in transaction mode:
-	// every transaction then resets the session first. Defaults to false:
-	// a connection is reset only when it changes tenant.
+	// every transaction then resets the session first, unless the pooler
+	// reset it since a scoped transaction last ran on it (pooledSetupSQL).
+	// Defaults to false: a connection is reset only when it changes tenant.
 	Shared bool
 	// Unprepared sends every statement unprepared, as PgBouncer in
 	// transaction mode needs (before 1.21). Defaults to false.
@@ -242,24 +289,26 @@ func (s *Scoper) Tx(ctx context.Context, conn *pgxpool.Conn, t Target, opts pgx.
 // begin opens a transaction on c scoped to t, in one round trip. Its
 // BeginQuery is ignored.
 func (s *Scoper) begin(ctx context.Context, c *pgx.Conn, t Target, reset bool, opts pgx.TxOptions) (pgx.Tx, error) {
-	b := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, 3)}
+	b := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, 2)}
 	opts.BeginQuery = ""
 	b.BeginTx(opts)
-	n := 1 + s.queueSetup(b, t, reset, opts)
+	s.queueSetup(b, t, reset, opts)
 	br := c.SendBatch(ctx, b)
 	tx := br.Tx()
-	var err error
-	for range n {
-		if _, err = br.Exec(); err != nil {
-			break
-		}
+	_, err := br.Exec()
+	if err == nil {
+		err = readSetup(br, t)
 	}
-	if cerr := br.Close(); err == nil {
-		err = cerr
+	if cerr := br.Close(); err == nil && cerr != nil {
+		err = &setupError{cerr}
 	}
 	if err != nil {
 		_ = tx.Rollback(ctx)
-		return nil, &setupError{err}
+		var se *setupError
+		if !errors.As(err, &se) {
+			err = &setupError{err}
+		}
+		return nil, err
 	}
 	return tx, nil
 }
@@ -348,65 +397,90 @@ func (s *Scoper) prepareAndRun(ctx context.Context, c *pgx.Conn, st *connState, 
 	})
 }
 
-// The tenant setup, as two statements sent ahead of the caller's in the
-// same round trip. The first may reset the session (when the connection
-// comes from another tenant, or from anyone behind PgBouncer), sets the
-// transaction-local tenant setting and search_path, takes the shared
-// advisory lock a move's cutover takes exclusively and, in a REPEATABLE
-// READ or SERIALIZABLE transaction that may write, locks the tenant's
-// fence row: its snapshot was taken before the lock wait, and cannot see a
-// fence committed meanwhile, but a row updated after it cannot be locked
-// (tenantkit.fence_lock turns that failure into TKMOV). The expressions of
-// a target list are evaluated in order, so the fence row is locked after
-// the advisory lock is granted. The second statement checks the fence:
-// under READ COMMITTED it takes its snapshot after the first one ended,
-// when the lock was granted, and sees a fence committed while it waited.
-// It calls tenantkit.moved, which raises, only when the fence holds a
-// newer epoch. Measured, two plain statements cost less than one that
-// calls a PL/pgSQL function doing both (BENCHMARKS.md). Every name is
-// qualified: the first runs before the search_path is set. Nothing is set
-// for the session.
-const (
-	setupSQL = "SELECT CASE WHEN $4::boolean THEN tenantkit.reset_session($5::boolean, $6::boolean) END, " +
-		"pg_catalog.set_config('" + rlspolicy.Setting + "', $1::text, true), " +
-		"pg_catalog.set_config('search_path', $3::text, true), " +
-		"pg_catalog.pg_advisory_xact_lock_shared(pg_catalog.hashtextextended($1::text, 0)), " +
-		"CASE WHEN pg_catalog.current_setting('transaction_isolation') <> 'read committed' " +
-		"AND pg_catalog.current_setting('transaction_read_only') = 'off' " +
-		"THEN tenantkit.fence_lock($1::text::uuid, $2::bigint) END"
-	fenceSQL = "SELECT tenantkit.moved(f.tenant_id, f.epoch, $2::bigint) FROM tenantkit.fence f " +
-		"WHERE f.tenant_id = $1::text::uuid AND f.epoch > $2::bigint"
-)
+// The tenant setup: one statement sent ahead of the caller's in the same
+// round trip. It may reset the session (when the connection comes from
+// another tenant), sets the transaction-local tenant setting and
+// search_path, and checks the fence unless it can show that no cutover
+// began since this process last checked the database: the cutover
+// counter (tenantkit.cutover_seq, read whatever the snapshot: a sequence
+// is not transactional) still holds the value the last check returned.
+// Then it takes no lock and reads no table. That is safe because a
+// cutover advances the counter first and then waits for every
+// transaction older than that to end before it fences the tenant (see
+// internal/move): a transaction that read the counter before it moved is
+// waited for, and one that reads it after checks the fence. The check,
+// tenantkit.check_fence, takes the shared advisory lock a cutover takes
+// exclusively, so it waits on one in progress, and reads the fence with a
+// snapshot taken after the lock (in a REPEATABLE READ or SERIALIZABLE
+// transaction that may write, it locks the fence row instead); it returns
+// the counter to check against next time, or NULL while a cutover is in
+// progress. The last column is that value. Every name is qualified: the
+// statement runs before the search_path is set. Nothing is set for the
+// session.
+const setupSQL = "SELECT CASE WHEN $4::boolean THEN tenantkit.reset_session($5::boolean, $6::boolean) END, " +
+	"pg_catalog.set_config('" + rlspolicy.Setting + "', $1::text, true), " +
+	"pg_catalog.set_config('search_path', $3::text, true), " + checkSQL
 
-// enterSQL is the tenant setup as one statement, tenantkit.enter, for
-// statements sent unprepared: each is parsed and planned anew, but the
-// function's plans stay with the server process, so one call costs less
-// than the two plain statements there (BENCHMARKS.md).
-const enterSQL = "SELECT tenantkit.enter($1::uuid, $2::bigint, $3::text, $4::boolean, $5::boolean, $6::boolean)"
+// pooledSetupSQL is the setup behind a pooler in transaction mode, whose
+// server connections may have served anyone since this process used them.
+// It resets the session when the session holds the mark that it, or an
+// earlier transaction of any process, left on it (a session-level
+// setting): a pooler that resets sessions between transactions
+// (PgBouncer's server_reset_query_always, with DISCARD ALL or the lighter
+// list in the README) removes the mark, and then the reset is its and
+// costs nothing here. Against a pooler that does not, every transaction
+// resets.
+const pooledSetupSQL = "SELECT CASE WHEN $4::boolean OR pg_catalog.current_setting('" + pooledMark + "', true) = 't' " +
+	"THEN tenantkit.reset_session($5::boolean, $6::boolean) END, " +
+	"pg_catalog.set_config('" + pooledMark + "', 't', false), " +
+	"pg_catalog.set_config('" + rlspolicy.Setting + "', $1::text, true), " +
+	"pg_catalog.set_config('search_path', $3::text, true), " + checkSQL
+
+// pooledMark is the session setting pooledSetupSQL leaves on a session.
+const pooledMark = "tenantkit.pooled"
+
+const checkSQL = "CASE WHEN pg_catalog.pg_sequence_last_value('tenantkit.cutover_seq'::regclass) = $7::bigint THEN $7::bigint " +
+	"ELSE tenantkit.check_fence($1::text::uuid, $2::bigint) END"
 
 // queueSetup queues the tenant setup of t on b, for a transaction begun
-// with opts, and says how many statements it queued.
-func (s *Scoper) queueSetup(b *pgx.Batch, t Target, reset bool, opts pgx.TxOptions) int {
-	args := t.setup[shape(reset, opts)]
-	if s.cfg.Unprepared {
-		b.Queue(enterSQL, args...)
-		return 1
+// with opts.
+func (s *Scoper) queueSetup(b *pgx.Batch, t Target, reset bool, opts pgx.TxOptions) {
+	c := t.checked.Load()
+	if s.cfg.Shared {
+		b.Queue(pooledSetupSQL, c.setup[shape(false, opts)]...)
+		return
 	}
-	b.Queue(setupSQL, args...)
-	b.Queue(fenceSQL, t.fence...)
-	return 2
+	b.Queue(setupSQL, c.setup[shape(reset, opts)]...)
+}
+
+// readSetup reads the setup's result from br and keeps the counter it
+// returned.
+func readSetup(br pgx.BatchResults, t Target) error {
+	rows, err := br.Query()
+	if err != nil {
+		return &setupError{err}
+	}
+	if rows.Next() {
+		vals, fds := rows.RawValues(), rows.FieldDescriptions()
+		if last := len(vals) - 1; last >= 0 && last < len(fds) {
+			t.learn(vals[last], fds[last].Format)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return &setupError{err}
+	}
+	return nil
 }
 
 func (s *Scoper) batch(ctx context.Context, c *pgx.Conn, t Target, reset bool, sql string, args []any, read func(pgx.Rows) error) error {
-	b := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, 3)}
-	n := s.queueSetup(b, t, reset, pgx.TxOptions{})
+	b := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, 2)}
+	s.queueSetup(b, t, reset, pgx.TxOptions{})
 	b.Queue(sql, args...)
 	br := c.SendBatch(ctx, b)
 	defer br.Close()
-	for range n {
-		if _, err := br.Exec(); err != nil {
-			return &setupError{err}
-		}
+	if err := readSetup(br, t); err != nil {
+		return err
 	}
 	rows, err := br.Query()
 	if err != nil {

@@ -17,19 +17,20 @@ func TestSetupArgumentsFollowTheShape(t *testing.T) {
 		opts                 pgx.TxOptions
 		wantReset, iso, mode bool
 	}{
-		{false, pgx.TxOptions{IsoLevel: pgx.Serializable}, false, false, false},
+		{false, pgx.TxOptions{}, false, false, false},
+		{false, pgx.TxOptions{IsoLevel: pgx.Serializable}, false, true, false},
 		{true, pgx.TxOptions{}, true, false, false},
 		{true, pgx.TxOptions{AccessMode: pgx.ReadOnly}, true, false, true},
 		{true, pgx.TxOptions{IsoLevel: pgx.RepeatableRead}, true, true, false},
 		{true, pgx.TxOptions{IsoLevel: pgx.Serializable, AccessMode: pgx.ReadWrite}, true, true, true},
 	}
 	for _, tt := range tests {
-		args := target.setup[shape(tt.reset, tt.opts)]
+		args := target.checked.Load().setup[shape(tt.reset, tt.opts)]
 		if args[3] != tt.wantReset || args[4] != tt.iso || args[5] != tt.mode {
 			t.Errorf("shape(%v, %+v) gives reset=%v isolation=%v access=%v", tt.reset, tt.opts, args[3], args[4], args[5])
 		}
-		if args[2] != `"we""ird", pg_temp` || args[1] != int64(7) {
-			t.Errorf("search_path %v, epoch %v", args[2], args[1])
+		if args[2] != `"we""ird", pg_temp` || args[1] != int64(7) || args[6] != int64(notChecked) {
+			t.Errorf("search_path %v, epoch %v, counter %v", args[2], args[1], args[6])
 		}
 	}
 }
