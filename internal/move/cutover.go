@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -60,6 +61,20 @@ func (r *Runner) switchover(ctx context.Context, m catalog.Move, from, to end, s
 		return err
 	}
 	start := time.Now()
+	since, err := announce(ctx, srcConn, gid, from.tenant)
+	if err != nil {
+		return fmt.Errorf("announce the cutover on %s: %w", from, err)
+	}
+	// The announcement stays while a fence is prepared (a runner that
+	// resumes resolves both); otherwise it goes when the cutover ends.
+	pending := false
+	defer func() {
+		if !pending {
+			if err := withdraw(context.WithoutCancel(ctx), from, gid); err != nil {
+				r.log.Warn("withdraw the cutover's announcement", "move", m.ID, "on", from.String(), "err", err)
+			}
+		}
+	}()
 	tx, err := fence.Begin(ctx)
 	if err != nil {
 		return err
@@ -83,8 +98,14 @@ func (r *Runner) switchover(ctx context.Context, m catalog.Move, from, to end, s
 		done()
 		return err
 	}
-	_, err = tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))", from.tenant.String())
+	err = r.waitOlder(ctx, srcConn, since, r.cfg.LockTimeout, fence, srcConn, readers.from)
+	if err == nil {
+		_, err = tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))", from.tenant.String())
+	}
 	done()
+	if errors.Is(err, errFenceTimeout) {
+		return err
+	}
 	if err != nil {
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "55P03" { // lock_not_available
@@ -124,7 +145,9 @@ func (r *Runner) switchover(ctx context.Context, m catalog.Move, from, to end, s
 		"ON CONFLICT (tenant_id) DO UPDATE SET epoch = EXCLUDED.epoch, updated_at = now()", from.tenant, newEpoch); err != nil {
 		return err
 	}
+	pending = true
 	if _, err := tx.Exec(ctx, "PREPARE TRANSACTION "+literal(gid)); err != nil {
+		pending = false
 		return fmt.Errorf("prepare the fence on %s: %w", from, err)
 	}
 	if err := r.hook(m, "cutover:prepared"); err != nil {
@@ -133,6 +156,8 @@ func (r *Runner) switchover(ctx context.Context, m catalog.Move, from, to end, s
 	if err := flip(toLSN); err != nil {
 		if _, rerr := fence.Exec(context.WithoutCancel(ctx), "ROLLBACK PREPARED "+literal(gid)); rerr != nil {
 			err = errors.Join(err, rerr)
+		} else {
+			pending = false
 		}
 		return err
 	}
@@ -143,6 +168,7 @@ func (r *Runner) switchover(ctx context.Context, m catalog.Move, from, to end, s
 	if _, err := fence.Exec(ctx, "COMMIT PREPARED "+literal(gid)); err != nil {
 		return fmt.Errorf("release the fence on %s: %w", from, err)
 	}
+	pending = false
 	pause := time.Since(start)
 	prog.update(func(p *Progress) { p.PauseMillis = float64(pause.Microseconds()) / 1000 })
 	r.log.Info("cutover", "move", m.ID, "tenant", m.Slug, "from", from.String(), "to", to.String(), "pause", pause,
@@ -245,7 +271,7 @@ func sequencesOf(ctx context.Context, conn *pgx.Conn, schema, table string) (map
 
 // resolvePrepared ends a fence a dead runner left prepared on an end:
 // committed when the catalog records the flip it guarded, rolled back
-// otherwise.
+// otherwise; then it withdraws the cutover's announcement.
 func resolvePrepared(ctx context.Context, e end, gid string, commit bool) error {
 	conn, err := e.ownerIfExists(ctx)
 	if err != nil || conn == nil {
@@ -253,15 +279,100 @@ func resolvePrepared(ctx context.Context, e end, gid string, commit bool) error 
 	}
 	defer conn.Close(ctx)
 	var n int
-	if err := conn.QueryRow(ctx, "SELECT count(*) FROM pg_prepared_xacts WHERE gid = $1 AND database = current_database()", gid).Scan(&n); err != nil || n == 0 {
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM pg_prepared_xacts WHERE gid = $1 AND database = current_database()", gid).Scan(&n); err != nil {
 		return err
 	}
-	verb := "ROLLBACK PREPARED "
-	if commit {
-		verb = "COMMIT PREPARED "
+	if n > 0 {
+		verb := "ROLLBACK PREPARED "
+		if commit {
+			verb = "COMMIT PREPARED "
+		}
+		if _, err := conn.Exec(ctx, verb+literal(gid)); err != nil {
+			return err
+		}
 	}
-	_, err = conn.Exec(ctx, verb+literal(gid))
+	_, err = conn.Exec(ctx, withdrawSQL, gid)
 	return err
+}
+
+// Scoped transactions that need not take the tenant's lock. A scoped
+// transaction that can show, by the database's cutover counter, that no
+// cutover began since its process last checked the fence there takes no
+// lock and reads no fence (internal/scope). So a cutover first announces
+// itself — a row in tenantkit.cutovers, which keeps every process checking
+// the fence until the row goes, then the counter advanced — and then, like
+// CREATE INDEX CONCURRENTLY, waits for every transaction older than the
+// counter's move to end: those may have skipped the check. Transactions
+// that start later read the new counter, check the fence, and so take the
+// shared lock, which the cutover then takes exclusively. The wait is
+// bounded by the lock timeout, as the lock is.
+const (
+	announceSQL = "INSERT INTO tenantkit.cutovers (gid, tenant_id) VALUES ($1, $2) " +
+		"ON CONFLICT (gid) DO UPDATE SET started_at = now()"
+	advanceSQL  = "SELECT pg_catalog.clock_timestamp() FROM (SELECT pg_catalog.nextval('tenantkit.cutover_seq')) s"
+	withdrawSQL = "DELETE FROM tenantkit.cutovers WHERE gid = $1"
+	// olderSQL counts the client sessions of the database, but the
+	// cutover's own, inside a transaction that began before $2; NULL when
+	// the role may not see other roles' sessions.
+	olderSQL = `SELECT CASE WHEN pg_catalog.pg_has_role('pg_read_all_stats', 'USAGE') THEN count(*) END
+FROM pg_catalog.pg_stat_activity a
+WHERE a.datname = pg_catalog.current_database() AND a.backend_type = 'client backend'
+  AND a.pid <> ALL ($1::int[]) AND a.xact_start < $2`
+	olderPoll = 5 * time.Millisecond
+)
+
+// announce records the cutover gid of tenant on conn's database, then
+// advances the counter, and returns when it did, by the server's clock.
+func announce(ctx context.Context, conn *pgx.Conn, gid string, tenant uuid.UUID) (time.Time, error) {
+	if _, err := conn.Exec(ctx, announceSQL, gid, tenant); err != nil {
+		return time.Time{}, err
+	}
+	var since time.Time
+	err := conn.QueryRow(ctx, advanceSQL).Scan(&since)
+	return since, err
+}
+
+// withdraw removes the cutover gid's announcement from e's database.
+func withdraw(ctx context.Context, e end, gid string) error {
+	conn, err := e.ownerIfExists(ctx)
+	if err != nil || conn == nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, withdrawSQL, gid)
+	return err
+}
+
+// waitOlder waits until no session of conn's database but own's is inside
+// a transaction that began before since, or fails with errFenceTimeout
+// after limit.
+func (r *Runner) waitOlder(ctx context.Context, conn *pgx.Conn, since time.Time, limit time.Duration, own ...*pgx.Conn) error {
+	pids := make([]uint32, 0, len(own))
+	for _, c := range own {
+		pids = append(pids, c.PgConn().PID())
+	}
+	deadline := time.Now().Add(limit)
+	for {
+		var n *int
+		if err := conn.QueryRow(ctx, olderSQL, pids, since).Scan(&n); err != nil {
+			return fmt.Errorf("look for transactions older than the cutover: %w", err)
+		}
+		if n == nil {
+			return errors.New("the owner role cannot see other roles' transactions, which the cutover waits for: grant it pg_read_all_stats")
+		}
+		if *n == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			r.log.Info("transactions older than the cutover outlived the lock timeout", "sessions", *n)
+			return errFenceTimeout
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(olderPoll):
+		}
+	}
 }
 
 // Sessions bound to the tenant. Applications' pooled connections stay

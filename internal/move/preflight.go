@@ -88,13 +88,17 @@ func serverReady(ctx context.Context, e end) error {
 	}
 	defer conn.Close(ctx)
 	var walLevel, prepared string
-	var replica bool
-	var replCopies bool
+	var replica, replCopies, stats bool
 	if err := conn.QueryRow(ctx, "SELECT current_setting('wal_level'), current_setting('max_prepared_transactions'), "+
 		"has_parameter_privilege('session_replication_role', 'SET'), "+
-		"coalesce((SELECT has_parameter_privilege(r.oid, 'session_replication_role', 'SET') FROM pg_roles r WHERE r.rolname = $1), false)",
-		e.replicationRole()).Scan(&walLevel, &prepared, &replica, &replCopies); err != nil {
+		"coalesce((SELECT has_parameter_privilege(r.oid, 'session_replication_role', 'SET') FROM pg_roles r WHERE r.rolname = $1), false), "+
+		"pg_has_role('pg_read_all_stats', 'USAGE')",
+		e.replicationRole()).Scan(&walLevel, &prepared, &replica, &replCopies, &stats); err != nil {
 		return err
+	}
+	if !stats {
+		return refuse("the owner role of cluster %s must see every session's transactions, which a cutover waits for: "+
+			"GRANT pg_read_all_stats TO %s", e.cluster.Name, ownerRole(e))
 	}
 	if !replica || !replCopies {
 		return refuse("the owner and replication roles of cluster %s must be allowed to set session_replication_role, "+
