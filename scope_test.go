@@ -385,9 +385,10 @@ func TestCheckRLSGuardsStart(t *testing.T) {
 }
 
 // TestFenceRefusesAStaleEpoch: once a database's fence holds a newer epoch
-// for a tenant (as a move's cutover leaves it), every scoped statement
-// carrying the old epoch fails there, on both paths, and passes again once
-// the fence agrees.
+// for a tenant, written as a move's cutover writes it (after advancing the
+// database's cutover counter), every scoped statement carrying the old
+// epoch fails there, on both paths, though the Kit had checked the fence
+// before, and passes again once the fence agrees.
 func TestFenceRefusesAStaleEpoch(t *testing.T) {
 	t.Parallel()
 	p := tenantkittest.NewPlatform(t, orders.Migrations())
@@ -401,6 +402,9 @@ func TestFenceRefusesAStaleEpoch(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(bg)
+	if _, err := conn.Exec(bg, "SELECT nextval('tenantkit.cutover_seq')"); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := conn.Exec(bg, "INSERT INTO tenantkit.fence (tenant_id, epoch) VALUES ($1, 2) ON CONFLICT (tenant_id) DO UPDATE SET epoch = 2", id); err != nil {
 		t.Fatal(err)
 	}

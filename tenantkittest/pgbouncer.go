@@ -40,6 +40,9 @@ type PgBouncer struct {
 func StartPgBouncer(tb testing.TB, upstreamAddr string) *PgBouncer {
 	tb.Helper()
 	bin, err := exec.LookPath("pgbouncer")
+	if v := os.Getenv("ZZ_PGBOUNCER_BIN"); v != "" {
+		bin = v
+	}
 	if err != nil {
 		bin = "/usr/sbin/pgbouncer"
 		if _, err := exec.LookPath(bin); err != nil {
@@ -174,6 +177,7 @@ server_login_retry = 1
 ignore_startup_parameters = extra_float_digits
 log_connections = 0
 log_disconnections = 0
+`+os.Getenv("ZZ_PGBOUNCER_EXTRA")+`
 `, host, port, b.port, filepath.Join(b.dir, "users.txt")), nil
 }
 

@@ -2,11 +2,13 @@ package move_test
 
 import (
 	"context"
+	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/tenantkit/tenantkit"
 	"github.com/tenantkit/tenantkit/internal/catalog"
 	"github.com/tenantkit/tenantkit/internal/move"
 )
@@ -39,7 +41,7 @@ func TestBoundTransactionHoldsTheCutoverOff(t *testing.T) {
 			if !began {
 				began = true
 				inflight := make(chan struct{})
-				go func() { txDone <- inflightTx(b, ctx, inflight, fencing, flipped) }()
+				go func() { txDone <- inflightTx(b.kit, ctx, inflight, fencing, flipped) }()
 				<-inflight
 			}
 		case "cutover:fencing":
@@ -72,11 +74,87 @@ func TestBoundTransactionHoldsTheCutoverOff(t *testing.T) {
 	}
 }
 
+// M18: a transaction that set its tenant up without the shared lock (its
+// process had checked the fence at the database's current cutover
+// counter), open when the cutover begins, holds the fence off too: the
+// cutover waits for every transaction older than its announcement, so the
+// write made after it announced itself is carried to the target. (Shown
+// failing once with the wait taken out: the cutover fenced at once, and
+// the last write committed on the source after the flip.)
+func TestUnlockedTransactionHoldsTheCutoverOff(t *testing.T) {
+	b := setup(t)
+	id := b.p.Tenant(t, "acme", "shared").String()
+	b.seed(t, "acme", 2, 2)
+	kit := b.p.Kit(t, tenantkit.Config{DisableSessionBinding: true, Logger: slog.New(slog.DiscardHandler)})
+	tn, err := kit.Lookup(context.Background(), "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := tenantkit.WithTenant(context.Background(), tn)
+	// The first statement checks the fence and learns the counter; those
+	// after it skip the check.
+	for range 2 {
+		if _, err := kit.Exec(ctx, "INSERT INTO counters (name, value) VALUES ('warm', 1) ON CONFLICT (tenant_id, name) DO NOTHING"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src := b.p.Placement(t, "acme")
+	owner := b.ownerConn(t, src.Database)
+	fencing, flipped := make(chan struct{}), make(chan struct{})
+	txDone := make(chan error, 1)
+	var began bool
+	var locks int
+	phases := func(_ catalog.Move, phase string) error {
+		switch phase {
+		case "cutover:start":
+			if !began {
+				began = true
+				inflight := make(chan struct{})
+				go func() { txDone <- inflightTx(kit, ctx, inflight, fencing, flipped) }()
+				<-inflight
+				if err := owner.QueryRow(context.Background(), `SELECT count(*) FROM pg_locks
+					WHERE locktype = 'advisory' AND objsubid = 1 AND mode = 'ShareLock'
+					  AND classid = ((hashtextextended($1::text, 0) >> 32) & 4294967295)::oid
+					  AND objid = (hashtextextended($1::text, 0) & 4294967295)::oid
+					  AND pid IN (SELECT pid FROM pg_stat_activity WHERE xact_start IS NOT NULL)`, id).Scan(&locks); err != nil {
+					return err
+				}
+			}
+		case "cutover:fencing":
+			select {
+			case <-fencing:
+			default:
+				close(fencing)
+			}
+		case "cutover:flipped":
+			close(flipped)
+		}
+		return nil
+	}
+	r := b.runner(t, func(c *move.Config) { c.PhaseFunc, c.LockTimeout = phases, 3*time.Second })
+	mustDrive(t, r, b.create(t, "acme", "dedicated", ""))
+	if err := <-txDone; err != nil {
+		t.Fatalf("the in-flight transaction: %v", err)
+	}
+	if locks != 0 {
+		t.Fatalf("a transaction held the tenant's shared lock (%d): the in-flight one did not skip the fence check, and the test proves nothing", locks)
+	}
+	dst := b.p.Placement(t, "acme")
+	var n int
+	asTenant(t, b.ownerConn(t, dst.Database), id, func(tx pgx.Tx) error {
+		return tx.QueryRow(context.Background(), "SELECT count(*) FROM "+pgx.Identifier{dst.Schema, "counters"}.Sanitize()+
+			" WHERE name LIKE 'inflight-%'").Scan(&n)
+	})
+	if n != 2 {
+		t.Errorf("%d of the in-flight transaction's 2 writes are on the target", n)
+	}
+}
+
 // inflightTx writes in a transaction on the bound connection, says so on
 // inflight, and writes once more after the cutover announced itself and
 // flipped, or after a while when the flip does not come.
-func inflightTx(b *bundle, ctx context.Context, inflight, fencing, flipped chan struct{}) error {
-	return b.kit.Tx(ctx, func(tx pgx.Tx) error {
+func inflightTx(kit *tenantkit.Kit, ctx context.Context, inflight, fencing, flipped chan struct{}) error {
+	return kit.Tx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "INSERT INTO counters (name, value) VALUES ('inflight-1', 1)"); err != nil {
 			close(inflight)
 			return err
