@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tenantkit/tenantkit"
 	"github.com/tenantkit/tenantkit/examples/orders"
@@ -97,8 +98,10 @@ func TestNoSessionStateCrossesTenants(t *testing.T) {
 	seeder := p.Kit(t, tenantkit.Config{})
 	seed(t, seeder, p.Scoped(t, seeder, "acme"), "x@acme.test")
 	seed(t, seeder, p.Scoped(t, seeder, "globex"), "y@globex.test")
-	for _, mode := range []string{"bound", "prepared", "unprepared"} {
-		prepared := mode != "unprepared"
+	for _, mode := range []string{"bound", "prepared", "unprepared", "pooled", "pooler-resets"} {
+		// Without a pooler, a session is the tenant's until another
+		// tenant gets the connection.
+		keeps := mode == "bound" || mode == "prepared"
 		kit := kitIn(t, p, mode, tenantkit.Config{ConnBudget: 1, PoolSize: 1})
 		a, b := p.Scoped(t, kit, "acme"), p.Scoped(t, kit, "globex")
 		var pid [2]int
@@ -136,11 +139,11 @@ func TestNoSessionStateCrossesTenants(t *testing.T) {
 		switch {
 		case own.customers != 1:
 			t.Fatalf("%s: tenant A's own table is shadowed by its temporary table: %+v", mode, own)
-		case prepared && (!own.tempCustomers || own.statementTimeout != "4321ms"):
+		case keeps && (!own.tempCustomers || own.statementTimeout != "4321ms"):
 			// A's session is A's until another tenant gets the connection.
 			t.Fatalf("%s: tenant A's session state did not hold: %+v", mode, own)
-		case !prepared && (own.tempCustomers || own.statementTimeout != "0"):
-			// Behind PgBouncer every transaction resets the session.
+		case !keeps && (own.tempCustomers || own.statementTimeout != "0"):
+			// Behind a pooler every transaction meets a reset session.
 			t.Fatalf("%s: the session was not reset: %+v", mode, own)
 		}
 		views := map[string]func() (sessionView, error){
@@ -284,8 +287,10 @@ func failedResets(t *testing.T, p *tenantkittest.Platform, mode string) {
 
 // kitIn returns a Kit of p whose pooled connections, by mode, stay bound
 // to their tenant ("bound": a listening Kit), set the tenant up per
-// transaction ("prepared"), or do so unprepared, as behind PgBouncer
-// ("unprepared").
+// transaction ("prepared"), do so unprepared, as behind PgBouncer before
+// 1.21 ("unprepared"), or go through a real PgBouncer in transaction mode
+// with one server connection, which resets nothing ("pooled") or runs
+// DISCARD ALL after every transaction ("pooler-resets").
 func kitIn(t *testing.T, p *tenantkittest.Platform, mode string, cfg tenantkit.Config) *tenantkit.Kit {
 	t.Helper()
 	switch mode {
@@ -293,6 +298,16 @@ func kitIn(t *testing.T, p *tenantkittest.Platform, mode string, cfg tenantkit.C
 		return p.ListeningKit(t, cfg)
 	case "unprepared":
 		cfg.DisablePreparedStatements = true
+	case "pooled", "pooler-resets":
+		opts := []tenantkittest.PgBouncerOption{tenantkittest.WithPoolSize(1)}
+		if mode == "pooler-resets" {
+			opts = append(opts, tenantkittest.WithResetQuery("DISCARD ALL"))
+		}
+		bouncer := tenantkittest.StartPgBouncer(t, p.Catalog.Addr(), opts...)
+		cfg.TransactionPooler = true
+		cfg.PoolConfigFunc = func(c *pgxpool.Config) {
+			c.ConnConfig.Host, c.ConnConfig.Port = "127.0.0.1", uint16(bouncer.Port())
+		}
 	}
 	return p.Kit(t, cfg)
 }

@@ -59,11 +59,21 @@ type Config struct {
 	// PoolConfigFunc adjusts every tenant-data pool's configuration before
 	// it is created (tracers, say). Defaults to nil.
 	PoolConfigFunc func(*pgxpool.Config)
-	// DisablePreparedStatements sends every tenant statement unprepared.
-	// Set it when tenant pools go through PgBouncer in transaction mode
-	// (before 1.21, or without max_prepared_statements): named prepared
-	// statements do not survive there. It costs a parse per statement and
-	// a slower single-statement path. Defaults to false.
+	// TransactionPooler says that tenant pools go through a pooler in
+	// transaction mode (PgBouncer): a server connection may have served any
+	// client since this process last used it. Connections are then never
+	// bound to a tenant: every scoped transaction sets its tenant up, in
+	// one statement, and resets the session first unless the pooler reset
+	// it (configure PgBouncer's server_reset_query_always; see the
+	// README). Statements stay prepared, which PgBouncer 1.21 and later
+	// keep with max_prepared_statements (200 by default since 1.22).
+	// Defaults to false.
+	TransactionPooler bool
+	// DisablePreparedStatements sends every tenant statement unprepared,
+	// and implies TransactionPooler. Set it when tenant pools go through
+	// PgBouncer in transaction mode before 1.21, or without
+	// max_prepared_statements: named prepared statements do not survive
+	// there. It costs a parse per statement. Defaults to false.
 	DisablePreparedStatements bool
 	// DisableSessionBinding makes every scoped transaction set its tenant
 	// up, as behind PgBouncer, instead of keeping each pooled connection
@@ -215,11 +225,12 @@ func New(cfg Config) (*Kit, error) {
 		return nil, err
 	}
 	k.closers = append(k.closers, k.router.Close)
-	// Without prepared statements, tenant pools are taken to go through
-	// PgBouncer, whose server connections may have served anyone: every
-	// scoped transaction then resets the session first.
+	// Behind a pooler in transaction mode (and without prepared
+	// statements, taken to mean PgBouncer before 1.21), server
+	// connections may have served anyone.
 	k.scoper = scope.New(scope.Config{
-		Shared: cfg.DisablePreparedStatements, Unprepared: cfg.DisablePreparedStatements, CacheSize: cfg.StatementCacheSize,
+		Shared:     cfg.TransactionPooler || cfg.DisablePreparedStatements,
+		Unprepared: cfg.DisablePreparedStatements, CacheSize: cfg.StatementCacheSize,
 		Bind: !cfg.DisableSessionBinding, Binding: k.binding,
 	})
 	if err := k.buildFlags(); err != nil {

@@ -26,6 +26,47 @@ if [ "${1:-dev}" = test ]; then
   fi
 fi
 
+# PgBouncer 1.24, built from Debian's source tarball once per machine:
+# Debian 12 packages 1.18, which keeps no prepared statement in
+# transaction mode (1.21 and later do, with max_prepared_statements). The
+# tests and benchmarks run it in front of PostgreSQL (tenantkittest finds
+# it here; the packaged one stands in where it is missing).
+build_pgbouncer() {
+  local ver=1.24.1 sum=da72a3aba13072876d055a3e58dd4aba4a5de4ed6148e73033185245598fd3e0
+  local dir="$HOME/.cache/tenantkit"
+  [ -x "$dir/bin/pgbouncer" ] && "$dir/bin/pgbouncer" --version 2>/dev/null | grep -q "PgBouncer $ver" && return 0
+  local need=()
+  for pkg in libevent-dev libssl-dev pkg-config make gcc curl; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+  done
+  if [ ${#need[@]} -gt 0 ]; then
+    echo "installing ${need[*]} (apt-get)…"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  fi
+  echo "building PgBouncer $ver…"
+  mkdir -p "$dir/bin"
+  local src
+  src=$(mktemp -d)
+  curl -fsSL -o "$src/pgbouncer.tar.gz" "http://deb.debian.org/debian/pool/main/p/pgbouncer/pgbouncer_$ver.orig.tar.gz"
+  echo "$sum  $src/pgbouncer.tar.gz" | sha256sum -c --quiet
+  tar -xzf "$src/pgbouncer.tar.gz" -C "$src"
+  (cd "$src/pgbouncer-$ver" && ./configure --without-cares --without-systemd >/dev/null && make -j2 >/dev/null)
+  install -m 0755 "$src/pgbouncer-$ver/pgbouncer" "$dir/bin/pgbouncer.new"
+  mv "$dir/bin/pgbouncer.new" "$dir/bin/pgbouncer"
+  rm -rf "$src"
+}
+
+sudo=""
+[ "$(id -u)" -ne 0 ] && sudo="sudo"
+if [ "${1:-dev}" = test ] && [ "$(uname)" != Darwin ]; then
+  mkdir -p "$HOME/.cache/tenantkit"
+  exec 9>"$HOME/.cache/tenantkit/pgbouncer.lock"
+  flock 9
+  build_pgbouncer
+  exec 9>&-
+fi
+
 missing=()
 for p in "${want[@]}"; do
   case "$p" in
@@ -53,8 +94,6 @@ if [ "$(uname)" = Darwin ]; then
   echo "missing: ${missing[*]} — on macOS: brew install postgresql@17 redis pgbouncer" >&2
   exit 1
 fi
-sudo=""
-[ "$(id -u)" -ne 0 ] && sudo="sudo"
 echo "installing ${missing[*]} (apt-get)…"
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq

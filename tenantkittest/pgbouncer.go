@@ -28,28 +28,71 @@ type PgBouncer struct {
 	dir      string
 	upstream string
 	port     int
+	opts     pgbouncerOptions
 	cred     *syscall.Credential
 	cmd      *exec.Cmd
 	out      *SyncBuffer
 	done     chan struct{}
 }
 
+// PgBouncerOption configures StartPgBouncer.
+type PgBouncerOption func(*pgbouncerOptions)
+
+type pgbouncerOptions struct {
+	resetQuery string
+	poolSize   int
+}
+
+// WithResetQuery makes pgbouncer run query on every server connection
+// after each transaction (server_reset_query_always), as the README asks
+// of a pooler in front of tenantkit. Without it pgbouncer resets nothing
+// in transaction mode.
+func WithResetQuery(query string) PgBouncerOption {
+	return func(o *pgbouncerOptions) { o.resetQuery = query }
+}
+
+// WithPoolSize bounds pgbouncer's server connections per database and
+// user (default 20): with 1, every client's transactions share one server
+// session.
+func WithPoolSize(n int) PgBouncerOption {
+	return func(o *pgbouncerOptions) { o.poolSize = n }
+}
+
+// bouncerBuilt is where make builds PgBouncer 1.24 (scripts/deps.sh): it
+// keeps prepared statements in transaction mode, where Debian 12's 1.18
+// does not.
+func bouncerBuilt() string {
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return ""
+	}
+	p := filepath.Join(home, ".cache", "tenantkit", "bin", "pgbouncer")
+	if _, err := os.Stat(p); err != nil {
+		return ""
+	}
+	return p
+}
+
 // StartPgBouncer starts a pgbouncer in front of the server at upstreamAddr
 // (host:port, such as Start(tb).Addr()), failing the test when none is
-// installed.
-func StartPgBouncer(tb testing.TB, upstreamAddr string) *PgBouncer {
+// installed. It runs the PgBouncer make builds, else the one on the PATH.
+func StartPgBouncer(tb testing.TB, upstreamAddr string, opts ...PgBouncerOption) *PgBouncer {
 	tb.Helper()
-	bin, err := exec.LookPath("pgbouncer")
-	if v := os.Getenv("ZZ_PGBOUNCER_BIN"); v != "" {
-		bin = v
-	}
-	if err != nil {
-		bin = "/usr/sbin/pgbouncer"
-		if _, err := exec.LookPath(bin); err != nil {
-			tb.Fatal("pgbouncer not found: apt-get install pgbouncer (make test installs it)")
+	bin := bouncerBuilt()
+	if bin == "" {
+		var err error
+		if bin, err = exec.LookPath("pgbouncer"); err != nil {
+			bin = "/usr/sbin/pgbouncer"
+			if _, err := exec.LookPath(bin); err != nil {
+				tb.Fatal("pgbouncer not found: make test builds it (scripts/deps.sh test)")
+			}
 		}
 	}
-	b := &PgBouncer{bin: bin, upstream: upstreamAddr}
+	b := &PgBouncer{bin: bin, upstream: upstreamAddr, opts: pgbouncerOptions{poolSize: 20}}
+	for _, o := range opts {
+		o(&b.opts)
+	}
+	var err error
 	if b.cred, err = bouncerCredential(); err != nil {
 		tb.Fatal(err)
 	}
@@ -63,6 +106,13 @@ func StartPgBouncer(tb testing.TB, upstreamAddr string) *PgBouncer {
 		}
 		os.RemoveAll(b.dir)
 	})
+	// Run as another user (root's home is closed to it), the binary is
+	// copied where that user can run it.
+	if b.cred != nil {
+		if err := b.copyBinary(); err != nil {
+			tb.Fatalf("pgbouncer: %v", err)
+		}
+	}
 	var lastErr error
 	for range 3 { // a free port can be taken between probe and bind
 		if b.port, lastErr = pgcluster.FreePort(); lastErr != nil {
@@ -109,6 +159,20 @@ func bouncerCredential() (*syscall.Credential, error) {
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
+}
+
+// copyBinary copies pgbouncer into its directory.
+func (b *PgBouncer) copyBinary() error {
+	data, err := os.ReadFile(b.bin)
+	if err != nil {
+		return err
+	}
+	p := filepath.Join(b.dir, "pgbouncer")
+	if err := os.WriteFile(p, data, 0o755); err != nil {
+		return err
+	}
+	b.bin = p
+	return nil
 }
 
 // makeDir writes the auth file into a directory pgbouncer's user can read.
@@ -160,6 +224,10 @@ func (b *PgBouncer) config() (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("upstream address %q: %w", b.upstream, err)
 	}
+	reset := ""
+	if b.opts.resetQuery != "" {
+		reset = "server_reset_query_always = 1\nserver_reset_query = " + b.opts.resetQuery + "\n"
+	}
 	return fmt.Sprintf(`[databases]
 * = host=%s port=%s
 
@@ -171,14 +239,13 @@ pool_mode = transaction
 auth_type = scram-sha-256
 auth_file = %s
 max_client_conn = 1000
-default_pool_size = 20
+default_pool_size = %d
 max_db_connections = 0
 server_login_retry = 1
 ignore_startup_parameters = extra_float_digits
 log_connections = 0
 log_disconnections = 0
-`+os.Getenv("ZZ_PGBOUNCER_EXTRA")+`
-`, host, port, b.port, filepath.Join(b.dir, "users.txt")), nil
+%s`, host, port, b.port, filepath.Join(b.dir, "users.txt"), b.opts.poolSize, reset), nil
 }
 
 func (b *PgBouncer) start() error {

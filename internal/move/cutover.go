@@ -312,12 +312,14 @@ const (
 	advanceSQL  = "SELECT pg_catalog.clock_timestamp() FROM (SELECT pg_catalog.nextval('tenantkit.cutover_seq')) s"
 	withdrawSQL = "DELETE FROM tenantkit.cutovers WHERE gid = $1"
 	// olderSQL counts the client sessions of the database, but the
-	// cutover's own, inside a transaction that began before $2; NULL when
-	// the role may not see other roles' sessions.
+	// cutover's own, inside a transaction that began before $2, of roles
+	// that may skip the fence check (tenantkit.may_skip_fence: not the
+	// mover's nor the migrations', which may be waiting on the move's own
+	// locks); NULL when the role may not see other roles' sessions.
 	olderSQL = `SELECT CASE WHEN pg_catalog.pg_has_role('pg_read_all_stats', 'USAGE') THEN count(*) END
 FROM pg_catalog.pg_stat_activity a
 WHERE a.datname = pg_catalog.current_database() AND a.backend_type = 'client backend'
-  AND a.pid <> ALL ($1::int[]) AND a.xact_start < $2`
+  AND a.pid <> ALL ($1::int[]) AND a.xact_start < $2 AND tenantkit.may_skip_fence(a.usename)`
 	olderPoll = 5 * time.Millisecond
 )
 

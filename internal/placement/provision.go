@@ -215,6 +215,7 @@ func installSystem(ctx context.Context, conn *pgx.Conn, cluster, db, appRole str
 			"GRANT EXECUTE ON FUNCTION tenantkit.fence_lock(uuid, bigint) TO " + role,
 			"GRANT SELECT ON tenantkit.cutover_seq, tenantkit.cutovers TO " + role,
 			"GRANT EXECUTE ON FUNCTION tenantkit.check_fence(uuid, bigint) TO " + role,
+			"GRANT EXECUTE ON FUNCTION tenantkit.may_skip_fence(name) TO " + role,
 		} {
 			if _, err := tx.Exec(ctx, stmt); err != nil {
 				return fmt.Errorf("placement: install data-plane objects in %s/%s: %w", cluster, db, err)

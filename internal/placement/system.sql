@@ -58,6 +58,20 @@ CREATE TABLE IF NOT EXISTS tenantkit.cutovers (
     started_at timestamptz NOT NULL DEFAULT now()
 );
 
+-- may_skip_fence says whether sessions of a role may skip the fence check
+-- by the cutover counter: not those of a superuser, of a role that
+-- bypasses row-level security, or of a member of the owner of the
+-- data-plane objects. Those are the mover's and the migrations' roles,
+-- which a cutover does not wait for (see internal/move); an application's
+-- role is none of them.
+CREATE OR REPLACE FUNCTION tenantkit.may_skip_fence(r name)
+RETURNS boolean LANGUAGE sql STABLE AS $$
+    SELECT coalesce((SELECT NOT a.rolsuper AND NOT a.rolbypassrls
+        AND NOT pg_catalog.pg_has_role(a.oid, c.relowner, 'MEMBER')
+        FROM pg_catalog.pg_roles a, pg_catalog.pg_class c
+        WHERE a.rolname = r AND c.oid = 'tenantkit.fence'::pg_catalog.regclass), false)
+$$;
+
 -- check_fence is the fence check of a transaction that could not show,
 -- by the cutover counter, that no cutover began since its process last
 -- checked this database. It takes the tenant's shared advisory lock,
@@ -85,7 +99,8 @@ BEGIN
     IF fenced IS NOT NULL AND fenced > expected_epoch THEN
         PERFORM tenantkit.moved(tenant, fenced, expected_epoch);
     END IF;
-    IF pg_catalog.current_setting('transaction_isolation') <> 'read committed' THEN
+    IF pg_catalog.current_setting('transaction_isolation') <> 'read committed'
+       OR NOT tenantkit.may_skip_fence(session_user) THEN
         RETURN NULL;
     END IF;
     seen := pg_catalog.pg_sequence_last_value('tenantkit.cutover_seq');
