@@ -337,10 +337,13 @@ func BenchmarkNaiveQueryRow(b *testing.B) {
 	}
 }
 
-// bouncerBench is scopeBench behind a PgBouncer in transaction mode: a Kit
-// whose pools go through it (no prepared statements, the session reset on
-// every transaction) and a bare pool through it as the replication role,
-// whom row-level security does not filter.
+// bouncerBench is scopeBench behind a PgBouncer 1.24 in transaction mode
+// that keeps prepared statements (max_prepared_statements, 200 by
+// default) and resets every server session after each transaction with
+// tenantkit.PgBouncerResetQuery, as the README asks: a Kit whose pools go
+// through it (Config.TransactionPooler: every transaction sets its tenant
+// up) and a bare pool through it as the replication role, whom row-level
+// security does not filter. Both use pgx's default statement cache.
 type bouncerBench struct {
 	*scopeBench
 	kit  *tenantkit.Kit
@@ -350,13 +353,12 @@ type bouncerBench struct {
 
 func newBouncerBench(b *testing.B) *bouncerBench {
 	s := newScopeBench(b)
-	bouncer := tenantkittest.StartPgBouncer(b, s.p.Catalog.Addr())
+	bouncer := tenantkittest.StartPgBouncer(b, s.p.Catalog.Addr(), tenantkittest.WithResetQuery(tenantkit.PgBouncerResetQuery))
 	via := func(c *pgxpool.Config) {
 		c.ConnConfig.Host = "127.0.0.1"
 		c.ConnConfig.Port = uint16(bouncer.Port())
-		c.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
 	}
-	kit := s.p.Kit(b, tenantkit.Config{DisablePreparedStatements: true, PoolConfigFunc: via})
+	kit := s.p.Kit(b, tenantkit.Config{TransactionPooler: true, PoolConfigFunc: via})
 	cfg, err := pgxpool.ParseConfig(s.p.Catalog.Server.ReplicationURL(s.p.SharedDatabase))
 	if err != nil {
 		b.Fatal(err)

@@ -27,6 +27,19 @@ import (
 	"github.com/tenantkit/tenantkit/internal/tenantcache"
 )
 
+// PgBouncerResetQuery is a server_reset_query for a PgBouncer in
+// transaction mode in front of tenant databases, with
+// server_reset_query_always = 1: everything DISCARD ALL undoes but the
+// statements prepared through the protocol, which PgBouncer 1.21 and
+// later keep (max_prepared_statements) and DISCARD ALL would make it
+// prepare again in every transaction. SQL-level PREPAREs survive it: their
+// text stays readable by the next client, as that of PgBouncer's own
+// cached statements is, and running one runs it under the running
+// tenant's setting and search_path. Where that matters, keep DISCARD ALL.
+// A Kit with Config.TransactionPooler resets a session itself when the
+// pooler did not (see the README).
+const PgBouncerResetQuery = "RESET ALL; CLOSE ALL; UNLISTEN *; SELECT pg_advisory_unlock_all(); DISCARD TEMP; DISCARD SEQUENCES"
+
 // Config configures a Kit.
 type Config struct {
 	// DatabaseURL connects to the catalog database. Required unless Pool

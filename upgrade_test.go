@@ -14,8 +14,9 @@ import (
 )
 
 // TestUpgradeSystemBringsEarlierDatabasesUpToDate: databases provisioned
-// by an earlier release lack the session reset and the four-argument
-// enter, and grant TEMPORARY to PUBLIC. Scoped access fails there until
+// by an earlier release lack the session reset, the six-argument enter,
+// the cutover counter and announcements and the fence check that uses
+// them, and grant TEMPORARY to PUBLIC. Scoped access fails there until
 // placement.UpgradeSystem (which serve runs at start) installs them; then
 // it works and the grant is gone. A database the catalog records but
 // that is gone does not stop it.
@@ -32,6 +33,8 @@ func TestUpgradeSystemBringsEarlierDatabasesUpToDate(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err = su.Exec(ctx, `DROP FUNCTION tenantkit.reset_session(boolean, boolean); DROP FUNCTION tenantkit.enter(uuid, bigint, text, boolean, boolean, boolean);
+			DROP FUNCTION tenantkit.check_fence(uuid, bigint); DROP FUNCTION tenantkit.may_skip_fence(name);
+			DROP SEQUENCE tenantkit.cutover_seq; DROP TABLE tenantkit.cutovers;
 			GRANT TEMPORARY ON DATABASE `+pgx.Identifier{db}.Sanitize()+` TO PUBLIC`)
 		p.Catalog.Server.CloseAndWait(t, su)
 		if err != nil {
@@ -51,7 +54,7 @@ func TestUpgradeSystemBringsEarlierDatabasesUpToDate(t *testing.T) {
 	if err != nil || visited != len(databases)+1 {
 		t.Fatalf("UpgradeSystem visited %d databases, %v; want %d", visited, err, len(databases)+1)
 	}
-	for _, cfg := range []tenantkit.Config{{}, {DisablePreparedStatements: true}} {
+	for _, cfg := range []tenantkit.Config{{}, {DisablePreparedStatements: true}, {TransactionPooler: true}} {
 		kit := p.Kit(t, cfg)
 		for _, slug := range []string{"acme", "dedi"} {
 			if err := kit.QueryRow(p.Scoped(t, kit, slug), "SELECT count(*) FROM customers").Scan(&n); err != nil {

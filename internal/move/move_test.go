@@ -368,7 +368,7 @@ func (b *bundle) leftovers(t *testing.T) []string {
 		if err != nil {
 			continue
 		}
-		rows, _ := c.Query(ctx, "SELECT 'publication ' || pubname FROM pg_publication")
+		rows, _ := c.Query(ctx, "SELECT 'publication ' || pubname FROM pg_publication UNION ALL SELECT 'cutover announced ' || gid FROM tenantkit.cutovers")
 		pubs, _ := pgx.CollectRows(rows, pgx.RowTo[string])
 		out = append(out, pubs...)
 		c.Close(ctx)
