@@ -61,8 +61,7 @@ func (r *Runner) switchover(ctx context.Context, m catalog.Move, from, to end, s
 		return err
 	}
 	start := time.Now()
-	since, err := announce(ctx, srcConn, gid, from.tenant)
-	if err != nil {
+	if err := announce(ctx, srcConn, gid, from.tenant); err != nil {
 		return fmt.Errorf("announce the cutover on %s: %w", from, err)
 	}
 	// The announcement stays while a fence is prepared (a runner that
@@ -75,6 +74,10 @@ func (r *Runner) switchover(ctx context.Context, m catalog.Move, from, to end, s
 			}
 		}
 	}()
+	open, err := noteOpen(ctx, srcConn, fence, srcConn, readers.from)
+	if err != nil {
+		return err
+	}
 	tx, err := fence.Begin(ctx)
 	if err != nil {
 		return err
@@ -98,7 +101,7 @@ func (r *Runner) switchover(ctx context.Context, m catalog.Move, from, to end, s
 		done()
 		return err
 	}
-	err = r.waitOlder(ctx, srcConn, since, r.cfg.LockTimeout, fence, srcConn, readers.from)
+	err = r.waitOpen(ctx, srcConn, open, r.cfg.LockTimeout)
 	if err == nil {
 		_, err = tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))", from.tenant.String())
 	}
@@ -301,37 +304,47 @@ func resolvePrepared(ctx context.Context, e end, gid string, commit bool) error 
 // lock and reads no fence (internal/scope). So a cutover first announces
 // itself — a row in tenantkit.cutovers, which keeps every process checking
 // the fence until the row goes, then the counter advanced — and then, like
-// CREATE INDEX CONCURRENTLY, waits for every transaction older than the
-// counter's move to end: those may have skipped the check. Transactions
-// that start later read the new counter, check the fence, and so take the
-// shared lock, which the cutover then takes exclusively. The wait is
-// bounded by the lock timeout, as the lock is.
+// CREATE INDEX CONCURRENTLY, waits for every transaction open at that
+// moment to end: those may have skipped the check. It notes them, by
+// session and start time (and prepared transactions by name), right after
+// the counter moved, so no clock is compared. Transactions that start
+// later read the new counter and check the fence, taking the shared lock
+// the cutover then takes exclusively. The wait is bounded by the lock
+// timeout, as the lock is. Sessions of roles that may not skip the check
+// (tenantkit.may_skip_fence: the mover's, the migrations', which may wait
+// on the move's own locks) are not waited for.
 const (
 	announceSQL = "INSERT INTO tenantkit.cutovers (gid, tenant_id) VALUES ($1, $2) " +
 		"ON CONFLICT (gid) DO UPDATE SET started_at = now()"
-	advanceSQL  = "SELECT pg_catalog.clock_timestamp() FROM (SELECT pg_catalog.nextval('tenantkit.cutover_seq')) s"
+	advanceSQL  = "SELECT pg_catalog.nextval('tenantkit.cutover_seq')"
 	withdrawSQL = "DELETE FROM tenantkit.cutovers WHERE gid = $1"
-	// olderSQL counts the client sessions of the database, but the
-	// cutover's own, inside a transaction that began before $2, of roles
-	// that may skip the fence check (tenantkit.may_skip_fence: not the
-	// mover's nor the migrations', which may be waiting on the move's own
-	// locks); NULL when the role may not see other roles' sessions.
-	olderSQL = `SELECT CASE WHEN pg_catalog.pg_has_role('pg_read_all_stats', 'USAGE') THEN count(*) END
+	// openSQL notes the transactions open in the database but the
+	// cutover's own ($1) — sessions by pid and start, prepared
+	// transactions by name — of roles that may skip the fence check; no
+	// row when the role may not see other roles' sessions.
+	openSQL = `SELECT coalesce(array_agg(a.pid) FILTER (WHERE a.pid IS NOT NULL), '{}'),
+       coalesce(array_agg(a.xact_start) FILTER (WHERE a.pid IS NOT NULL), '{}'),
+       (SELECT coalesce(array_agg(p.gid), '{}') FROM pg_catalog.pg_prepared_xacts p
+         WHERE p.database = pg_catalog.current_database() AND tenantkit.may_skip_fence(p.owner))
 FROM pg_catalog.pg_stat_activity a
 WHERE a.datname = pg_catalog.current_database() AND a.backend_type = 'client backend'
-  AND a.pid <> ALL ($1::int[]) AND a.xact_start < $2 AND tenantkit.may_skip_fence(a.usename)`
+  AND a.pid <> ALL ($1::int[]) AND a.xact_start IS NOT NULL AND tenantkit.may_skip_fence(a.usename)
+HAVING pg_catalog.pg_has_role('pg_read_all_stats', 'USAGE')`
+	// stillOpenSQL counts those of them still open.
+	stillOpenSQL = `SELECT (SELECT count(*) FROM pg_catalog.pg_stat_activity a
+        JOIN unnest($1::int[], $2::timestamptz[]) s(pid, xact_start) ON a.pid = s.pid AND a.xact_start = s.xact_start)
+  + (SELECT count(*) FROM pg_catalog.pg_prepared_xacts p WHERE p.gid = ANY ($3::text[]))`
 	olderPoll = 5 * time.Millisecond
 )
 
 // announce records the cutover gid of tenant on conn's database, then
-// advances the counter, and returns when it did, by the server's clock.
-func announce(ctx context.Context, conn *pgx.Conn, gid string, tenant uuid.UUID) (time.Time, error) {
+// advances the counter.
+func announce(ctx context.Context, conn *pgx.Conn, gid string, tenant uuid.UUID) error {
 	if _, err := conn.Exec(ctx, announceSQL, gid, tenant); err != nil {
-		return time.Time{}, err
+		return err
 	}
-	var since time.Time
-	err := conn.QueryRow(ctx, advanceSQL).Scan(&since)
-	return since, err
+	_, err := conn.Exec(ctx, advanceSQL)
+	return err
 }
 
 // withdraw removes the cutover gid's announcement from e's database.
@@ -345,28 +358,41 @@ func withdraw(ctx context.Context, e end, gid string) error {
 	return err
 }
 
-// waitOlder waits until no session of conn's database but own's is inside
-// a transaction that began before since, or fails with errFenceTimeout
-// after limit.
-func (r *Runner) waitOlder(ctx context.Context, conn *pgx.Conn, since time.Time, limit time.Duration, own ...*pgx.Conn) error {
+// openTransactions are the transactions open in a database at one moment.
+type openTransactions struct {
+	pids   []uint32
+	starts []time.Time
+	gids   []string
+}
+
+// noteOpen notes the transactions open in conn's database but own's.
+func noteOpen(ctx context.Context, conn *pgx.Conn, own ...*pgx.Conn) (openTransactions, error) {
 	pids := make([]uint32, 0, len(own))
 	for _, c := range own {
 		pids = append(pids, c.PgConn().PID())
 	}
+	var o openTransactions
+	err := conn.QueryRow(ctx, openSQL, pids).Scan(&o.pids, &o.starts, &o.gids)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return o, errors.New("the owner role cannot see other roles' transactions, which the cutover waits for: grant it pg_read_all_stats")
+	}
+	return o, err
+}
+
+// waitOpen waits until the transactions o are all over, or fails with
+// errFenceTimeout after limit.
+func (r *Runner) waitOpen(ctx context.Context, conn *pgx.Conn, o openTransactions, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
 	for {
-		var n *int
-		if err := conn.QueryRow(ctx, olderSQL, pids, since).Scan(&n); err != nil {
+		var n int
+		if err := conn.QueryRow(ctx, stillOpenSQL, o.pids, o.starts, o.gids).Scan(&n); err != nil {
 			return fmt.Errorf("look for transactions older than the cutover: %w", err)
 		}
-		if n == nil {
-			return errors.New("the owner role cannot see other roles' transactions, which the cutover waits for: grant it pg_read_all_stats")
-		}
-		if *n == 0 {
+		if n == 0 {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			r.log.Info("transactions older than the cutover outlived the lock timeout", "sessions", *n)
+			r.log.Info("transactions older than the cutover outlived the lock timeout", "open", n)
 			return errFenceTimeout
 		}
 		select {
