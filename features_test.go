@@ -118,7 +118,7 @@ func TestSettingsDefaultsAndChangesWithoutQueries(t *testing.T) {
 		getView(t, h, "acme.localhost")
 	}
 	if n := b.queries.N() - before; n != 0 {
-		t.Fatalf("100 warm requests reading settings sent %d queries", n)
+		t.Fatalf("100 warm requests reading settings sent %d queries: %q", n, b.queries.Since(before))
 	}
 	_, _, err := b.store.UpdateSettings(context.Background(), "test", "acme", nil, func(json.RawMessage) (json.RawMessage, any, error) {
 		return json.RawMessage(`{"currency": "EUR", "notifications": {"email_digest": "daily"}}`), nil, nil
