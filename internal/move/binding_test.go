@@ -41,7 +41,7 @@ func TestBoundTransactionHoldsTheCutoverOff(t *testing.T) {
 			if !began {
 				began = true
 				inflight := make(chan struct{})
-				go func() { txDone <- inflightTx(b.kit, ctx, inflight, fencing, flipped) }()
+				go func() { txDone <- inflightTx(b.kit, ctx, pgx.TxOptions{}, inflight, fencing, flipped) }()
 				<-inflight
 			}
 		case "cutover:fencing":
@@ -76,12 +76,22 @@ func TestBoundTransactionHoldsTheCutoverOff(t *testing.T) {
 
 // M18: a transaction that set its tenant up without the shared lock (its
 // process had checked the fence at the database's current cutover
-// counter), open when the cutover begins, holds the fence off too: the
+// counter), open when the cutover begins, at every isolation level, holds
+// the fence off too: the
 // cutover waits for every transaction older than its announcement, so the
 // write made after it announced itself is carried to the target. (Shown
 // failing once with the wait taken out: the cutover fenced at once, and
 // the last write committed on the source after the flip.)
 func TestUnlockedTransactionHoldsTheCutoverOff(t *testing.T) {
+	for _, iso := range []pgx.TxIsoLevel{pgx.ReadCommitted, pgx.RepeatableRead, pgx.Serializable} {
+		t.Run(string(iso), func(t *testing.T) {
+			t.Parallel()
+			unlockedHoldsTheCutoverOff(t, iso)
+		})
+	}
+}
+
+func unlockedHoldsTheCutoverOff(t *testing.T, iso pgx.TxIsoLevel) {
 	b := setup(t)
 	id := b.p.Tenant(t, "acme", "shared").String()
 	b.seed(t, "acme", 2, 2)
@@ -110,7 +120,7 @@ func TestUnlockedTransactionHoldsTheCutoverOff(t *testing.T) {
 			if !began {
 				began = true
 				inflight := make(chan struct{})
-				go func() { txDone <- inflightTx(kit, ctx, inflight, fencing, flipped) }()
+				go func() { txDone <- inflightTx(kit, ctx, pgx.TxOptions{IsoLevel: iso}, inflight, fencing, flipped) }()
 				<-inflight
 				if err := owner.QueryRow(context.Background(), `SELECT count(*) FROM pg_locks
 					WHERE locktype = 'advisory' AND objsubid = 1 AND mode = 'ShareLock'
@@ -153,8 +163,8 @@ func TestUnlockedTransactionHoldsTheCutoverOff(t *testing.T) {
 // inflightTx writes in a transaction on the bound connection, says so on
 // inflight, and writes once more after the cutover announced itself and
 // flipped, or after a while when the flip does not come.
-func inflightTx(kit *tenantkit.Kit, ctx context.Context, inflight, fencing, flipped chan struct{}) error {
-	return kit.Tx(ctx, func(tx pgx.Tx) error {
+func inflightTx(kit *tenantkit.Kit, ctx context.Context, opts pgx.TxOptions, inflight, fencing, flipped chan struct{}) error {
+	return kit.TxWithOptions(ctx, opts, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "INSERT INTO counters (name, value) VALUES ('inflight-1', 1)"); err != nil {
 			close(inflight)
 			return err

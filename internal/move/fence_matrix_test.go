@@ -24,11 +24,12 @@ import (
 // and TxWithOptions at each isolation level — while the app role's default
 // isolation level on the source is READ COMMITTED, REPEATABLE READ or
 // SERIALIZABLE, with prepared statements (the batch and the prepare
-// paths), without (tenantkit.enter), and without through a real PgBouncer
-// in transaction mode. Every write they were told succeeded is on the
-// target; none is on the source.
+// paths), without, without through a real PgBouncer in transaction mode
+// that resets nothing, and with through one that keeps prepared statements
+// and resets sessions (Config.TransactionPooler). Every write they were
+// told succeeded is on the target; none is on the source.
 func TestFenceMatrix(t *testing.T) {
-	for _, via := range []string{"bound", "prepared", "unprepared", "pgbouncer"} {
+	for _, via := range []string{"bound", "prepared", "unprepared", "pgbouncer", "pooled"} {
 		for _, def := range []string{"read committed", "repeatable read", "serializable"} {
 			name := fmt.Sprintf("default=%s/%s", def, via)
 			t.Run(name, func(t *testing.T) {
@@ -56,9 +57,14 @@ func fenceMatrixRow(t *testing.T, defaultIso, via string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := tenantkit.Config{Logger: slog.New(slog.DiscardHandler), DisablePreparedStatements: via == "unprepared" || via == "pgbouncer"}
-	if via == "pgbouncer" {
-		bouncer := tenantkittest.StartPgBouncer(t, p.Catalog.Addr())
+	cfg := tenantkit.Config{Logger: slog.New(slog.DiscardHandler), DisablePreparedStatements: via == "unprepared" || via == "pgbouncer",
+		TransactionPooler: via == "pooled"}
+	if via == "pgbouncer" || via == "pooled" {
+		var opts []tenantkittest.PgBouncerOption
+		if via == "pooled" {
+			opts = append(opts, tenantkittest.WithResetQuery(tenantkit.PgBouncerResetQuery))
+		}
+		bouncer := tenantkittest.StartPgBouncer(t, p.Catalog.Addr(), opts...)
 		cfg.PoolConfigFunc = func(c *pgxpool.Config) {
 			c.ConnConfig.Host, c.ConnConfig.Port = "127.0.0.1", uint16(bouncer.Port())
 		}
