@@ -3,15 +3,16 @@ package tenantkit
 import (
 	"context"
 	"errors"
-	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"golang.org/x/sync/semaphore"
+
 	"github.com/tenantkit/tenantkit/internal/catalog"
-	"github.com/tenantkit/tenantkit/internal/router"
+	"github.com/tenantkit/tenantkit/internal/dataplane"
+	"github.com/tenantkit/tenantkit/internal/fairshare"
 	"github.com/tenantkit/tenantkit/internal/scope"
 )
 
@@ -22,7 +23,12 @@ var (
 	ErrNoTenant = errors.New("tenantkit: no tenant in context")
 	// ErrNotPlaced is returned when the tenant's data has no ready
 	// placement yet.
-	ErrNotPlaced = errors.New("tenantkit: tenant has no ready placement")
+	ErrNotPlaced = dataplane.ErrNotPlaced
+	// ErrConcurrencyLimit is returned, wrapping the context's error, when
+	// a scoped transaction on a shared pool waited for one of its
+	// tenant's slots (the max_concurrent_tx limit) until its context
+	// ended.
+	ErrConcurrencyLimit = fairshare.ErrConcurrencyLimit
 )
 
 // Tx runs fn in a transaction scoped to the tenant of ctx, on the database
@@ -127,82 +133,40 @@ func targetOf(t *catalog.TenantContext) scope.Target {
 }
 
 // withPlacement runs fn with a pooled connection to the database of the
-// placement of the tenant of ctx, and where its work runs there. fn runs once more, on the reloaded placement, when the tenant
-// moved under it, or when it failed on a connection before sending anything
-// (pgconn.SafeToRetry: a pooled connection that died, as those to a
-// database dropped under them do) and fresh says nothing of the caller's
-// ran yet. A dedicated database the tenant moved away from has its pooled
-// connections closed: it is retained for a while, but may be dropped or
-// become a move's target again.
-func (k *Kit) withPlacement(ctx context.Context, fn func(*pgxpool.Conn, scope.Target) error, fresh func() bool) error {
+// placement of the tenant of ctx, and where its work runs there (see
+// dataplane.Path.Run: the hot path, with the retry on a move).
+func (k *Kit) withPlacement(ctx context.Context, fn dataplane.Work, fresh func() bool) error {
 	t, ok := FromContext(ctx)
 	if !ok {
 		return ErrNoTenant
 	}
-	err := k.onPlacement(ctx, t, fn)
-	// A connection whose session another tenant left in a state the reset
-	// cannot undo inside a transaction is closed; the work, none of which
-	// ran, goes to another (a few times: that tenant may have left several).
-	for i := 0; i < 3 && errors.Is(err, scope.ErrSessionUnusable) && fresh() && ctx.Err() == nil; i++ {
-		err = k.onPlacement(ctx, t, fn)
-	}
-	if err == nil {
-		return nil
-	}
-	moved := isMoved(err)
-	if !moved && !(pgconn.SafeToRetry(err) && fresh() && ctx.Err() == nil) {
-		return err
-	}
-	k.cache.Invalidate(tenantMessage(t))
-	now, lerr := k.cache.ByID(ctx, t.ID)
-	if lerr != nil {
-		return fmt.Errorf("tenantkit: reload tenant %s after %w: %w", t.Slug, err, lerr)
-	}
-	if old := t.Placement; moved && old != nil && old.Tier == catalog.TierDedicated &&
-		(now.Placement == nil || now.Placement.Cluster != old.Cluster || now.Placement.Database != old.Database) {
-		k.router.Reset(router.Key{Cluster: old.Cluster, Database: old.Database})
-	}
-	return k.onPlacement(ctx, now, fn)
+	return k.path.Run(ctx, t, fn, fresh)
 }
 
-// onPlacement runs fn on a pooled connection to the database of t's
-// placement, once t may start one more transaction there (fair share).
-func (k *Kit) onPlacement(ctx context.Context, t *Tenant, fn func(*pgxpool.Conn, scope.Target) error) error {
-	p := t.Placement
-	if p == nil || p.State != catalog.PlacementReady {
-		return fmt.Errorf("%w: %s", ErrNotPlaced, t.Slug)
+// pathConfig wires the hot path to the Kit: its pools, the tenant cache,
+// fair share and metrics.
+func (k *Kit) pathConfig() dataplane.Config {
+	cfg := dataplane.Config{
+		Pools:  k.router,
+		Target: func(t *Tenant) scope.Target { return k.extra(t).target },
+		Reload: func(ctx context.Context, t *Tenant) (*Tenant, error) {
+			k.cache.Invalidate(tenantMessage(t))
+			return k.cache.ByID(ctx, t.ID)
+		},
 	}
 	if !k.cfg.DisableFairShare {
-		var throttle int64
-		if k.throttled(t) {
-			throttle = k.obs.cfg.ThrottleConcurrency
-		}
-		sem, err := k.fair.acquire(ctx, t, throttle)
-		if err != nil {
-			return err
-		}
-		if sem != nil {
-			defer sem.Release(1)
+		cfg.Admit = func(ctx context.Context, t *Tenant) (*semaphore.Weighted, error) {
+			var throttle int64
+			if k.throttled(t) {
+				throttle = k.obs.cfg.ThrottleConcurrency
+			}
+			return k.fair.Acquire(ctx, t, throttle)
 		}
 	}
-	pool, release, err := k.router.Acquire(ctx, router.Key{Cluster: p.Cluster, Database: p.Database})
-	if err != nil {
-		return err
-	}
-	defer release()
-	x := k.extra(t)
 	if k.obs != nil {
-		defer k.obs.tx(t, time.Now())
+		cfg.Done = k.obs.tx
 	}
-	conn, err := pool.Acquire(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Release()
-	return fn(conn, x.target)
+	return cfg
 }
 
-func isMoved(err error) bool {
-	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && pgErr.Code == scope.MovedCode
-}
+func isMoved(err error) bool { return dataplane.IsMoved(err) }

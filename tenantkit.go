@@ -14,6 +14,8 @@ import (
 
 	"github.com/tenantkit/tenantkit/internal/bus"
 	"github.com/tenantkit/tenantkit/internal/catalog"
+	"github.com/tenantkit/tenantkit/internal/dataplane"
+	"github.com/tenantkit/tenantkit/internal/fairshare"
 	"github.com/tenantkit/tenantkit/internal/flags"
 	"github.com/tenantkit/tenantkit/internal/keys"
 	"github.com/tenantkit/tenantkit/internal/mailer"
@@ -169,12 +171,13 @@ type Kit struct {
 	cache     *tenantcache.Cache
 	router    *router.Router
 	scoper    *scope.Scoper
-	binds     bindings
+	binds     scope.Bindings
+	path      *dataplane.Path
 	clusters  sync.Map // cluster name → app URL
 	resolvers []resolve.Resolver
 	closers   []func()
 	sub       subscriber
-	fair      fairShare
+	fair      fairshare.Slots
 	schema    *settings.Schema
 	flags     *flags.Engine
 	provider  *flags.Provider
@@ -241,11 +244,14 @@ func New(cfg Config) (*Kit, error) {
 	// Behind a pooler in transaction mode (and without prepared
 	// statements, taken to mean PgBouncer before 1.21), server
 	// connections may have served anyone.
+	k.binds.Connected = func() bool { return k.sub != nil && k.sub.Connected() }
+	k.binds.Sweep = func() { dataplane.SweepBindings(k.router, k.scoper) }
 	k.scoper = scope.New(scope.Config{
 		Shared:     cfg.TransactionPooler || cfg.DisablePreparedStatements,
 		Unprepared: cfg.DisablePreparedStatements, CacheSize: cfg.StatementCacheSize,
-		Bind: !cfg.DisableSessionBinding, Binding: k.binding,
+		Bind: !cfg.DisableSessionBinding, Binding: k.binds.Allow,
 	})
+	k.path = dataplane.New(k.pathConfig())
 	if err := k.buildFlags(); err != nil {
 		k.Close()
 		return nil, err
@@ -359,7 +365,7 @@ func (k *Kit) Start(ctx context.Context) error {
 		sweepDone := make(chan struct{})
 		go func() {
 			defer close(sweepDone)
-			every(ctx, fairSweep, func() { k.fair.sweep() })
+			every(ctx, fairshare.SweepEvery, func() { k.fair.Sweep() })
 		}()
 		defer func() { cancel(); <-sweepDone }()
 	}
@@ -412,10 +418,10 @@ func (i *invalidator) Invalidate(m bus.Message) {
 	if m.DrainEpoch > 0 {
 		if id, err := uuid.Parse(m.Tenant); err == nil {
 			var d time.Duration // NaN, ±Inf and out-of-range seconds give the default
-			if secs := m.DrainSeconds; secs > 0 && secs < maxDrain.Seconds()+1 {
+			if secs := m.DrainSeconds; secs > 0 && secs < scope.MaxDrain.Seconds()+1 {
 				d = time.Duration(secs * float64(time.Second))
 			}
-			(*Kit)(i).drain(id, m.DrainEpoch, d)
+			i.binds.Drain(id, m.DrainEpoch, d)
 		}
 		return
 	}
@@ -437,7 +443,7 @@ func (i *invalidator) Invalidate(m bus.Message) {
 }
 
 func (i *invalidator) Reset() {
-	(*Kit)(i).unbindAll()
+	i.binds.GiveUpAll()
 	i.clusters.Clear()
 	i.cache.Reset()
 	i.flags.Invalidate()

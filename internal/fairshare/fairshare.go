@@ -1,4 +1,7 @@
-package tenantkit
+// Package fairshare caps each tenant's concurrent scoped transactions on
+// shared pools (the max_concurrent_tx limit, or a throttle), so one tenant
+// cannot hold every connection of a pool its neighbours need.
+package fairshare
 
 import (
 	"context"
@@ -19,11 +22,10 @@ import (
 // slots (the max_concurrent_tx limit) until its context ended.
 var ErrConcurrencyLimit = errors.New("tenantkit: tenant's concurrent transaction limit reached")
 
-// fairShare caps each tenant's concurrent scoped transactions on shared
-// pools at its max_concurrent_tx limit, so one tenant cannot hold every
-// connection of a pool its neighbours need. A tenant waits for its own
-// slots only; waiting ends with the caller's context.
-type fairShare struct {
+// Slots caps each tenant's concurrent scoped transactions on shared pools
+// at its max_concurrent_tx limit. A tenant waits for its own slots only;
+// waiting ends with the caller's context. The zero value is ready.
+type Slots struct {
 	slots sync.Map // uuid.UUID → *tenantSlots
 }
 
@@ -38,10 +40,10 @@ type tenantSlots struct {
 	used atomic.Bool
 }
 
-// acquire takes a slot of t when its data is on a shared tier and it has a
+// Acquire takes a slot of t when its data is on a shared tier and it has a
 // limit (or is throttled to throttle slots, when that is lower), and returns the semaphore to release one slot of (nil when none
 // was taken).
-func (f *fairShare) acquire(ctx context.Context, t *Tenant, throttle int64) (*semaphore.Weighted, error) {
+func (f *Slots) Acquire(ctx context.Context, t *catalog.TenantContext, throttle int64) (*semaphore.Weighted, error) {
 	if t.Placement == nil || t.Placement.Tier != catalog.TierShared {
 		return nil, nil
 	}
@@ -68,7 +70,7 @@ func (f *fairShare) acquire(ctx context.Context, t *Tenant, throttle int64) (*se
 // slotsOf returns the slots of tenant id at limit. Callers racing to make
 // them get the same ones: two semaphores would let the tenant run twice
 // its limit.
-func (f *fairShare) slotsOf(id uuid.UUID, limit int64) *tenantSlots {
+func (f *Slots) slotsOf(id uuid.UUID, limit int64) *tenantSlots {
 	for {
 		v, ok := f.slots.Load(id)
 		if ok && v.(*tenantSlots).limit == limit {
@@ -87,10 +89,10 @@ func (f *fairShare) slotsOf(id uuid.UUID, limit int64) *tenantSlots {
 	}
 }
 
-// fairSweep is how often unused tenants' slots are looked for.
-const fairSweep = 5 * time.Minute
+// SweepEvery is how often unused tenants' slots are to be looked for.
+const SweepEvery = 5 * time.Minute
 
-// sweep drops the slots of tenants that started no scoped transaction
+// Sweep drops the slots of tenants that started no scoped transaction
 // since the last sweep and hold none now, so that a long-running process
 // does not keep a semaphore for every tenant it ever served. It returns
 // how many it dropped.
@@ -98,7 +100,7 @@ const fairSweep = 5 * time.Minute
 // A transaction that looked the slots up just before they were dropped
 // still waits on them; one arriving after makes new ones: for that moment
 // the tenant may run up to twice its limit.
-func (f *fairShare) sweep() int {
+func (f *Slots) Sweep() int {
 	dropped := 0
 	f.slots.Range(func(k, v any) bool {
 		s := v.(*tenantSlots)
@@ -118,8 +120,8 @@ func (f *fairShare) sweep() int {
 	return dropped
 }
 
-// len returns how many tenants' slots are held.
-func (f *fairShare) len() int {
+// Len returns how many tenants' slots are held.
+func (f *Slots) Len() int {
 	n := 0
 	f.slots.Range(func(any, any) bool { n++; return true })
 	return n
