@@ -32,44 +32,7 @@ func TestBoundTransactionHoldsTheCutoverOff(t *testing.T) {
 	if _, err := b.kit.Exec(ctx, "INSERT INTO counters (name, value) VALUES ('bind', 1)"); err != nil {
 		t.Fatal(err)
 	}
-	fencing, flipped := make(chan struct{}), make(chan struct{})
-	txDone := make(chan error, 1)
-	var began bool
-	phases := func(_ catalog.Move, phase string) error {
-		switch phase {
-		case "cutover:start":
-			if !began {
-				began = true
-				inflight := make(chan struct{})
-				go func() { txDone <- inflightTx(b.kit, ctx, pgx.TxOptions{}, inflight, fencing, flipped) }()
-				<-inflight
-			}
-		case "cutover:fencing":
-			select {
-			case <-fencing:
-			default:
-				close(fencing)
-			}
-		case "cutover:flipped":
-			close(flipped)
-		}
-		return nil
-	}
-	r := b.runner(t, func(c *move.Config) { c.PhaseFunc, c.LockTimeout = phases, 3*time.Second })
-	mustDrive(t, r, b.create(t, "acme", "dedicated", ""))
-	if err := <-txDone; err != nil {
-		t.Fatalf("the bound transaction: %v", err)
-	}
-	dst := b.p.Placement(t, "acme")
-	count := func(pl catalog.Placement) int {
-		var n int
-		asTenant(t, b.ownerConn(t, pl.Database), id, func(tx pgx.Tx) error {
-			return tx.QueryRow(context.Background(), "SELECT count(*) FROM "+pgx.Identifier{pl.Schema, "counters"}.Sanitize()+
-				" WHERE name LIKE 'inflight-%'").Scan(&n)
-		})
-		return n
-	}
-	if n := count(dst); n != 2 {
+	if n := moveWithInflightTx(t, b, id, b.kit, ctx, pgx.TxOptions{}, nil); n != 2 {
 		t.Errorf("%d of the bound transaction's 2 writes are on the target", n)
 	}
 }
@@ -110,24 +73,42 @@ func unlockedHoldsTheCutoverOff(t *testing.T, iso pgx.TxIsoLevel) {
 	}
 	src := b.p.Placement(t, "acme")
 	owner := b.ownerConn(t, src.Database)
+	var locks int
+	held := func() error {
+		return owner.QueryRow(context.Background(), `SELECT count(*) FROM pg_locks
+			WHERE locktype = 'advisory' AND objsubid = 1 AND mode = 'ShareLock'
+			  AND classid = ((hashtextextended($1::text, 0) >> 32) & 4294967295)::oid
+			  AND objid = (hashtextextended($1::text, 0) & 4294967295)::oid
+			  AND pid IN (SELECT pid FROM pg_stat_activity WHERE xact_start IS NOT NULL)`, id).Scan(&locks)
+	}
+	n := moveWithInflightTx(t, b, id, kit, ctx, pgx.TxOptions{IsoLevel: iso}, held)
+	if locks != 0 {
+		t.Fatalf("a transaction held the tenant's shared lock (%d): the in-flight one did not skip the fence check, and the test proves nothing", locks)
+	}
+	if n != 2 {
+		t.Errorf("%d of the in-flight transaction's 2 writes are on the target", n)
+	}
+}
+
+// moveWithInflightTx moves acme (id) to a dedicated database while inflightTx
+// runs on kit: it begins as the cutover starts (then inflight, when not
+// nil, runs), and writes again after the cutover announced itself. It
+// returns how many of its writes are on the target.
+func moveWithInflightTx(t *testing.T, b *bundle, id string, kit *tenantkit.Kit, ctx context.Context, opts pgx.TxOptions, inflight func() error) int {
+	t.Helper()
 	fencing, flipped := make(chan struct{}), make(chan struct{})
 	txDone := make(chan error, 1)
 	var began bool
-	var locks int
 	phases := func(_ catalog.Move, phase string) error {
 		switch phase {
 		case "cutover:start":
 			if !began {
 				began = true
-				inflight := make(chan struct{})
-				go func() { txDone <- inflightTx(kit, ctx, pgx.TxOptions{IsoLevel: iso}, inflight, fencing, flipped) }()
-				<-inflight
-				if err := owner.QueryRow(context.Background(), `SELECT count(*) FROM pg_locks
-					WHERE locktype = 'advisory' AND objsubid = 1 AND mode = 'ShareLock'
-					  AND classid = ((hashtextextended($1::text, 0) >> 32) & 4294967295)::oid
-					  AND objid = (hashtextextended($1::text, 0) & 4294967295)::oid
-					  AND pid IN (SELECT pid FROM pg_stat_activity WHERE xact_start IS NOT NULL)`, id).Scan(&locks); err != nil {
-					return err
+				wrote := make(chan struct{})
+				go func() { txDone <- inflightTx(kit, ctx, opts, wrote, fencing, flipped) }()
+				<-wrote
+				if inflight != nil {
+					return inflight()
 				}
 			}
 		case "cutover:fencing":
@@ -146,18 +127,13 @@ func unlockedHoldsTheCutoverOff(t *testing.T, iso pgx.TxIsoLevel) {
 	if err := <-txDone; err != nil {
 		t.Fatalf("the in-flight transaction: %v", err)
 	}
-	if locks != 0 {
-		t.Fatalf("a transaction held the tenant's shared lock (%d): the in-flight one did not skip the fence check, and the test proves nothing", locks)
-	}
 	dst := b.p.Placement(t, "acme")
 	var n int
 	asTenant(t, b.ownerConn(t, dst.Database), id, func(tx pgx.Tx) error {
 		return tx.QueryRow(context.Background(), "SELECT count(*) FROM "+pgx.Identifier{dst.Schema, "counters"}.Sanitize()+
 			" WHERE name LIKE 'inflight-%'").Scan(&n)
 	})
-	if n != 2 {
-		t.Errorf("%d of the in-flight transaction's 2 writes are on the target", n)
-	}
+	return n
 }
 
 // inflightTx writes in a transaction on the bound connection, says so on
