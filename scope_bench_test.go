@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"sort"
 	"testing"
 	"time"
 
@@ -531,4 +532,75 @@ func runHTTP(b *testing.B, h http.Handler) {
 			}
 		}
 	})
+}
+
+// BenchmarkBouncerPaired measures the PgBouncer pairs alternately in one
+// process: 20 rounds of 200 bare operations then 200 scoped ones, each
+// round's ratio kept, the median reported (scoped/bare), with the time of
+// a scoped operation as ns/op. The machine's speed drifts by up to 1.7×
+// between minutes; separate runs of each side, as make bench does, see
+// that drift, alternating rounds do not. Run it with -benchtime 1x.
+func BenchmarkBouncerPaired(b *testing.B) {
+	s := newBouncerBench(b)
+	ctx := context.Background()
+	var status string
+	pairs := []struct {
+		name        string
+		bare, scope func() error
+	}{
+		{"QueryRow",
+			func() error { return s.bare.QueryRow(ctx, bareRowSQL, s.acme, s.orderID).Scan(&status) },
+			func() error { return s.kit.QueryRow(s.ctx, scopedRowSQL, s.orderID).Scan(&status) }},
+		{"Tx",
+			func() error {
+				return pgx.BeginFunc(ctx, s.bare, func(tx pgx.Tx) error {
+					return tx.QueryRow(ctx, bareRowSQL, s.acme, s.orderID).Scan(&status)
+				})
+			},
+			func() error {
+				return s.kit.Tx(s.ctx, func(tx pgx.Tx) error { return tx.QueryRow(s.ctx, scopedRowSQL, s.orderID).Scan(&status) })
+			}},
+		{"Page",
+			func() error {
+				rows, err := s.bare.Query(ctx, barePageSQL, s.acme, s.regular)
+				if err != nil {
+					return err
+				}
+				page, err := pgx.CollectRows(rows, pgx.RowToStructByPos[pageRow])
+				checkPage(b, page, err)
+				return nil
+			},
+			func() error {
+				page, err := tenantkit.Query(s.ctx, s.kit, scopedPageSQL, []any{s.regular}, pgx.RowToStructByPos[pageRow])
+				checkPage(b, page, err)
+				return nil
+			}},
+	}
+	for _, p := range pairs {
+		b.Run(p.name, func(b *testing.B) {
+			const rounds, n = 20, 200
+			var ratios, scoped []float64
+			for b.Loop() {
+				ratios, scoped = ratios[:0], scoped[:0]
+				for range rounds {
+					var took [2]time.Duration
+					for side, op := range []func() error{p.bare, p.scope} {
+						start := time.Now()
+						for range n {
+							if err := op(); err != nil {
+								b.Fatal(err)
+							}
+						}
+						took[side] = time.Since(start)
+					}
+					ratios = append(ratios, float64(took[1])/float64(took[0]))
+					scoped = append(scoped, float64(took[1].Nanoseconds())/n)
+				}
+			}
+			sort.Float64s(ratios)
+			sort.Float64s(scoped)
+			b.ReportMetric(ratios[len(ratios)/2], "scoped/bare")
+			b.ReportMetric(scoped[len(scoped)/2], "ns/op")
+		})
+	}
 }
