@@ -168,5 +168,3 @@ func (k *Kit) pathConfig() dataplane.Config {
 	}
 	return cfg
 }
-
-func isMoved(err error) bool { return dataplane.IsMoved(err) }

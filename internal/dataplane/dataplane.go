@@ -69,7 +69,7 @@ func (p *Path) Run(ctx context.Context, t *catalog.TenantContext, fn Work, fresh
 	if err == nil {
 		return nil
 	}
-	moved := IsMoved(err)
+	moved := scope.IsMoved(err)
 	if !moved && !(pgconn.SafeToRetry(err) && fresh() && ctx.Err() == nil) {
 		return err
 	}
@@ -114,12 +114,6 @@ func (p *Path) on(ctx context.Context, t *catalog.TenantContext, fn Work) error 
 	}
 	defer conn.Release()
 	return fn(conn, p.cfg.Target(t))
-}
-
-// IsMoved reports the fence's refusal: the tenant moved.
-func IsMoved(err error) bool {
-	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && pgErr.Code == scope.MovedCode
 }
 
 // SweepBindings releases the bindings that idle connections of every pool

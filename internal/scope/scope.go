@@ -136,7 +136,7 @@ func failed(ctx context.Context, c *pgx.Conn, reset bool, err error) error {
 	if !errors.As(err, &se) {
 		return err
 	}
-	if !reset || isMoved(err) {
+	if !reset || IsMoved(err) {
 		return se.err
 	}
 	_ = c.Close(ctx)
@@ -147,7 +147,8 @@ func failed(ctx context.Context, c *pgx.Conn, reset bool, err error) error {
 // placement epoch is older than the fence's: the tenant moved.
 const MovedCode = "TKMOV"
 
-func isMoved(err error) bool {
+// IsMoved reports the fence's refusal (MovedCode): the tenant moved.
+func IsMoved(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && pgErr.Code == MovedCode
 }
@@ -299,16 +300,12 @@ func (s *Scoper) begin(ctx context.Context, c *pgx.Conn, t Target, reset bool, o
 	if err == nil {
 		err = readSetup(br, t)
 	}
-	if cerr := br.Close(); err == nil && cerr != nil {
-		err = &setupError{cerr}
+	if cerr := br.Close(); err == nil {
+		err = cerr
 	}
 	if err != nil {
 		_ = tx.Rollback(ctx)
-		var se *setupError
-		if !errors.As(err, &se) {
-			err = &setupError{err}
-		}
-		return nil, err
+		return nil, &setupError{err}
 	}
 	return tx, nil
 }
@@ -458,7 +455,7 @@ func (s *Scoper) queueSetup(b *pgx.Batch, t Target, reset bool, opts pgx.TxOptio
 func readSetup(br pgx.BatchResults, t Target) error {
 	rows, err := br.Query()
 	if err != nil {
-		return &setupError{err}
+		return err
 	}
 	if rows.Next() {
 		vals, fds := rows.RawValues(), rows.FieldDescriptions()
@@ -467,10 +464,7 @@ func readSetup(br pgx.BatchResults, t Target) error {
 		}
 	}
 	rows.Close()
-	if err := rows.Err(); err != nil {
-		return &setupError{err}
-	}
-	return nil
+	return rows.Err()
 }
 
 func (s *Scoper) batch(ctx context.Context, c *pgx.Conn, t Target, reset bool, sql string, args []any, read func(pgx.Rows) error) error {
@@ -480,7 +474,7 @@ func (s *Scoper) batch(ctx context.Context, c *pgx.Conn, t Target, reset bool, s
 	br := c.SendBatch(ctx, b)
 	defer br.Close()
 	if err := readSetup(br, t); err != nil {
-		return err
+		return &setupError{err}
 	}
 	rows, err := br.Query()
 	if err != nil {
@@ -622,7 +616,7 @@ func (s *Scoper) ensureBound(ctx context.Context, c *pgx.Conn, st *connState, t 
 	}
 	reset := s.enter(st, t)
 	if err := s.bind(ctx, c, st, t, reset); err != nil {
-		if isMoved(err) {
+		if IsMoved(err) {
 			return err
 		}
 		_ = c.Close(ctx)
