@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -102,7 +103,8 @@ func TestNoSessionStateCrossesTenants(t *testing.T) {
 		// Without a pooler, a session is the tenant's until another
 		// tenant gets the connection.
 		keeps := mode == "bound" || mode == "prepared"
-		kit := kitIn(t, p, mode, tenantkit.Config{ConnBudget: 1, PoolSize: 1})
+		logs := &tenantkittest.SyncBuffer{}
+		kit := kitIn(t, p, mode, tenantkit.Config{ConnBudget: 1, PoolSize: 1, Logger: slog.New(slog.NewTextHandler(logs, nil))})
 		a, b := p.Scoped(t, kit, "acme"), p.Scoped(t, kit, "globex")
 		var pid [2]int
 		err := kit.Tx(a, func(tx pgx.Tx) error {
@@ -185,6 +187,21 @@ func TestNoSessionStateCrossesTenants(t *testing.T) {
 		var n int64
 		if err := kit.QueryRow(b, "SELECT count(*) FROM pg_temp.customers").Scan(&n); err == nil || !strings.Contains(err.Error(), "does not exist") {
 			t.Fatalf("%s: tenant B read tenant A's temporary table: %d rows, %v", mode, n, err)
+		}
+		// Behind a pooler shown to reset sessions the setup leaves no
+		// session mark (it has nothing to reset); behind one that does not
+		// (or none at all, "unprepared") every transaction marks its session
+		// and resets a marked one, and the Kit warns.
+		var mark string
+		if err := kit.QueryRow(b, "SELECT coalesce(current_setting('tenantkit.pooled', true), '')").Scan(&mark); err != nil {
+			t.Fatal(err)
+		}
+		marks := mode == "pooled" || mode == "unprepared"
+		if want := map[bool]string{true: "t"}[marks]; mark != want {
+			t.Fatalf("%s: the session mark inside a scoped statement is %q, want %q", mode, mark, want)
+		}
+		if warned := strings.Contains(logs.String(), "does not reset server sessions"); warned != marks {
+			t.Fatalf("%s: warned that the pooler does not reset sessions: %v, want %v\n%s", mode, warned, marks, logs.String())
 		}
 	}
 }

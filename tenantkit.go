@@ -163,29 +163,31 @@ func (c *Config) validate() error {
 
 // Kit is the data plane of tenantkit inside an application.
 type Kit struct {
-	cfg       Config
-	log       *slog.Logger
-	pool      *pgxpool.Pool
-	ownsPool  bool
-	store     *catalog.Store
-	cache     *tenantcache.Cache
-	router    *router.Router
-	scoper    *scope.Scoper
-	binds     scope.Bindings
-	path      *dataplane.Path
-	clusters  sync.Map // cluster name → app URL
-	resolvers []resolve.Resolver
-	closers   []func()
-	sub       subscriber
-	fair      fairshare.Slots
-	schema    *settings.Schema
-	flags     *flags.Engine
-	provider  *flags.Provider
-	limiter   ratelimit.Limiter
-	registry  *registry.Registry
-	keyring   *keys.Keyring
-	mailer    *mailer.Mailer
-	obs       *observer
+	cfg Config
+	log *slog.Logger
+	// noResetOnce logs once that the pooler does not reset sessions.
+	noResetOnce sync.Once
+	pool        *pgxpool.Pool
+	ownsPool    bool
+	store       *catalog.Store
+	cache       *tenantcache.Cache
+	router      *router.Router
+	scoper      *scope.Scoper
+	binds       scope.Bindings
+	path        *dataplane.Path
+	clusters    sync.Map // cluster name → app URL
+	resolvers   []resolve.Resolver
+	closers     []func()
+	sub         subscriber
+	fair        fairshare.Slots
+	schema      *settings.Schema
+	flags       *flags.Engine
+	provider    *flags.Provider
+	limiter     ratelimit.Limiter
+	registry    *registry.Registry
+	keyring     *keys.Keyring
+	mailer      *mailer.Mailer
+	obs         *observer
 	// sinkFunc wraps the usage sink and manualTick leaves the load window
 	// to the caller (tests); pruneEvery is how often usage is pruned
 	// (usagePrune when 0).
@@ -250,6 +252,13 @@ func New(cfg Config) (*Kit, error) {
 		Shared:     cfg.TransactionPooler || cfg.DisablePreparedStatements,
 		Unprepared: cfg.DisablePreparedStatements, CacheSize: cfg.StatementCacheSize,
 		Bind: !cfg.DisableSessionBinding, Binding: k.binds.Allow,
+		NoPoolerReset: func() {
+			k.noResetOnce.Do(func() {
+				k.log.Warn("tenantkit: the pooler does not reset server sessions after each transaction, so every scoped " +
+					"transaction resets its session itself, which is slower; set server_reset_query_always = 1 and " +
+					"server_reset_query to tenantkit.PgBouncerResetQuery")
+			})
+		},
 	})
 	k.path = dataplane.New(k.pathConfig())
 	if err := k.buildFlags(); err != nil {

@@ -156,11 +156,18 @@ func IsMoved(err error) bool {
 // Config configures a Scoper.
 type Config struct {
 	// Shared says that connections may have served anyone since this
-	// process last used them, as behind PgBouncer in transaction mode:
-	// every transaction then resets the session first, unless the pooler
-	// reset it since a scoped transaction last ran on it (pooledSetupSQL).
-	// Defaults to false: a connection is reset only when it changes tenant.
+	// process last used them, as behind PgBouncer in transaction mode.
+	// Each connection's first scoped use then asks the pooler whether it
+	// resets server sessions after every transaction (probePooler). If it
+	// does, every transaction sets its tenant up and nothing more; if it
+	// does not, or cannot be shown to, every transaction resets the
+	// session first unless the pooler reset it since a scoped transaction
+	// last ran on it (pooledSetupSQL). Defaults to false: a connection is
+	// reset only when it changes tenant.
 	Shared bool
+	// NoPoolerReset, when set, is called when a connection finds that its
+	// pooler does not reset server sessions between transactions (Shared).
+	NoPoolerReset func()
 	// Unprepared sends every statement unprepared, as PgBouncer in
 	// transaction mode needs (before 1.21). Defaults to false.
 	Unprepared bool
@@ -221,7 +228,9 @@ type connState struct {
 	boundGen   uint64
 	// bindPrepared says the binding statements are prepared.
 	bindPrepared bool
-	stmts        stmtCache
+	// pooler is what the connection's pooler was shown to do (Shared).
+	pooler poolerKind
+	stmts  stmtCache
 }
 
 func (s *Scoper) state(c *pgx.Conn) *connState {
@@ -237,7 +246,14 @@ func (s *Scoper) state(c *pgx.Conn) *connState {
 // enter marks the connection as being entered for t, and says whether the
 // session must be reset first.
 func (s *Scoper) enter(st *connState, t Target) bool {
-	reset := s.cfg.Shared || (st.tenant != t.Tenant && !st.fresh) || st.bound != uuid.Nil
+	var reset bool
+	if s.cfg.Shared {
+		// Behind a pooler that resets sessions there is nothing to reset;
+		// behind one that does not, pooledSetupSQL decides.
+		reset = st.pooler != poolerResets
+	} else {
+		reset = (st.tenant != t.Tenant && !st.fresh) || st.bound != uuid.Nil
+	}
 	st.tenant, st.fresh, st.bound = uuid.Nil, false, uuid.Nil
 	return reset
 }
@@ -275,8 +291,11 @@ func (s *Scoper) Tx(ctx context.Context, conn *pgxpool.Conn, t Target, opts pgx.
 		}
 		return run(ctx, tx, fn)
 	}
+	if err := s.probe(ctx, conn.Conn(), st); err != nil {
+		return err
+	}
 	reset := s.enter(st, t)
-	tx, err := s.begin(ctx, conn.Conn(), t, reset, opts)
+	tx, err := s.begin(ctx, conn.Conn(), st, t, reset, opts)
 	if err != nil {
 		return failed(ctx, conn.Conn(), reset, err)
 	}
@@ -289,11 +308,11 @@ func (s *Scoper) Tx(ctx context.Context, conn *pgxpool.Conn, t Target, opts pgx.
 
 // begin opens a transaction on c scoped to t, in one round trip. Its
 // BeginQuery is ignored.
-func (s *Scoper) begin(ctx context.Context, c *pgx.Conn, t Target, reset bool, opts pgx.TxOptions) (pgx.Tx, error) {
+func (s *Scoper) begin(ctx context.Context, c *pgx.Conn, st *connState, t Target, reset bool, opts pgx.TxOptions) (pgx.Tx, error) {
 	b := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, 2)}
 	opts.BeginQuery = ""
 	b.BeginTx(opts)
-	s.queueSetup(b, t, reset, opts)
+	s.queueSetup(b, st, t, reset, opts)
 	br := c.SendBatch(ctx, b)
 	tx := br.Tx()
 	_, err := br.Exec()
@@ -341,16 +360,19 @@ func (s *Scoper) Statement(ctx context.Context, conn *pgxpool.Conn, t Target, sq
 		}
 		return s.boundStatement(ctx, c, st, sql, args, read)
 	}
+	if err := s.probe(ctx, c, st); err != nil {
+		return err
+	}
 	reset := s.enter(st, t)
 	var err error
 	switch {
 	case s.cfg.Unprepared:
-		err = s.batch(ctx, c, t, reset, sql, args, read)
+		err = s.batch(ctx, c, st, t, reset, sql, args, read)
 	default:
 		key := sql
 		name, ok := st.stmts.get(key)
 		if ok {
-			err = s.batch(ctx, c, t, reset, name, args, read)
+			err = s.batch(ctx, c, st, t, reset, name, args, read)
 			var se *setupError
 			if !resultChanged(err) || errors.As(err, &se) {
 				break
@@ -376,7 +398,7 @@ func (s *Scoper) prepareAndRun(ctx context.Context, c *pgx.Conn, st *connState, 
 	if err := makeRoom(ctx, c, st); err != nil {
 		return err
 	}
-	tx, err := s.begin(ctx, c, t, reset, pgx.TxOptions{})
+	tx, err := s.begin(ctx, c, st, t, reset, pgx.TxOptions{})
 	if err != nil {
 		return err
 	}
@@ -419,8 +441,8 @@ const setupSQL = "SELECT CASE WHEN $4::boolean THEN tenantkit.reset_session($5::
 	"pg_catalog.set_config('search_path', $3::text, true), " + checkSQL
 
 // pooledSetupSQL is the setup behind a pooler in transaction mode, whose
-// server connections may have served anyone since this process used them.
-// It resets the session when the session holds the mark that it, or an
+// server connections may have served anyone since this process used them,
+// when the pooler was not shown to reset them (probePooler). It resets the session when the session holds the mark that it, or an
 // earlier transaction of any process, left on it (a session-level
 // setting): a pooler that resets sessions between transactions
 // (PgBouncer's server_reset_query_always, with DISCARD ALL or the lighter
@@ -440,14 +462,96 @@ const checkSQL = "CASE WHEN pg_catalog.pg_sequence_last_value('tenantkit.cutover
 	"ELSE tenantkit.check_fence($1::text::uuid, $2::bigint) END"
 
 // queueSetup queues the tenant setup of t on b, for a transaction begun
-// with opts.
-func (s *Scoper) queueSetup(b *pgx.Batch, t Target, reset bool, opts pgx.TxOptions) {
+// with opts on the connection of st.
+func (s *Scoper) queueSetup(b *pgx.Batch, st *connState, t Target, reset bool, opts pgx.TxOptions) {
 	c := t.checked.Load()
-	if s.cfg.Shared {
+	switch {
+	case !s.cfg.Shared:
+		b.Queue(setupSQL, c.setup[shape(reset, opts)]...)
+	case st.pooler == poolerResets:
+		// The pooler reset the session after the transaction that ran on
+		// it last, whoever's it was.
+		b.Queue(setupSQL, c.setup[shape(false, opts)]...)
+	default:
 		b.Queue(pooledSetupSQL, c.setup[shape(false, opts)]...)
-		return
 	}
-	b.Queue(setupSQL, c.setup[shape(reset, opts)]...)
+}
+
+// poolerKind is what a connection's pooler was shown to do between
+// transactions.
+type poolerKind uint8
+
+const (
+	poolerUnknown poolerKind = iota
+	// poolerResets: the pooler resets the server session after every
+	// transaction (PgBouncer's server_reset_query_always).
+	poolerResets
+	// poolerKeeps: it does not, or could not be shown to.
+	poolerKeeps
+)
+
+// probeTries bounds the pairs of transactions probePooler sends in search
+// of two that met the same server session.
+const probeTries = 4
+
+// probe finds out, on a connection's first scoped use behind a pooler,
+// what the pooler does between transactions (see probePooler).
+func (s *Scoper) probe(ctx context.Context, c *pgx.Conn, st *connState) error {
+	if !s.cfg.Shared || st.pooler != poolerUnknown {
+		return nil
+	}
+	kind, err := probePooler(ctx, c)
+	if err != nil {
+		return fmt.Errorf("scope: ask the pooler whether it resets sessions: %w", err)
+	}
+	st.pooler = kind
+	if kind == poolerKeeps && s.cfg.NoPoolerReset != nil {
+		s.cfg.NoPoolerReset()
+	}
+	return nil
+}
+
+// probePooler shows whether the pooler c goes through resets the server
+// session after every transaction: one transaction leaves the session
+// mark on its server session, and the next, when the pooler gave it the
+// same server session (the same backend pid), finds the mark gone or not.
+// A pooler that resets (RESET ALL, DISCARD ALL, the README's list) removes
+// it. Until two transactions meet the same session, within probeTries,
+// the answer is the safe one, poolerKeeps: a mark left there makes the
+// next marked setup reset that session, as it would anyway. The answer is
+// the connection's for its life: a pooler reconfigured not to reset is
+// seen by the connections opened after that.
+func probePooler(ctx context.Context, c *pgx.Conn) (poolerKind, error) {
+	for range probeTries {
+		set, err := c.PgConn().Exec(ctx, "SELECT pg_catalog.set_config('"+pooledMark+"', 't', false), pg_catalog.pg_backend_pid()").ReadAll()
+		if err != nil {
+			return poolerUnknown, err
+		}
+		got, err := c.PgConn().Exec(ctx, "SELECT coalesce(pg_catalog.current_setting('"+pooledMark+"', true), ''), pg_catalog.pg_backend_pid()").ReadAll()
+		if err != nil {
+			return poolerUnknown, err
+		}
+		first, second := probeRow(set), probeRow(got)
+		if first == nil || second == nil {
+			return poolerUnknown, errors.New("the probe returned no row")
+		}
+		if string(first[1]) != string(second[1]) {
+			continue
+		}
+		if string(second[0]) == "t" {
+			return poolerKeeps, nil
+		}
+		return poolerResets, nil
+	}
+	return poolerKeeps, nil
+}
+
+// probeRow is the only row of a one-statement simple query's results.
+func probeRow(rs []*pgconn.Result) [][]byte {
+	if len(rs) != 1 || len(rs[0].Rows) != 1 || len(rs[0].Rows[0]) != 2 {
+		return nil
+	}
+	return rs[0].Rows[0]
 }
 
 // readSetup reads the setup's result from br and keeps the counter it
@@ -467,9 +571,9 @@ func readSetup(br pgx.BatchResults, t Target) error {
 	return rows.Err()
 }
 
-func (s *Scoper) batch(ctx context.Context, c *pgx.Conn, t Target, reset bool, sql string, args []any, read func(pgx.Rows) error) error {
+func (s *Scoper) batch(ctx context.Context, c *pgx.Conn, st *connState, t Target, reset bool, sql string, args []any, read func(pgx.Rows) error) error {
 	b := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, 2)}
-	s.queueSetup(b, t, reset, pgx.TxOptions{})
+	s.queueSetup(b, st, t, reset, pgx.TxOptions{})
 	b.Queue(sql, args...)
 	br := c.SendBatch(ctx, b)
 	defer br.Close()
