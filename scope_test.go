@@ -396,6 +396,42 @@ func TestFenceRefusesAStaleEpoch(t *testing.T) {
 	kit := p.Kit(t, tenantkit.Config{})
 	ctx := p.Scoped(t, kit, "acme")
 	seed(t, kit, ctx, "x@acme.test")
+	// A transaction begins with its first statement when the Kit prepared
+	// it already: whatever that statement is, it meets the refusal, and a
+	// function that swallows it fails all the same.
+	firsts := map[string]func(tx pgx.Tx) error{
+		"Exec": func(tx pgx.Tx) error {
+			_, err := tx.Exec(ctx, "UPDATE customers SET name = 'stale'")
+			return err
+		},
+		"Query": func(tx pgx.Tx) error {
+			rows, err := tx.Query(ctx, "SELECT id FROM customers")
+			if err != nil {
+				return err
+			}
+			rows.Close()
+			return rows.Err()
+		},
+		"SendBatch": func(tx pgx.Tx) error {
+			b := &pgx.Batch{}
+			b.Queue("UPDATE customers SET name = 'stale'")
+			return tx.SendBatch(ctx, b).Close()
+		},
+		"swallowed": func(tx pgx.Tx) error {
+			_, _ = tx.Exec(ctx, "UPDATE customers SET name = 'stale'")
+			return nil
+		},
+	}
+	for i := 0; i < 2; i++ { // the first prepares, the second joins the begin
+		for name, fn := range firsts {
+			if err := kit.Tx(ctx, fn); err != nil {
+				t.Fatalf("Tx by %s: %v", name, err)
+			}
+		}
+	}
+	if _, err := kit.Exec(ctx, "UPDATE customers SET name = 'fresh'"); err != nil {
+		t.Fatal(err)
+	}
 	bg := context.Background()
 	conn, err := pgx.Connect(bg, p.OwnerDSN(p.SharedDatabase))
 	if err != nil {
@@ -416,6 +452,11 @@ func TestFenceRefusesAStaleEpoch(t *testing.T) {
 	if err := kit.Tx(ctx, func(tx pgx.Tx) error { return tx.QueryRow(ctx, "SELECT count(*) FROM customers").Scan(&n) }); !moved(err) {
 		t.Fatalf("Tx with a stale epoch: %v", err)
 	}
+	for name, fn := range firsts {
+		if err := kit.Tx(ctx, fn); !moved(err) {
+			t.Fatalf("Tx by %s with a stale epoch: %v", name, err)
+		}
+	}
 	for i := 0; i < 2; i++ { // the first prepares in a transaction, the second is one round trip
 		if err := kit.QueryRow(ctx, "SELECT count(*) FROM customers").Scan(&n); !moved(err) {
 			t.Fatalf("QueryRow %d with a stale epoch: %v", i, err)
@@ -428,6 +469,10 @@ func TestFenceRefusesAStaleEpoch(t *testing.T) {
 		if err := kit.QueryRow(ctx, "SELECT count(*) FROM customers").Scan(&n); err != nil || n != 1 {
 			t.Fatalf("QueryRow %d after the fence agrees: %d %v", i, n, err)
 		}
+	}
+	var stale int
+	if err := kit.QueryRow(ctx, "SELECT count(*) FROM customers WHERE name = 'stale'").Scan(&stale); err != nil || stale != 0 {
+		t.Fatalf("rows written under a stale epoch: %d, %v", stale, err)
 	}
 }
 

@@ -3,6 +3,7 @@ package tenantkit_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -103,11 +104,16 @@ func waitGroupTimeout(wg *sync.WaitGroup, d time.Duration) {
 // TestRollingMigrationKeepsOtherTenantsWorking: two schema-tier tenants
 // share one connection and the same statement texts; a migration adds a
 // column to one schema's table, changing the result shape of SELECT *
-// there. Every single-statement call of both tenants keeps succeeding,
-// each with its own shape, however they alternate.
+// there. Every single-statement call and transaction of both tenants
+// keeps succeeding, each with its own shape, however they alternate: on
+// bound connections, set up per transaction, and behind a pooler that
+// resets sessions (where every transaction begins with its first
+// statement, prepared by name under whichever tenant came first).
 func TestRollingMigrationKeepsOtherTenantsWorking(t *testing.T) {
 	t.Parallel()
-	inBothModes(t, rollingMigrationKeepsOtherTenantsWorking)
+	for _, mode := range []string{"bound", "prepared", "pooler-resets"} {
+		t.Run(mode, func(t *testing.T) { rollingMigrationKeepsOtherTenantsWorking(t, mode) })
+	}
 }
 
 func rollingMigrationKeepsOtherTenantsWorking(t *testing.T, mode string) {
@@ -127,8 +133,31 @@ func rollingMigrationKeepsOtherTenantsWorking(t *testing.T, mode string) {
 		}
 		return n, err
 	}
+	// The columns of the first statement of a transaction, and of its
+	// second.
+	inTx := func(ctx context.Context) (first, second int, err error) {
+		err = kit.Tx(ctx, func(tx pgx.Tx) error {
+			for _, n := range []*int{&first, &second} {
+				rows, err := tx.Query(ctx, all)
+				if err != nil {
+					return err
+				}
+				*n = len(rows.FieldDescriptions())
+				for rows.Next() {
+				}
+				if err := rows.Err(); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		return first, second, err
+	}
 	for _, ctx := range []context.Context{s1, s2, s1, s2} {
 		if _, err := columns(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := inTx(ctx); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -142,7 +171,31 @@ func rollingMigrationKeepsOtherTenantsWorking(t *testing.T, mode string) {
 		t.Fatal(err)
 	}
 	want := map[context.Context]int{s1: 6, s2: 5}
+	// Each call meets the statement last prepared for the other tenant:
+	// in the first half a transaction's first statement meets it first,
+	// in the second half a single statement.
 	for i, ctx := range []context.Context{s2, s1, s2, s1, s1, s2, s2, s1} {
+		tx := func() {
+			// In a transaction a statement that meets a changed shape
+			// fails its transaction: nothing can run again inside it.
+			// pgx forgets it, so the next transaction works. A transaction
+			// that begins with its first statement (behind a pooler that
+			// resets) runs that one again like a single statement: only a
+			// later one, which pgx prepared, may fail it.
+			first, second, err := inTx(ctx)
+			if mode == "pooler-resets" && first != want[ctx] {
+				t.Fatalf("transaction %d after the migration: its first statement has %d columns, %v; want %d", i, first, err, want[ctx])
+			}
+			if err != nil && resultChanged(err) {
+				first, second, err = inTx(ctx)
+			}
+			if err != nil || first != want[ctx] || second != want[ctx] {
+				t.Fatalf("transaction %d after the migration: %d and %d columns, %v; want %d", i, first, second, err, want[ctx])
+			}
+		}
+		if i < 4 {
+			tx()
+		}
 		n, err := columns(ctx)
 		if err != nil || n != want[ctx] {
 			t.Fatalf("call %d after the migration: %d columns, %v; want %d", i, n, err, want[ctx])
@@ -151,5 +204,16 @@ func rollingMigrationKeepsOtherTenantsWorking(t *testing.T, mode string) {
 		if err := kit.QueryRow(ctx, "SELECT email FROM ("+all+") c LIMIT 1").Scan(&email); err != nil {
 			t.Fatalf("call %d after the migration: %v", i, err)
 		}
+		if i >= 4 {
+			tx()
+		}
 	}
+}
+
+// resultChanged says err is the server's refusal of a prepared statement
+// whose result shape changed: directly, or through PgBouncer, which
+// prepared it again on another server session.
+func resultChanged(err error) bool {
+	return err != nil && (strings.Contains(err.Error(), "cached plan must not change result type") ||
+		strings.Contains(err.Error(), "result formats but query has"))
 }

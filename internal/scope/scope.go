@@ -295,6 +295,17 @@ func (s *Scoper) Tx(ctx context.Context, conn *pgxpool.Conn, t Target, opts pgx.
 		return err
 	}
 	reset := s.enter(st, t)
+	if !reset && !conn.Conn().IsClosed() {
+		// Nothing to reset: the transaction begins with fn's first
+		// statement (lazyTx). A connection known closed begins on its own
+		// and fails before fn runs, as nothing was sent: the work goes to
+		// another connection.
+		opts.BeginQuery = ""
+		// The session stays t's whatever the outcome: nothing was reset,
+		// and what a failed transaction set rolled back with it.
+		st.tenant = t.Tenant
+		return run(ctx, &lazyTx{s: s, ctx: ctx, c: conn.Conn(), st: st, t: t, opts: opts}, fn)
+	}
 	tx, err := s.begin(ctx, conn.Conn(), st, t, reset, opts)
 	if err != nil {
 		return failed(ctx, conn.Conn(), reset, err)
@@ -383,10 +394,13 @@ func (s *Scoper) Statement(ctx context.Context, conn *pgxpool.Conn, t Target, sq
 		}
 		err = s.prepareAndRun(ctx, c, st, t, reset, key, args, read)
 	}
+	if err == nil || !reset {
+		// Without a reset to roll back, the session stays t's.
+		st.tenant = t.Tenant
+	}
 	if err != nil {
 		return failed(ctx, c, reset, err)
 	}
-	st.tenant = t.Tenant
 	return nil
 }
 
@@ -613,8 +627,20 @@ func resultChanged(err error) bool {
 		return false
 	}
 	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && pgErr.Code == "0A000" &&
-		(pgErr.Routine == "RevalidateCachedQuery" || strings.Contains(pgErr.Message, "cached plan must not change result type"))
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	switch pgErr.Code {
+	case "0A000":
+		return pgErr.Routine == "RevalidateCachedQuery" || strings.Contains(pgErr.Message, "cached plan must not change result type")
+	case "08P01":
+		// Behind PgBouncer, which prepares a client's statement again on
+		// whichever server session runs it, in that transaction's
+		// search_path: the client's description no longer fits, and the
+		// server refuses the Bind before anything ran.
+		return strings.Contains(pgErr.Message, "result formats but query has")
+	}
+	return false
 }
 
 // stmtKey is a statement's text. Statements are not told apart by
