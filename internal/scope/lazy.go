@@ -11,7 +11,7 @@ import (
 
 // lazyTx is the transaction Tx hands its function when the transaction
 // may begin with the function's first statement: BEGIN, the tenant setup
-// and that statement go in one round trip, so a scoped transaction of n
+// (none on a bound session) and that statement go in one round trip, so a scoped transaction of n
 // statements costs n+1 round trips (the commit) where a bare pgx one costs
 // n+2. The first statement joins the begin when it is an Exec, Query or
 // QueryRow whose statement the Scoper has prepared on the connection (by
@@ -36,6 +36,9 @@ type lazyTx struct {
 	st   *connState
 	t    Target
 	opts pgx.TxOptions
+	// bound says the session is bound to t (see bind): the transaction
+	// needs no setup, and begins with BEGIN alone.
+	bound bool
 	// tx is the transaction once begun; err is the setup's failure.
 	tx  pgx.Tx
 	err error
@@ -48,6 +51,14 @@ var _ pgx.Tx = (*lazyTx)(nil)
 func (l *lazyTx) begun(ctx context.Context) (pgx.Tx, error) {
 	if l.err != nil {
 		return nil, l.err
+	}
+	if l.tx == nil && l.bound {
+		tx, err := l.c.BeginTx(ctx, l.opts)
+		if err != nil {
+			l.err = err
+			return nil, err
+		}
+		l.tx = tx
 	}
 	if l.tx == nil {
 		tx, err := l.s.begin(ctx, l.c, l.st, l.t, false, l.opts)
@@ -135,16 +146,19 @@ func (l *lazyTx) first(ctx context.Context, sql string, args []any, run func(pgx
 }
 
 // send begins the transaction with queue (sql or its statement's name):
-// BEGIN, the setup and queue in one round trip; run reads queue's results.
+// BEGIN, the setup (unless bound) and queue in one round trip; run reads
+// queue's results.
 func (l *lazyTx) send(ctx context.Context, queue string, args []any, run func(pgx.BatchResults) error) error {
 	b := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, 3)}
 	b.BeginTx(l.opts)
-	l.s.queueSetup(b, l.st, l.t, false, l.opts)
+	if !l.bound {
+		l.s.queueSetup(b, l.st, l.t, false, l.opts)
+	}
 	b.Queue(queue, args...)
 	br := l.c.SendBatch(ctx, b)
 	l.tx = br.Tx()
 	_, err := br.Exec()
-	if err == nil {
+	if err == nil && !l.bound {
 		err = readSetup(br, l.t)
 	}
 	if err != nil {

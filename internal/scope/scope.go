@@ -285,11 +285,7 @@ func (s *Scoper) Tx(ctx context.Context, conn *pgxpool.Conn, t Target, opts pgx.
 			return err
 		}
 		opts.BeginQuery = ""
-		tx, err := conn.Conn().BeginTx(ctx, opts)
-		if err != nil {
-			return err
-		}
-		return run(ctx, tx, fn)
+		return run(ctx, &lazyTx{s: s, ctx: ctx, c: conn.Conn(), st: st, t: t, opts: opts, bound: true}, fn)
 	}
 	if err := s.probe(ctx, conn.Conn(), st); err != nil {
 		return err
