@@ -46,6 +46,9 @@ type Target struct {
 type checked struct {
 	at    int64
 	setup [8][]any
+	// enter holds enterSQL's arguments: the tenant, the epoch, the
+	// search_path and the counter.
+	enter []any
 }
 
 // notChecked is a counter no database has: the sequence starts at 1.
@@ -73,6 +76,7 @@ func (t Target) checkedAt(at int64) *checked {
 	for i, base := range t.base {
 		c.setup[i] = append(append(make([]any, 0, len(base)+1), base...), atArg)
 	}
+	c.enter = []any{t.base[0][0], t.base[0][1], t.base[0][2], atArg}
 	return c
 }
 
@@ -450,6 +454,17 @@ const setupSQL = "SELECT CASE WHEN $4::boolean THEN tenantkit.reset_session($5::
 	"pg_catalog.set_config('" + rlspolicy.Setting + "', $1::text, true), " +
 	"pg_catalog.set_config('search_path', $3::text, true), " + checkSQL
 
+// enterSQL is the setup of a session that needs no reset, the common case:
+// setupSQL without the reset and its three parameters (the counter is $4).
+// Each parameter costs the server a conversion and the client an encoding.
+// The settings are columns of their own, not conditions of the check's
+// CASE: PostgreSQL promises no order, nor any evaluation at all, for the
+// operands of AND.
+const enterSQL = "SELECT pg_catalog.set_config('" + rlspolicy.Setting + "', $1::text, true), " +
+	"pg_catalog.set_config('search_path', $3::text, true), " +
+	"CASE WHEN pg_catalog.pg_sequence_last_value('tenantkit.cutover_seq'::regclass) = $4::bigint THEN $4::bigint " +
+	"ELSE tenantkit.check_fence($1::text::uuid, $2::bigint) END"
+
 // pooledSetupSQL is the setup behind a pooler in transaction mode, whose
 // server connections may have served anyone since this process used them,
 // when the pooler was not shown to reset them (probePooler). It resets the session when the session holds the mark that it, or an
@@ -476,12 +491,12 @@ const checkSQL = "CASE WHEN pg_catalog.pg_sequence_last_value('tenantkit.cutover
 func (s *Scoper) queueSetup(b *pgx.Batch, st *connState, t Target, reset bool, opts pgx.TxOptions) {
 	c := t.checked.Load()
 	switch {
-	case !s.cfg.Shared:
+	case !s.cfg.Shared && reset:
 		b.Queue(setupSQL, c.setup[shape(reset, opts)]...)
-	case st.pooler == poolerResets:
-		// The pooler reset the session after the transaction that ran on
-		// it last, whoever's it was.
-		b.Queue(setupSQL, c.setup[shape(false, opts)]...)
+	case !s.cfg.Shared, st.pooler == poolerResets:
+		// The session is the tenant's own, or the pooler reset it after
+		// the transaction that ran on it last, whoever's it was.
+		b.Queue(enterSQL, c.enter...)
 	default:
 		b.Queue(pooledSetupSQL, c.setup[shape(false, opts)]...)
 	}

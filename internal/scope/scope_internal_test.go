@@ -33,6 +33,16 @@ func TestSetupArgumentsFollowTheShape(t *testing.T) {
 			t.Errorf("search_path %v, epoch %v, counter %v", args[2], args[1], args[6])
 		}
 	}
+	// enterSQL's: the tenant, the epoch, the search_path, the counter; and
+	// a counter learned moves into both.
+	target.learn([]byte("12"), pgx.TextFormatCode)
+	c := target.checked.Load()
+	if e := c.enter; len(e) != 4 || e[0] != target.Tenant.String() || e[1] != int64(7) || e[2] != `"we""ird", pg_temp` || e[3] != int64(12) {
+		t.Errorf("enter arguments %v", e)
+	}
+	if c.setup[0][6] != int64(12) {
+		t.Errorf("setup counter %v after learning 12", c.setup[0][6])
+	}
 }
 
 // TestStatementCacheEvictsTheLeastRecentlyUsed: a full cache gives up the
