@@ -345,3 +345,78 @@ func inBothModes(t *testing.T, fn func(t *testing.T, mode string)) {
 		t.Run(mode, func(t *testing.T) { fn(t, mode) })
 	}
 }
+
+// TestSearchPathFoundInPlace: where the app role's default search_path in
+// the shared database names the shared schema (then pg_temp), the setup
+// leaves it alone instead of setting it. Unqualified names still resolve
+// in each tenant's own schema whichever tenant used the connection last —
+// a schema-tier tenant in the same database, whose path differs, gets its
+// own — and a temporary table named like a tenant table shadows nothing.
+// Per transaction on the Kit's own pool and behind a PgBouncer that
+// resets, on one connection.
+func TestSearchPathFoundInPlace(t *testing.T) {
+	t.Parallel()
+	p := tenantkittest.NewPlatform(t, orders.Migrations())
+	p.Tenant(t, "acme", "shared")
+	p.Tenant(t, "globex", "shared")
+	p.Tenant(t, "initech", "schema")
+	shared := p.Placement(t, "acme").Schema
+	super, err := pgx.Connect(context.Background(), p.Catalog.Server.SuperuserURL(p.SharedDatabase))
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, db := pgx.Identifier{bootstrap.AppRole}.Sanitize(), pgx.Identifier{p.SharedDatabase}.Sanitize()
+	_, err = super.Exec(context.Background(), "GRANT TEMPORARY ON DATABASE "+db+" TO "+app+"; "+
+		"ALTER ROLE "+app+" IN DATABASE "+db+" SET search_path = "+pgx.Identifier{shared}.Sanitize()+", pg_temp")
+	p.Catalog.Server.CloseAndWait(t, super)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The default reads as the setup writes the path, so the setup finds
+	// it in place (internal/scope: searchPath).
+	appConn, err := pgx.Connect(context.Background(), p.Catalog.Server.AppURL(p.SharedDatabase))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var path string
+	err = appConn.QueryRow(context.Background(), "SELECT current_setting('search_path')").Scan(&path)
+	p.Catalog.Server.CloseAndWait(t, appConn)
+	if err != nil || path != shared+", pg_temp" {
+		t.Fatalf("the app role's search_path in the shared database reads %q (%v), want %q", path, err, shared+", pg_temp")
+	}
+	seeder := p.Kit(t, tenantkit.Config{})
+	seed(t, seeder, p.Scoped(t, seeder, "acme"), "x@acme.test")
+	for _, email := range []string{"y@globex.test", "z@globex.test"} {
+		seed(t, seeder, p.Scoped(t, seeder, "globex"), email)
+	}
+	for _, email := range []string{"1@initech.test", "2@initech.test", "3@initech.test"} {
+		seed(t, seeder, p.Scoped(t, seeder, "initech"), email)
+	}
+	want := map[string]int64{"acme": 1, "globex": 2, "initech": 3}
+	for _, mode := range []string{"prepared", "pooler-resets"} {
+		kit := kitIn(t, p, mode, tenantkit.Config{ConnBudget: 1, PoolSize: 1})
+		// acme's temporary table, named like its tenant table, stays on
+		// its own session (the Kit's pool; a resetting pooler drops it).
+		err := kit.Tx(p.Scoped(t, kit, "acme"), func(tx pgx.Tx) error {
+			if _, err := tx.Exec(context.Background(), "CREATE TEMP TABLE customers (id int) ON COMMIT PRESERVE ROWS"); err != nil {
+				return err
+			}
+			_, err := tx.Exec(context.Background(), "INSERT INTO pg_temp.customers SELECT generate_series(1, 50)")
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, slug := range []string{"acme", "acme", "initech", "acme", "globex", "initech", "initech", "globex", "acme"} {
+			ctx := p.Scoped(t, kit, slug)
+			var n int64
+			if err := kit.QueryRow(ctx, "SELECT count(*) FROM customers").Scan(&n); err != nil || n != want[slug] {
+				t.Fatalf("%s: %s's statement counted %d customers, %v; want %d", mode, slug, n, err, want[slug])
+			}
+			err := kit.Tx(ctx, func(tx pgx.Tx) error { return tx.QueryRow(ctx, "SELECT count(*) FROM customers").Scan(&n) })
+			if err != nil || n != want[slug] {
+				t.Fatalf("%s: %s's transaction counted %d customers, %v; want %d", mode, slug, n, err, want[slug])
+			}
+		}
+	}
+}

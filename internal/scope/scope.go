@@ -56,7 +56,7 @@ const notChecked = -1
 
 // NewTarget returns the Target of a tenant's placement.
 func NewTarget(tenant uuid.UUID, epoch int64, schema string) Target {
-	var id, epochArg, path any = tenant.String(), epoch, pgx.Identifier{schema}.Sanitize() + ", pg_temp"
+	var id, epochArg, path any = tenant.String(), epoch, searchPath(schema)
 	t := Target{Tenant: tenant, Epoch: epoch, Schema: schema, checked: new(atomic.Pointer[checked])}
 	for i := range t.base {
 		t.base[i] = []any{id, epochArg, path, i&4 != 0, i&2 != 0, i&1 != 0}
@@ -67,6 +67,38 @@ func NewTarget(tenant uuid.UUID, epoch int64, schema string) Target {
 	t.bind[1] = [][]byte{idText, pathText, []byte("t")}
 	t.bindFence = [][]byte{idText, strconv.AppendInt(nil, epoch, 10)}
 	return t
+}
+
+// searchPath is the search_path of a tenant whose tables are in schema:
+// the schema, then pg_temp, so that a temporary table never shadows a
+// tenant table. It is written as PostgreSQL writes a search_path set with
+// ALTER ROLE … SET (an identifier of lower-case letters, digits and
+// underscores bare, a keyword excepted), so that the setup finds it
+// already in place where the role's default names the schema (enterSQL).
+func searchPath(schema string) string {
+	if plainIdentifier(schema) {
+		return schema + ", pg_temp"
+	}
+	return pgx.Identifier{schema}.Sanitize() + ", pg_temp"
+}
+
+// plainIdentifier says whether name needs no quotes in a search_path:
+// lower-case letters, digits and underscores, not starting with a digit.
+// A keyword (PostgreSQL quotes those in what it writes) only makes the
+// setup set a search_path it could have found in place.
+func plainIdentifier(name string) bool {
+	if name == "" || len(name) > 63 {
+		return false
+	}
+	for i, r := range name {
+		switch {
+		case r >= 'a' && r <= 'z', r == '_':
+		case r >= '0' && r <= '9' && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // checkedAt boxes the setup's arguments for the counter value at.
@@ -457,11 +489,19 @@ const setupSQL = "SELECT CASE WHEN $4::boolean THEN tenantkit.reset_session($5::
 // enterSQL is the setup of a session that needs no reset, the common case:
 // setupSQL without the reset and its three parameters (the counter is $4).
 // Each parameter costs the server a conversion and the client an encoding.
+// It leaves the search_path alone when the session's is the tenant's
+// already, as where the role's default names the schema (ALTER ROLE … IN
+// DATABASE … SET search_path, for a shared tier behind a pooler that
+// resets): setting it costs more than the rest of the setup, since the
+// server then computes the path again for the statement and once more
+// after the commit. A session whose search_path the tenant itself set is
+// one only that tenant uses until it is reset.
 // The settings are columns of their own, not conditions of the check's
 // CASE: PostgreSQL promises no order, nor any evaluation at all, for the
 // operands of AND.
 const enterSQL = "SELECT pg_catalog.set_config('" + rlspolicy.Setting + "', $1::text, true), " +
-	"pg_catalog.set_config('search_path', $3::text, true), " +
+	"CASE WHEN pg_catalog.current_setting('search_path') = $3::text THEN NULL " +
+	"ELSE pg_catalog.set_config('search_path', $3::text, true) END, " +
 	"CASE WHEN pg_catalog.pg_sequence_last_value('tenantkit.cutover_seq'::regclass) = $4::bigint THEN $4::bigint " +
 	"ELSE tenantkit.check_fence($1::text::uuid, $2::bigint) END"
 

@@ -87,3 +87,23 @@ func TestBindingArgumentsAreText(t *testing.T) {
 		t.Errorf("bindFence = %q", f)
 	}
 }
+
+// TestSearchPathIsWrittenAsPostgreSQLWritesIt: a plain schema name goes
+// bare, as PostgreSQL writes a role's default search_path; anything else
+// quoted. pg_temp comes last either way.
+func TestSearchPathIsWrittenAsPostgreSQLWritesIt(t *testing.T) {
+	for schema, want := range map[string]string{
+		"app":               "app, pg_temp",
+		"t_80775e55eb12_01": "t_80775e55eb12_01, pg_temp",
+		"_x":                "_x, pg_temp",
+		"App":               `"App", pg_temp`,
+		"1st":               `"1st", pg_temp`,
+		"with space":        `"with space", pg_temp`,
+		`we"ird`:            `"we""ird", pg_temp`,
+		"":                  `"", pg_temp`,
+	} {
+		if got := searchPath(schema); got != want {
+			t.Errorf("searchPath(%q) = %q, want %q", schema, got, want)
+		}
+	}
+}
