@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"slices"
 	"sort"
 	"testing"
 	"time"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/tenantkit/tenantkit"
 	"github.com/tenantkit/tenantkit/examples/orders"
+	"github.com/tenantkit/tenantkit/internal/bootstrap"
 	"github.com/tenantkit/tenantkit/internal/catalog"
 	"github.com/tenantkit/tenantkit/tenantkittest"
 )
@@ -341,7 +343,9 @@ func BenchmarkNaiveQueryRow(b *testing.B) {
 // bouncerBench is scopeBench behind a PgBouncer 1.24 in transaction mode
 // that keeps prepared statements (max_prepared_statements, 200 by
 // default) and resets every server session after each transaction with
-// tenantkit.PgBouncerResetQuery, as the README asks: a Kit whose pools go
+// tenantkit.PgBouncerResetQuery, as the README asks, the app role's
+// default search_path naming the shared schema (pathDefault), as it
+// advises: a Kit whose pools go
 // through it (Config.TransactionPooler: every transaction sets its tenant
 // up) and a bare pool through it as the replication role, whom row-level
 // security does not filter. Both use pgx's default statement cache.
@@ -352,7 +356,7 @@ type bouncerBench struct {
 	bare *pgxpool.Pool
 }
 
-func newBouncerBench(b *testing.B) *bouncerBench {
+func newBouncerBench(b *testing.B, pathDefault bool) *bouncerBench {
 	s := newScopeBench(b)
 	bouncer := tenantkittest.StartPgBouncer(b, s.p.Catalog.Addr(), tenantkittest.WithResetQuery(tenantkit.PgBouncerResetQuery))
 	via := func(c *pgxpool.Config) {
@@ -372,6 +376,13 @@ func newBouncerBench(b *testing.B) *bouncerBench {
 		b.Fatal(err)
 	}
 	_, err = su.Exec(context.Background(), "GRANT USAGE ON SCHEMA app TO "+cfg.ConnConfig.User+"; GRANT SELECT ON ALL TABLES IN SCHEMA app TO "+cfg.ConnConfig.User)
+	if err == nil && pathDefault {
+		// As the README advises behind a pooler: the app role's default
+		// search_path in the shared database names the shared schema, so
+		// that the setup finds it in place.
+		_, err = su.Exec(context.Background(), "ALTER ROLE "+pgx.Identifier{bootstrap.AppRole}.Sanitize()+" IN DATABASE "+
+			pgx.Identifier{s.p.SharedDatabase}.Sanitize()+" SET search_path = "+pgx.Identifier{s.p.Placement(b, "acme").Schema}.Sanitize()+", pg_temp")
+	}
 	s.p.Catalog.Server.CloseAndWait(b, su)
 	if err != nil {
 		b.Fatal(err)
@@ -386,37 +397,37 @@ func newBouncerBench(b *testing.B) *bouncerBench {
 
 // BenchmarkBouncerBareQueryRow is BenchmarkBareQueryRow through PgBouncer.
 func BenchmarkBouncerBareQueryRow(b *testing.B) {
-	s := newBouncerBench(b)
+	s := newBouncerBench(b, true)
 	runBareQueryRow(b, s.scopeBench, s.bare)
 }
 
 // BenchmarkBouncerScopedQueryRow is BenchmarkScopedQueryRow through PgBouncer.
 func BenchmarkBouncerScopedQueryRow(b *testing.B) {
-	s := newBouncerBench(b)
+	s := newBouncerBench(b, true)
 	runScopedQueryRow(b, s.scopeBench, s.kit, s.ctx)
 }
 
 // BenchmarkBouncerBareTx is BenchmarkBareTx through PgBouncer.
 func BenchmarkBouncerBareTx(b *testing.B) {
-	s := newBouncerBench(b)
+	s := newBouncerBench(b, true)
 	runBareTx(b, s.scopeBench, s.bare)
 }
 
 // BenchmarkBouncerScopedTx is BenchmarkScopedTx through PgBouncer.
 func BenchmarkBouncerScopedTx(b *testing.B) {
-	s := newBouncerBench(b)
+	s := newBouncerBench(b, true)
 	runScopedTx(b, s.scopeBench, s.kit, s.ctx)
 }
 
 // BenchmarkBouncerBarePage is BenchmarkBarePage through PgBouncer.
 func BenchmarkBouncerBarePage(b *testing.B) {
-	s := newBouncerBench(b)
+	s := newBouncerBench(b, true)
 	runBarePage(b, s.scopeBench, s.bare)
 }
 
 // BenchmarkBouncerScopedPage is BenchmarkScopedPage through PgBouncer.
 func BenchmarkBouncerScopedPage(b *testing.B) {
-	s := newBouncerBench(b)
+	s := newBouncerBench(b, true)
 	runScopedPage(b, s.scopeBench, s.kit, s.ctx)
 }
 
@@ -541,7 +552,17 @@ func runHTTP(b *testing.B, h http.Handler) {
 // between minutes; separate runs of each side, as make bench does, see
 // that drift, alternating rounds do not. Run it with -benchtime 1x.
 func BenchmarkBouncerPaired(b *testing.B) {
-	s := newBouncerBench(b)
+	runBouncerPaired(b, newBouncerBench(b, true), "QueryRow", "Tx", "Page")
+}
+
+// BenchmarkBouncerPairedPathSet is BenchmarkBouncerPaired's point query
+// where the app role's default search_path does not name the shared
+// schema: every transaction sets it.
+func BenchmarkBouncerPairedPathSet(b *testing.B) {
+	runBouncerPaired(b, newBouncerBench(b, false), "QueryRow")
+}
+
+func runBouncerPaired(b *testing.B, s *bouncerBench, names ...string) {
 	ctx := context.Background()
 	var status string
 	pairs := []struct {
@@ -577,6 +598,9 @@ func BenchmarkBouncerPaired(b *testing.B) {
 			}},
 	}
 	for _, p := range pairs {
+		if !slices.Contains(names, p.name) {
+			continue
+		}
 		b.Run(p.name, func(b *testing.B) {
 			const rounds, n = 20, 200
 			var ratios, scoped []float64
