@@ -514,3 +514,112 @@ func TestDeadPooledConnectionIsRetried(t *testing.T) {
 		t.Fatalf("transaction on a dead connection: %v after %d runs (kill pending %v)", err, runs, kill.Load())
 	}
 }
+
+// TestTxBeginsWithAnyFirstCall: whatever a transaction's function calls
+// first — a statement joining the begin or not, a batch, a savepoint, a
+// prepare, the raw connection (COPY FROM is refused under row-level
+// security by PostgreSQL itself) — it runs inside the
+// transaction, scoped to the tenant, and commits or rolls back with it;
+// a function that sends nothing commits nothing. On bound and per-
+// transaction connections and behind a pooler that resets, twice each
+// (the second time the statements are prepared and join the begin), for
+// a shared-tier and a schema-tier tenant.
+func TestTxBeginsWithAnyFirstCall(t *testing.T) {
+	t.Parallel()
+	p := tenantkittest.NewPlatform(t, orders.Migrations())
+	p.Tenant(t, "acme", "shared")
+	p.Tenant(t, "initech", "schema")
+	for _, mode := range []string{"bound", "prepared", "pooler-resets"} {
+		kit := kitIn(t, p, mode, tenantkit.Config{ConnBudget: 1, PoolSize: 1})
+		for _, slug := range []string{"acme", "initech"} {
+			ctx := p.Scoped(t, kit, slug)
+			n := 0
+			email := func() string { n++; return fmt.Sprintf("%s-%s-%d@x.test", mode, slug, n) }
+			firsts := map[string]func(tx pgx.Tx) error{
+				"Exec": func(tx pgx.Tx) error {
+					_, err := tx.Exec(ctx, "INSERT INTO customers (email, name) VALUES ($1, 'F')", email())
+					return err
+				},
+				"QueryRow": func(tx pgx.Tx) error {
+					var id int64
+					return tx.QueryRow(ctx, "INSERT INTO customers (email, name) VALUES ($1, 'F') RETURNING id", email()).Scan(&id)
+				},
+				"Query": func(tx pgx.Tx) error {
+					rows, err := tx.Query(ctx, "INSERT INTO customers (email, name) VALUES ($1, 'F') RETURNING id", email())
+					if err != nil {
+						return err
+					}
+					rows.Close()
+					return rows.Err()
+				},
+				"SendBatch": func(tx pgx.Tx) error {
+					b := &pgx.Batch{}
+					b.Queue("INSERT INTO customers (email, name) VALUES ($1, 'F')", email())
+					return tx.SendBatch(ctx, b).Close()
+				},
+				"Begin": func(tx pgx.Tx) error {
+					sp, err := tx.Begin(ctx)
+					if err != nil {
+						return err
+					}
+					if _, err := sp.Exec(ctx, "INSERT INTO customers (email, name) VALUES ($1, 'F')", email()); err != nil {
+						return err
+					}
+					return sp.Commit(ctx)
+				},
+				"Prepare": func(tx pgx.Tx) error {
+					if _, err := tx.Prepare(ctx, "first_insert", "INSERT INTO customers (email, name) VALUES ($1, 'F')"); err != nil {
+						return err
+					}
+					_, err := tx.Exec(ctx, "first_insert", email())
+					if err == nil {
+						err = tx.Conn().Deallocate(ctx, "first_insert")
+					}
+					return err
+				},
+				"Conn": func(tx pgx.Tx) error {
+					_, err := tx.Conn().Exec(ctx, "INSERT INTO customers (email, name) VALUES ($1, 'F')", email())
+					return err
+				},
+			}
+			count := func() int64 {
+				var c int64
+				if err := kit.QueryRow(ctx, "SELECT count(*) FROM customers").Scan(&c); err != nil {
+					t.Fatal(err)
+				}
+				return c
+			}
+			want := count()
+			for round := range 2 {
+				for name, fn := range firsts {
+					if err := kit.Tx(ctx, fn); err != nil {
+						t.Fatalf("%s/%s round %d: Tx by %s: %v", mode, slug, round, name, err)
+					}
+					want++
+					// The same, rolled back.
+					rollback := errors.New("roll back")
+					if err := kit.Tx(ctx, func(tx pgx.Tx) error {
+						if err := fn(tx); err != nil {
+							return err
+						}
+						return rollback
+					}); !errors.Is(err, rollback) {
+						t.Fatalf("%s/%s round %d: Tx by %s, rolled back: %v", mode, slug, round, name, err)
+					}
+					if got := count(); got != want {
+						t.Fatalf("%s/%s round %d: after Tx by %s: %d customers, want %d", mode, slug, round, name, got, want)
+					}
+				}
+				if err := kit.Tx(ctx, func(pgx.Tx) error { return nil }); err != nil {
+					t.Fatalf("%s/%s: an empty Tx: %v", mode, slug, err)
+				}
+			}
+			// Every row is the tenant's own, in its own schema: row-level
+			// security admits it, and the other tenant sees none of it.
+			var foreign int64
+			if err := kit.QueryRow(ctx, "SELECT count(*) FROM customers WHERE email NOT LIKE $1", "%-"+slug+"-%").Scan(&foreign); err != nil || foreign != 0 {
+				t.Fatalf("%s/%s: %d customers of another tenant visible, %v", mode, slug, foreign, err)
+			}
+		}
+	}
+}
