@@ -404,14 +404,7 @@ func TestFenceRefusesAStaleEpoch(t *testing.T) {
 			_, err := tx.Exec(ctx, "UPDATE customers SET name = 'stale'")
 			return err
 		},
-		"Query": func(tx pgx.Tx) error {
-			rows, err := tx.Query(ctx, "SELECT id FROM customers")
-			if err != nil {
-				return err
-			}
-			rows.Close()
-			return rows.Err()
-		},
+		"Query": func(tx pgx.Tx) error { return closeRows(tx.Query(ctx, "SELECT id FROM customers")) },
 		"SendBatch": func(tx pgx.Tx) error {
 			b := &pgx.Batch{}
 			b.Queue("UPDATE customers SET name = 'stale'")
@@ -545,12 +538,7 @@ func TestTxBeginsWithAnyFirstCall(t *testing.T) {
 					return tx.QueryRow(ctx, "INSERT INTO customers (email, name) VALUES ($1, 'F') RETURNING id", email()).Scan(&id)
 				},
 				"Query": func(tx pgx.Tx) error {
-					rows, err := tx.Query(ctx, "INSERT INTO customers (email, name) VALUES ($1, 'F') RETURNING id", email())
-					if err != nil {
-						return err
-					}
-					rows.Close()
-					return rows.Err()
+					return closeRows(tx.Query(ctx, "INSERT INTO customers (email, name) VALUES ($1, 'F') RETURNING id", email()))
 				},
 				"SendBatch": func(tx pgx.Tx) error {
 					b := &pgx.Batch{}
@@ -622,4 +610,13 @@ func TestTxBeginsWithAnyFirstCall(t *testing.T) {
 			}
 		}
 	}
+}
+
+// closeRows closes the rows of a query and returns its error.
+func closeRows(rows pgx.Rows, err error) error {
+	if err != nil {
+		return err
+	}
+	rows.Close()
+	return rows.Err()
 }
