@@ -46,9 +46,10 @@ type devSecrets struct {
 
 func newDev(e env, g *globals) *cobra.Command {
 	var (
-		dataDir string
-		fresh   bool
-		o       serveOptions
+		dataDir    string
+		fresh      bool
+		o          serveOptions
+		configPath string
 	)
 	cmd := &cobra.Command{
 		Use:   "dev",
@@ -56,7 +57,7 @@ func newDev(e env, g *globals) *cobra.Command {
 		Long: "Start a private PostgreSQL cluster from this machine's server binaries in\n" +
 			"--data-dir, create the roles, the catalog and demo tenants, and serve.\n" +
 			"A second run on the same --data-dir reuses it; --fresh starts over.\n" +
-			"Connection settings are written to DATA_DIR/dev.env.",
+			"Connection settings are written to DATA_DIR/dev.env." + configHelp,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.log = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -70,6 +71,8 @@ func newDev(e env, g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&o.baseDomain, "base-domain", "localhost", "tenants are served on SLUG.BASE-DOMAIN")
 	rateLimitFlags(cmd, &o)
 	observeFlags(cmd, &o.observe, e, true)
+	configFlag(cmd, e, &configPath)
+	cmd.PreRunE = configPreRun(e, newConfigSpec(cmd.Flags(), devGlobals, nil), &configPath)
 	return cmd
 }
 

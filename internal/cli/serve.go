@@ -14,13 +14,14 @@ import (
 
 func newServe(e env, g *globals) *cobra.Command {
 	o := serveOptions{}
+	var configPath string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the tenantkit server against your PostgreSQL",
 		Long: "Run the admin API and the tenant pipeline against the catalog at --database-url\n" +
 			"(TENANTKIT_DATABASE_URL), migrating it first. The admin token comes from\n" +
 			"TENANTKIT_ADMIN_TOKEN. With --migrations, it also runs a move runner, which works\n" +
-			"the tenant moves asked for (tenantkit move), unless --no-mover.",
+			"the tenant moves asked for (tenantkit move), unless --no-mover." + configHelp,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.databaseURL, o.redisURL, o.adminToken = g.databaseURL, g.redisURL, g.token
@@ -73,6 +74,8 @@ func newServe(e env, g *globals) *cobra.Command {
 	cmd.Flags().BoolVar(&o.rlsCheck, "rls-check", false, "audit row-level security on every target first; refuse to serve on a violation")
 	rateLimitFlags(cmd, &o)
 	observeFlags(cmd, &o.observe, e, false)
+	configFlag(cmd, e, &configPath)
+	cmd.PreRunE = configPreRun(e, newConfigSpec(cmd.Flags(), serveGlobals, serveEnvOnly), &configPath)
 	return cmd
 }
 
