@@ -79,13 +79,10 @@ func (l *lazyTx) joins(sql string, args []any) (queue string, ok bool) {
 	if l.tx != nil || l.err != nil {
 		return "", false
 	}
-	if len(args) > 0 {
-		switch args[0].(type) {
-		case pgx.QueryExecMode, pgx.QueryResultFormats, pgx.QueryResultFormatsByOID, pgx.QueryRewriter:
-			return "", false
-		}
+	if hasOptions(args) {
+		return "", false
 	}
-	switch l.c.Config().DefaultQueryExecMode {
+	switch l.st.execMode {
 	case pgx.QueryExecModeExec:
 		return sql, true
 	case pgx.QueryExecModeCacheStatement:
@@ -98,13 +95,20 @@ func (l *lazyTx) joins(sql string, args []any) (queue string, ok bool) {
 // prepared by name inside the transaction, for the next transaction's
 // first statement to join its begin.
 func (l *lazyTx) prepares(args []any) bool {
-	if len(args) > 0 {
-		switch args[0].(type) {
-		case pgx.QueryExecMode, pgx.QueryResultFormats, pgx.QueryResultFormatsByOID, pgx.QueryRewriter:
-			return false
-		}
+	return !hasOptions(args) && l.st.execMode == pgx.QueryExecModeCacheStatement
+}
+
+// hasOptions says whether args begin with one of pgx's query options,
+// which change how pgx sends the statement.
+func hasOptions(args []any) bool {
+	if len(args) == 0 {
+		return false
 	}
-	return l.c.Config().DefaultQueryExecMode == pgx.QueryExecModeCacheStatement
+	switch args[0].(type) {
+	case pgx.QueryExecMode, pgx.QueryResultFormats, pgx.QueryResultFormatsByOID, pgx.QueryRewriter:
+		return true
+	}
+	return false
 }
 
 // first runs the transaction's first statement, sql with args, by run:

@@ -266,14 +266,17 @@ type connState struct {
 	bindPrepared bool
 	// pooler is what the connection's pooler was shown to do (Shared).
 	pooler poolerKind
-	stmts  stmtCache
+	// execMode is the connection's default query exec mode, read once:
+	// pgx copies the whole configuration to tell it.
+	execMode pgx.QueryExecMode
+	stmts    stmtCache
 }
 
 func (s *Scoper) state(c *pgx.Conn) *connState {
 	data := c.PgConn().CustomData()
 	st, _ := data[stateKey].(*connState)
 	if st == nil {
-		st = &connState{fresh: true, stmts: stmtCache{max: s.cfg.CacheSize}}
+		st = &connState{fresh: true, stmts: stmtCache{max: s.cfg.CacheSize}, execMode: c.Config().DefaultQueryExecMode}
 		data[stateKey] = st
 	}
 	return st
