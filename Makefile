@@ -5,7 +5,7 @@ SQLC_VER := v1.31.1
 GOBIN    := $(shell $(GO) env GOPATH)/bin
 SQLC     := $(GOBIN)/sqlc
 
-.PHONY: dev test build deps-dev deps-test generate check-generated bench vet release-check
+.PHONY: dev test build deps-dev deps-test generate check-generated bench vet release-check install-check
 
 build:
 	$(GO) build -o $(BIN) ./cmd/tenantkit
@@ -27,6 +27,11 @@ test: deps-test vet check-generated release-check
 # as they are. The first run builds GoReleaser (~3.5 min on 2 cores).
 release-check:
 	./scripts/release-check.sh
+
+# go install …/cmd/tenantkit@VERSION from a clean module cache, HEAD served
+# as VERSION by a local module proxy (needs the Go module proxy; ~2 min).
+install-check:
+	./scripts/install-check.sh
 
 vet:
 	$(GO) vet ./...
