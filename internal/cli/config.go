@@ -313,14 +313,7 @@ func setFromNode(f *pflag.Flag, v *yaml.Node, keep bool) error {
 		if sv, ok := f.Value.(pflag.SliceValue); ok {
 			// Set on a list flag appends after the first call; a file
 			// gives the whole list.
-			savedList := sv.GetSlice()
-			if err := sv.Replace([]string{v.Value}); err != nil {
-				return fmt.Errorf("invalid value %q: %w", v.Value, err)
-			}
-			if keep {
-				return sv.Replace(savedList)
-			}
-			return nil
+			return setList(sv, []string{v.Value}, keep)
 		}
 		saved := f.Value.String()
 		if err := f.Value.Set(v.Value); err != nil {
@@ -344,16 +337,22 @@ func setFromNode(f *pflag.Flag, v *yaml.Node, keep bool) error {
 			}
 			items = append(items, it.Value)
 		}
-		saved := sv.GetSlice()
-		if err := sv.Replace(items); err != nil {
-			return fmt.Errorf("invalid list: %w", err)
-		}
-		if keep {
-			return sv.Replace(saved)
-		}
-		return nil
+		return setList(sv, items, keep)
 	}
 	return fmt.Errorf("want a single value, not %s", nodeKind(v))
+}
+
+// setList replaces the list flag sv's items with items, and with keep puts
+// its current ones back after the check.
+func setList(sv pflag.SliceValue, items []string, keep bool) error {
+	saved := sv.GetSlice()
+	if err := sv.Replace(items); err != nil {
+		return fmt.Errorf("invalid value %q: %w", strings.Join(items, ", "), err)
+	}
+	if keep {
+		return sv.Replace(saved)
+	}
+	return nil
 }
 
 // configPreRun loads the config file named by *path into cmd's flags
