@@ -57,7 +57,9 @@ func Start(tb testing.TB) *Server {
 // Everything the binary writes to its standard output and error is also
 // searched for the secrets tests registered with Secret: one found fails
 // the binary, whatever the tests said.
-func Main(m *testing.M) {
+//
+// m is a *testing.M, or what wraps one to run more checks after it.
+func Main(m interface{ Run() int }) {
 	stop, err := capture()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "tenantkittest: capture output:", err)

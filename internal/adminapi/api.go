@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/tenantkit/tenantkit/api"
 	"github.com/tenantkit/tenantkit/internal/catalog"
 	"github.com/tenantkit/tenantkit/internal/placement"
 	"github.com/tenantkit/tenantkit/internal/problem"
@@ -85,9 +86,33 @@ type route struct {
 }
 
 func (a *API) routes() {
-	table := []route{
+	for _, rt := range a.table() {
+		var allow []string
+		for method, h := range rt.methods {
+			allow = append(allow, method)
+			a.mux.Handle(method+" "+rt.path, a.guard(rt.public, h))
+		}
+		sort.Strings(allow)
+		// Any other method on a known path: 405 with Allow, as a problem.
+		a.mux.Handle(rt.path, a.guard(rt.public, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			problem.Write(w, r, problem.New(http.StatusMethodNotAllowed, problem.MethodNotAllowed, r.Method+" is not allowed here"))
+		}))
+	}
+	notFound := a.guard(false, func(w http.ResponseWriter, r *http.Request) {
+		problem.Write(w, r, problem.New(http.StatusNotFound, problem.NotFound, "no such admin route"))
+	})
+	a.mux.Handle("/api/v1/", notFound)
+	a.mux.Handle("/api/v1", notFound)
+}
+
+// table is every route of the API. Each is in api/openapi.yaml, and a
+// test holds the two to each other.
+func (a *API) table() []route {
+	return []route{
 		{path: "/healthz", public: true, methods: map[string]http.HandlerFunc{"GET": a.healthz}},
 		{path: "/readyz", public: true, methods: map[string]http.HandlerFunc{"GET": a.readyz}},
+		{path: "/api/v1/openapi.json", public: true, methods: map[string]http.HandlerFunc{"GET": serveOpenAPI}},
 		{path: "/api/v1/tenants", methods: map[string]http.HandlerFunc{"POST": a.createTenant, "GET": a.listTenants}},
 		{path: "/api/v1/tenants/{ref}", methods: map[string]http.HandlerFunc{"GET": a.getTenant, "PATCH": a.updateTenant, "DELETE": a.deleteTenant}},
 		{path: "/api/v1/tenants/{ref}/suspend", methods: map[string]http.HandlerFunc{"POST": a.suspendTenant}},
@@ -123,24 +148,6 @@ func (a *API) routes() {
 		{path: "/api/v1/usage", methods: map[string]http.HandlerFunc{"GET": a.exportUsage}},
 		{path: "/api/v1/load", methods: map[string]http.HandlerFunc{"GET": a.load}},
 	}
-	for _, rt := range table {
-		var allow []string
-		for method, h := range rt.methods {
-			allow = append(allow, method)
-			a.mux.Handle(method+" "+rt.path, a.guard(rt.public, h))
-		}
-		sort.Strings(allow)
-		// Any other method on a known path: 405 with Allow, as a problem.
-		a.mux.Handle(rt.path, a.guard(rt.public, func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Allow", strings.Join(allow, ", "))
-			problem.Write(w, r, problem.New(http.StatusMethodNotAllowed, problem.MethodNotAllowed, r.Method+" is not allowed here"))
-		}))
-	}
-	notFound := a.guard(false, func(w http.ResponseWriter, r *http.Request) {
-		problem.Write(w, r, problem.New(http.StatusNotFound, problem.NotFound, "no such admin route"))
-	})
-	a.mux.Handle("/api/v1/", notFound)
-	a.mux.Handle("/api/v1", notFound)
 }
 
 func (a *API) guard(public bool, h http.HandlerFunc) http.Handler {
@@ -148,6 +155,14 @@ func (a *API) guard(public bool, h http.HandlerFunc) http.Handler {
 		return h
 	}
 	return a.authenticate(h)
+}
+
+// serveOpenAPI serves the API's contract, which needs no token: it is
+// public in the repository too.
+func serveOpenAPI(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	_, _ = w.Write(api.OpenAPI)
 }
 
 func (a *API) healthz(w http.ResponseWriter, _ *http.Request) {

@@ -18,11 +18,12 @@ import (
 
 	"github.com/tenantkit/tenantkit/internal/adminapi"
 	"github.com/tenantkit/tenantkit/internal/catalog"
+	"github.com/tenantkit/tenantkit/internal/contract"
 	"github.com/tenantkit/tenantkit/internal/problem"
 	"github.com/tenantkit/tenantkit/tenantkittest"
 )
 
-func TestMain(m *testing.M) { tenantkittest.Main(m) }
+func TestMain(m *testing.M) { tenantkittest.Main(contract.Covering(m)) }
 
 const token = "adminapi-test-token-0123456789"
 
@@ -64,7 +65,7 @@ func setup(t *testing.T, opts ...func(*adminapi.Config)) *bundle {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &bundle{pool: pool, store: store, h: api.Handler()}
+	return &bundle{pool: pool, store: store, h: contract.Handler(t, api.Handler())}
 }
 
 // do sends a request carrying the admin token (and a JSON Content-Type when

@@ -101,3 +101,34 @@ func TestIntegrationRoutesWithoutRegistryAnswer501(t *testing.T) {
 	b.create(t, "acme")
 	wantProblem(t, b.do(t, "GET", "/api/v1/tenants/acme/integrations", ""), http.StatusNotImplemented, problem.NotImplemented)
 }
+
+// TestProvidersListEachTypesProviders: the providers of every integration
+// type, with the credentials each needs; without a registry, 501.
+func TestProvidersListEachTypesProviders(t *testing.T) {
+	t.Parallel()
+	b := setup(t, withRegistry(t))
+	w := b.do(t, "GET", "/api/v1/integrations/providers", "")
+	got := decode[map[string][]struct {
+		Provider    string `json:"provider"`
+		Credentials []struct {
+			Name     string `json:"name"`
+			Required bool   `json:"required"`
+		} `json:"credentials"`
+	}](t, w, http.StatusOK)
+	for _, typ := range []string{"email", "storage", "payment", "sms"} {
+		if len(got[typ]) == 0 {
+			t.Errorf("no %s providers: %s", typ, w.Body)
+		}
+	}
+	var stripe bool
+	for _, p := range got["payment"] {
+		if p.Provider == "stripe" && len(p.Credentials) > 0 && p.Credentials[0].Name == "secret_key" && p.Credentials[0].Required {
+			stripe = true
+		}
+	}
+	if !stripe {
+		t.Errorf("payment providers lack stripe with its required secret_key: %s", w.Body)
+	}
+	bare := setup(t)
+	wantProblem(t, bare.do(t, "GET", "/api/v1/integrations/providers", ""), http.StatusNotImplemented, problem.NotImplemented)
+}
