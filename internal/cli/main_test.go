@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tenantkit/tenantkit"
+	"github.com/tenantkit/tenantkit/internal/contract"
 	"github.com/tenantkit/tenantkit/internal/server"
 	"github.com/tenantkit/tenantkit/tenantkittest"
 )
@@ -92,7 +93,7 @@ func httpTarget(t *testing.T) target {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewServer(srv.Handler())
+	ts := httptest.NewServer(contract.Handler(t, srv.Handler()))
 	t.Cleanup(ts.Close)
 	return target{name: "http", env: map[string]string{"TENANTKIT_SERVER": ts.URL, "TENANTKIT_ADMIN_TOKEN": testToken}}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/tenantkit/tenantkit"
 	"github.com/tenantkit/tenantkit/examples/orders"
 	"github.com/tenantkit/tenantkit/internal/catalog"
+	"github.com/tenantkit/tenantkit/internal/contract"
 	"github.com/tenantkit/tenantkit/internal/move"
 	"github.com/tenantkit/tenantkit/internal/server"
 	"github.com/tenantkit/tenantkit/tenantkittest"
@@ -95,7 +96,7 @@ func moveServer(t *testing.T, db *tenantkittest.Database) map[string]string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewServer(srv.Handler())
+	ts := httptest.NewServer(contract.Handler(t, srv.Handler()))
 	t.Cleanup(ts.Close)
 	return map[string]string{"TENANTKIT_SERVER": ts.URL, "TENANTKIT_ADMIN_TOKEN": testToken}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/tenantkit/tenantkit/internal/appmigrate"
 	"github.com/tenantkit/tenantkit/internal/bootstrap"
 	"github.com/tenantkit/tenantkit/internal/catalog"
+	"github.com/tenantkit/tenantkit/internal/contract"
 	"github.com/tenantkit/tenantkit/internal/server"
 	"github.com/tenantkit/tenantkit/tenantkittest"
 )
@@ -592,7 +593,7 @@ func placingServer(t *testing.T, p *platform) map[string]string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewServer(srv.Handler())
+	ts := httptest.NewServer(contract.Handler(t, srv.Handler()))
 	t.Cleanup(ts.Close)
 	return map[string]string{"TENANTKIT_SERVER": ts.URL, "TENANTKIT_ADMIN_TOKEN": testToken}
 }

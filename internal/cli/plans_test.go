@@ -11,6 +11,7 @@ import (
 
 	"github.com/tenantkit/tenantkit/internal/adminapi"
 	"github.com/tenantkit/tenantkit/internal/catalog"
+	"github.com/tenantkit/tenantkit/internal/contract"
 	"github.com/tenantkit/tenantkit/tenantkittest"
 )
 
@@ -43,7 +44,7 @@ func (sc scenario) modes() map[string]func(*testing.T) target {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ts := httptest.NewServer(api.Handler())
+			ts := httptest.NewServer(contract.Handler(t, api.Handler()))
 			t.Cleanup(ts.Close)
 			return target{name: "http", env: map[string]string{"TENANTKIT_SERVER": ts.URL, "TENANTKIT_ADMIN_TOKEN": testToken}}
 		},
