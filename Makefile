@@ -5,7 +5,7 @@ SQLC_VER := v1.31.1
 GOBIN    := $(shell $(GO) env GOPATH)/bin
 SQLC     := $(GOBIN)/sqlc
 
-.PHONY: dev test build deps-dev deps-test generate check-generated bench vet release-check install-check
+.PHONY: dev test build deps-dev deps-test generate check-generated bench vet release-check install-check lint-openapi
 
 build:
 	$(GO) build -o $(BIN) ./cmd/tenantkit
@@ -19,7 +19,7 @@ deps-test:
 dev: deps-dev build
 	$(BIN) dev $(ARGS)
 
-test: deps-test vet check-generated release-check
+test: deps-test vet check-generated release-check lint-openapi
 	$(GO) test -race -count=1 -timeout 15m ./...
 
 # .goreleaser.yaml passes goreleaser check, with GoReleaser pinned in its own
@@ -27,6 +27,12 @@ test: deps-test vet check-generated release-check
 # as they are. The first run builds GoReleaser (~3.5 min on 2 cores).
 release-check:
 	./scripts/release-check.sh
+
+# api/openapi.yaml passes Redocly's lint (recommended rules, strict), with the
+# CLI pinned in tools/redocly; the Go tests validate every admin-API exchange
+# against the same document.
+lint-openapi:
+	./scripts/lint-openapi.sh
 
 # go install …/cmd/tenantkit@VERSION from a clean module cache, HEAD served
 # as VERSION by a local module proxy (needs the Go module proxy; ~2 min).
