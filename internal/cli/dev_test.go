@@ -21,6 +21,7 @@ import (
 
 	"github.com/tenantkit/tenantkit/internal/adminapi"
 	"github.com/tenantkit/tenantkit/internal/catalog"
+	"github.com/tenantkit/tenantkit/internal/contract"
 	"github.com/tenantkit/tenantkit/internal/pgcluster"
 	"github.com/tenantkit/tenantkit/internal/problem"
 	"github.com/tenantkit/tenantkit/internal/server"
@@ -278,7 +279,7 @@ func requireAdminList(t *testing.T, vars map[string]string, want int) {
 
 func do(t *testing.T, req *http.Request) (int, string, []byte) {
 	t.Helper()
-	c := &http.Client{Timeout: 5 * time.Second}
+	c := &http.Client{Timeout: 5 * time.Second, Transport: contract.Transport(t, nil)} // admin-API answers held to the contract
 	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -281,3 +281,49 @@ func filtered() bool {
 	}
 	return false
 }
+
+// Transport returns base (nil: http.DefaultTransport) validating, from
+// the client's side, each admin-API exchange it carries against the
+// current contract: for servers a test runs in another process.
+func Transport(tb testing.TB, base http.RoundTripper) http.RoundTripper {
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	return &transport{tb: tb, c: Current(tb), base: base}
+}
+
+type transport struct {
+	tb   testing.TB
+	c    *Contract
+	base http.RoundTripper
+}
+
+func (t *transport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if !Admin(r.URL.Path) {
+		return t.base.RoundTrip(r)
+	}
+	var body []byte
+	if r.Body != nil {
+		var err error
+		if body, err = io.ReadAll(r.Body); err != nil {
+			return nil, err
+		}
+		_ = r.Body.Close()
+		r = r.Clone(r.Context())
+		r.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	resp, err := t.base.RoundTrip(r)
+	if err != nil {
+		return resp, err
+	}
+	respBody, err := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(respBody))
+	if err := t.c.Check(r, body, resp.StatusCode, resp.Header, respBody); err != nil {
+		t.tb.Errorf("contract: %s %s → %d: %v\nanswer: %s", r.Method, r.URL.RequestURI(), resp.StatusCode, err, truncate(respBody))
+	}
+	return resp, nil
+}
