@@ -13,7 +13,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tenantkit/tenantkit/internal/adminapi"
-	"github.com/tenantkit/tenantkit/internal/adminclient"
 	"github.com/tenantkit/tenantkit/internal/catalog"
 )
 
@@ -33,7 +32,7 @@ type flagOps interface {
 
 var (
 	_ flagOps = directOps{}
-	_ flagOps = (*adminclient.Client)(nil)
+	_ flagOps = apiOps{}
 )
 
 func (d directOps) ListFlags(ctx context.Context) ([]catalog.Flag, error) {

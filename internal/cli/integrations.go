@@ -12,7 +12,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/tenantkit/tenantkit/internal/adminclient"
 	"github.com/tenantkit/tenantkit/internal/catalog"
 	"github.com/tenantkit/tenantkit/internal/integration"
 	"github.com/tenantkit/tenantkit/internal/keys"
@@ -31,7 +30,7 @@ type integrationOps interface {
 
 var (
 	_ integrationOps = directOps{}
-	_ integrationOps = (*adminclient.Client)(nil)
+	_ integrationOps = apiOps{}
 )
 
 var errNoKeys = usageError{errors.New("integrations need the key-encryption key: --key-file FILE (or TENANTKIT_KEY_FILE)")}

@@ -14,7 +14,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tenantkit/tenantkit/internal/adminapi"
-	"github.com/tenantkit/tenantkit/internal/adminclient"
 	"github.com/tenantkit/tenantkit/internal/catalog"
 )
 
@@ -30,7 +29,7 @@ type moveOps interface {
 
 var (
 	_ moveOps = directOps{}
-	_ moveOps = (*adminclient.Client)(nil)
+	_ moveOps = apiOps{}
 )
 
 func connectMoves(ctx context.Context, g *globals) (moveOps, func(), error) {

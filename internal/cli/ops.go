@@ -9,7 +9,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tenantkit/tenantkit/internal/adminapi"
-	"github.com/tenantkit/tenantkit/internal/adminclient"
 	"github.com/tenantkit/tenantkit/internal/bus"
 	"github.com/tenantkit/tenantkit/internal/catalog"
 	"github.com/tenantkit/tenantkit/internal/placement"
@@ -39,7 +38,7 @@ func connect(ctx context.Context, g *globals) (tenantOps, func(), error) {
 		if g.token == "" {
 			return nil, nil, usageError{errors.New("--server needs --token (or TENANTKIT_ADMIN_TOKEN)")}
 		}
-		c, err := adminclient.New(g.server, g.token, cliActor())
+		c, err := newAPIOps(g.server, g.token, cliActor())
 		if err != nil {
 			return nil, nil, usageError{err}
 		}

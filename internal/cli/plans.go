@@ -13,7 +13,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/tenantkit/tenantkit/internal/adminclient"
 	"github.com/tenantkit/tenantkit/internal/catalog"
 )
 
@@ -36,7 +35,7 @@ type planOps interface {
 
 var (
 	_ planOps = directOps{}
-	_ planOps = (*adminclient.Client)(nil)
+	_ planOps = apiOps{}
 )
 
 // connectAs is connect for commands that need more than tenantOps: both

@@ -11,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tenantkit/tenantkit/internal/adminapi"
-	"github.com/tenantkit/tenantkit/internal/adminclient"
 	"github.com/tenantkit/tenantkit/internal/settings"
 )
 
@@ -25,7 +24,7 @@ type settingsOps interface {
 
 var (
 	_ settingsOps = directOps{}
-	_ settingsOps = (*adminclient.Client)(nil)
+	_ settingsOps = apiOps{}
 )
 
 func (d directOps) GetSettings(ctx context.Context, ref string) (adminapi.Settings, error) {

@@ -11,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tenantkit/tenantkit/internal/adminapi"
-	"github.com/tenantkit/tenantkit/internal/adminclient"
 	"github.com/tenantkit/tenantkit/internal/catalog"
 )
 
@@ -25,7 +24,7 @@ type usageOps interface {
 
 var (
 	_ usageOps = directOps{}
-	_ usageOps = (*adminclient.Client)(nil)
+	_ usageOps = apiOps{}
 )
 
 // Usage is the admin API's GET /api/v1/tenants/{ref}/usage: period ""

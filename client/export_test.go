@@ -1,0 +1,4 @@
+package client
+
+// ParseRetryAfter exports parseRetryAfter to the tests.
+var ParseRetryAfter = parseRetryAfter
