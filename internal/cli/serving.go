@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
@@ -175,6 +176,11 @@ func serve(ctx context.Context, o serveOptions) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", o.addr, err)
 	}
+	hb, err := heartbeat(ctx, pool, l.Addr().String(), o.log)
+	if err != nil {
+		l.Close()
+		return err
+	}
 	if o.ready != nil {
 		o.ready(l.Addr().String())
 	}
@@ -185,10 +191,33 @@ func serve(ctx context.Context, o serveOptions) error {
 	}
 	g.Go(func() error { return srv.Serve(gctx, l) })
 	g.Go(func() error { return runStorageSampler(gctx, store, o.observe.storageInterval, o.log) })
-	if err := g.Wait(); err != nil && !errors.Is(err, context.Canceled) {
+	g.Go(func() error { return hb.Run(gctx) })
+	err = g.Wait()
+	// Only once nothing is served any more: until then a contract
+	// migration must still see this instance.
+	removeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if rerr := hb.Remove(removeCtx); rerr != nil {
+		o.log.Warn("remove this instance from the catalog's instances", "err", rerr)
+	}
+	if err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
 	return nil
+}
+
+// heartbeat records this instance in the catalog before it serves, so
+// that catalog migrate holds back the contract migrations that would
+// break it, and returns the Heartbeat that keeps the record fresh.
+func heartbeat(ctx context.Context, pool *pgxpool.Pool, addr string, log *slog.Logger) (*catalog.Heartbeat, error) {
+	hb, err := catalog.NewHeartbeat(catalog.HeartbeatConfig{Pool: pool, Version: binaryVersion(), Addr: addr, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	if err := hb.Beat(ctx); err != nil {
+		return nil, fmt.Errorf("record this instance in the catalog: %w", err)
+	}
+	return hb, nil
 }
 
 // mover returns the move runner the server runs beside it, or nil when it

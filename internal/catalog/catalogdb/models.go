@@ -81,6 +81,17 @@ type TenantkitFlagOverride struct {
 	Value    bool      `json:"value"`
 }
 
+type TenantkitInstance struct {
+	ID            uuid.UUID `json:"id"`
+	Version       string    `json:"version"`
+	SchemaVersion int64     `json:"schema_version"`
+	Hostname      string    `json:"hostname"`
+	Pid           int32     `json:"pid"`
+	Addr          string    `json:"addr"`
+	StartedAt     time.Time `json:"started_at"`
+	LastSeen      time.Time `json:"last_seen"`
+}
+
 type TenantkitIntegration struct {
 	ID          uuid.UUID       `json:"id"`
 	TenantID    uuid.UUID       `json:"tenant_id"`

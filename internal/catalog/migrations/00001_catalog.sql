@@ -1,3 +1,4 @@
+-- tenantkit:phase expand
 -- +goose Up
 CREATE SCHEMA IF NOT EXISTS tenantkit;
 

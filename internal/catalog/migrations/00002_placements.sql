@@ -1,3 +1,4 @@
+-- tenantkit:phase expand
 -- +goose Up
 -- Clusters are PostgreSQL servers that hold tenant data. Their URLs carry
 -- the role and password; the database part is replaced per target.

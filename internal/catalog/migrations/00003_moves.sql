@@ -1,3 +1,4 @@
+-- tenantkit:phase expand
 -- +goose Up
 -- A move copies one tenant's data from its placement to another while its
 -- users keep writing, then flips the placement. Every step is persisted

@@ -1,3 +1,6 @@
+-- tenantkit:phase contract
+-- Contract: the CHECK constraints added to plan_limits and tenant_limits
+-- refuse rows an older writer was free to write.
 -- +goose Up
 -- Plans gain a rank (an upgrade goes to a higher rank; flags gate on it)
 -- and a description. Absent limits mean "unlimited".

@@ -1,3 +1,4 @@
+-- tenantkit:phase expand
 -- +goose Up
 -- Tenants' own data keys, stored only wrapped by a key-encryption key
 -- from a KMS; a tenant's hard delete removes them (crypto-shredding).

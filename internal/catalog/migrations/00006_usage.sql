@@ -1,3 +1,4 @@
+-- tenantkit:phase expand
 -- +goose Up
 -- Usage metering. Each process counts usage in memory and flushes the
 -- deltas in batches; a batch's id is recorded in the transaction that adds

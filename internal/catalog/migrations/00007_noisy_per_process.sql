@@ -1,3 +1,6 @@
+-- tenantkit:phase contract
+-- Contract: the primary key of noisy_tenants changes, so an older writer's
+-- ON CONFLICT (tenant_id, dimension) no longer finds a matching constraint.
 -- +goose Up
 -- A noisy finding per process that made it: each process judges shares of
 -- its own traffic, so one may find a tenant calm while another still
