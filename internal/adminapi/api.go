@@ -361,7 +361,7 @@ func (a *API) listTenants(w http.ResponseWriter, r *http.Request) {
 		// The store reads a zero Limit as "default", so an explicit 0 is
 		// refused here.
 		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > 500 {
+		if err != nil || n < 1 {
 			a.fail(w, r, &catalog.ValidationError{Fields: []catalog.FieldError{{Field: "limit", Message: "must be a whole number between 1 and 500"}}})
 			return
 		}

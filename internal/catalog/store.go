@@ -170,7 +170,7 @@ func (s *Store) ListTenants(ctx context.Context, p ListParams) (Page, error) {
 	}
 	v := &ValidationError{}
 	if p.Limit < 1 || p.Limit > 500 {
-		v.add("limit", "must be between 1 and 500")
+		v.add("limit", "must be a whole number between 1 and 500")
 	}
 	if p.Status != "" && p.Status != StatusActive && p.Status != StatusSuspended && p.Status != StatusDeleted {
 		v.add("status", "must be active, suspended or deleted")
