@@ -1,17 +1,30 @@
 package cli
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"io"
 	"maps"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tenantkit/tenantkit/api"
+	"github.com/tenantkit/tenantkit/internal/catalog"
+	"github.com/tenantkit/tenantkit/internal/contract"
+	"github.com/tenantkit/tenantkit/internal/pgcluster"
+	"github.com/tenantkit/tenantkit/tenantkittest"
 )
 
 // writeConfig writes a config file with body in a fresh directory and
@@ -347,5 +360,98 @@ func TestConfigEnvTable(t *testing.T) {
 		}
 		cmd.LocalFlags().VisitAll(check)
 		cmd.InheritedFlags().VisitAll(check)
+	}
+}
+
+// TestServeWithTheExampleConfig: `tenantkit serve --config
+// examples/tenantkit.yaml`, as the README shows it, serves: the
+// environment gives the catalog and the token (it wins over the file's
+// placeholder URL), a flag the address (it wins over both). The server
+// answers its contract and the admin API, then stops cleanly.
+func TestServeWithTheExampleConfig(t *testing.T) {
+	t.Parallel()
+	db := tenantkittest.NewCatalog(t)
+	port, err := pgcluster.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	const token = "example-config-token-0123456789"
+	vars := map[string]string{"TENANTKIT_DATABASE_URL": db.OwnerDSN(), "TENANTKIT_ADMIN_TOKEN": token}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stderr := &tenantkittest.SyncBuffer{}
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"serve", "--config", filepath.Join("..", "..", "examples", "tenantkit.yaml"), "--addr", addr},
+			env{stdin: strings.NewReader(""), stdout: io.Discard, stderr: stderr, getenv: mapEnv(vars)})
+	}()
+	c := &http.Client{Timeout: 5 * time.Second, Transport: contract.Transport(t, nil)}
+	get := func(path string) (int, []byte) {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+addr+path, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := c.Do(req)
+		if err != nil {
+			return 0, nil
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b
+	}
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		select {
+		case code := <-done:
+			t.Fatalf("serve exited %d before serving:\n%s", code, stderr)
+		default:
+		}
+		if code, _ := get("/readyz"); code == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve --config not ready on %s after a minute:\n%s", addr, stderr)
+		}
+	}
+	if code, body := get("/api/v1/openapi.json"); code != http.StatusOK || !bytes.Equal(body, api.OpenAPI) {
+		t.Errorf("GET /api/v1/openapi.json: %d, %.100s", code, body)
+	}
+	// The file's migrations (example) are in force: the server places new
+	// tenants' data, and refuses one while no cluster is registered.
+	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/api/v1/tenants", strings.NewReader(`{"slug":"acme","name":"Acme"}`))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusConflict || !strings.Contains(string(body), "urn:tenantkit:problem:no-cluster") {
+		t.Errorf("POST /api/v1/tenants: %d %s; want 409 no-cluster", resp.StatusCode, body)
+	}
+	// So is its settings-schema (example): a tenant's settings come with
+	// the schema's defaults.
+	pool, err := pgxpool.New(ctx, db.OwnerDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	store, err := catalog.NewStore(catalog.StoreConfig{Pool: pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.CreateTenant(ctx, "test", catalog.CreateParams{Slug: "acme", Name: "Acme"}); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := get("/api/v1/tenants/acme/settings"); code != http.StatusOK || !strings.Contains(string(body), `"currency":"USD"`) {
+		t.Errorf("GET settings: %d %s; want the example schema's defaults", code, body)
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != exitOK {
+			t.Errorf("serve exited %d, want 0:\n%s", code, stderr)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop within 30 s of its context")
 	}
 }
