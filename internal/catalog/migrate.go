@@ -26,6 +26,7 @@ import (
 	"github.com/pressly/goose/v3/lock"
 
 	"github.com/tenantkit/tenantkit/internal/catalog/catalogdb"
+	"github.com/tenantkit/tenantkit/internal/jobs"
 )
 
 // Catalog migrations are expand/contract, so that a fleet upgrades while it
@@ -148,6 +149,8 @@ type StatusReport struct {
 	Migrations []MigrationStatus `json:"migrations"`
 	Newer      []int64           `json:"newer,omitempty"`
 	Instances  []Instance        `json:"instances"`
+	// Jobs is where River's migrations of its schema stand.
+	Jobs jobs.Version `json:"jobs"`
 }
 
 // MigrateOpts are the options of one Migrator.Migrate run.
@@ -166,6 +169,13 @@ type MigrateResult struct {
 	MigrationPlan
 	// Applied are the versions the run applied; empty on a dry run.
 	Applied []int64 `json:"applied"`
+	// Jobs is where River's migrations of the jobs schema stand: after
+	// the run, or on a dry run what it would apply. River's migrations
+	// only add (River keeps its own compatibility across versions), so
+	// they run with the expand migrations.
+	Jobs jobs.Version `json:"jobs"`
+	// JobsApplied are River's migrations the run applied.
+	JobsApplied []int `json:"jobs_applied"`
 }
 
 // MigratorConfig configures a Migrator.
@@ -293,24 +303,31 @@ func (m *Migrator) Migrate(ctx context.Context, opts MigrateOpts) (*MigrateResul
 			upTo = s.Version
 		}
 	}
-	if opts.DryRun || upTo == 0 {
-		return res, nil
+	if opts.DryRun {
+		res.Jobs, err = jobs.Status(ctx, m.cfg.DatabaseURL)
+		return res, err
 	}
-	p, err := m.provider(ctx, db)
-	if err != nil {
+	if upTo != 0 {
+		p, err := m.provider(ctx, db)
+		if err != nil {
+			return nil, err
+		}
+		// The plan was made outside goose's lock: bounding the run by the
+		// plan's last version keeps a migration held back out whatever ran
+		// in between.
+		results, err := p.UpTo(ctx, upTo)
+		if err != nil {
+			return nil, fmt.Errorf("catalog: migrate: %w", err)
+		}
+		for _, r := range results {
+			res.Applied = append(res.Applied, r.Source.Version)
+		}
+	}
+	if res.JobsApplied, err = jobs.Migrate(ctx, m.cfg.DatabaseURL); err != nil {
 		return nil, err
 	}
-	// The plan was made outside goose's lock: bounding the run by the
-	// plan's last version keeps a migration held back out whatever ran
-	// in between.
-	results, err := p.UpTo(ctx, upTo)
-	if err != nil {
-		return nil, fmt.Errorf("catalog: migrate: %w", err)
-	}
-	for _, r := range results {
-		res.Applied = append(res.Applied, r.Source.Version)
-	}
-	return res, nil
+	res.Jobs, err = jobs.Status(ctx, m.cfg.DatabaseURL)
+	return res, err
 }
 
 // Status lists every catalog migration this binary carries and whether it
@@ -331,6 +348,9 @@ func (m *Migrator) Status(ctx context.Context) (*StatusReport, error) {
 		st.Migrations = append(st.Migrations, MigrationStatus{Version: mg.Version, Name: mg.Name, Phase: mg.Phase, Applied: applied[mg.Version]})
 	}
 	if st.Instances, err = m.instances(ctx, len(applied) > 0); err != nil {
+		return nil, err
+	}
+	if st.Jobs, err = jobs.Status(ctx, m.cfg.DatabaseURL); err != nil {
 		return nil, err
 	}
 	return st, nil

@@ -3,12 +3,15 @@ package cli
 import (
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/tenantkit/tenantkit/internal/catalog"
+	"github.com/tenantkit/tenantkit/internal/jobs"
 )
 
 func newCatalog(e env, g *globals) *cobra.Command {
@@ -39,7 +42,7 @@ func newCatalog(e env, g *globals) *cobra.Command {
 				return err
 			}
 			if opts.DryRun {
-				return printMigrationPlan(e.stdout, g.output, res.MigrationPlan)
+				return printMigrationPlan(e.stdout, g.output, res)
 			}
 			// This release cannot serve without its expand migrations.
 			if err := res.Blocked(); err != nil {
@@ -84,6 +87,8 @@ func newCatalog(e env, g *globals) *cobra.Command {
 type migrateOutput struct {
 	Applied  []int64        `json:"applied"`
 	HeldBack []catalog.Step `json:"held_back"`
+	// JobsApplied are River's migrations of the jobs schema applied.
+	JobsApplied []int `json:"jobs_applied"`
 }
 
 func printMigrateResult(w io.Writer, format string, res *catalog.MigrateResult) error {
@@ -95,13 +100,16 @@ func printMigrateResult(w io.Writer, format string, res *catalog.MigrateResult) 
 		}
 	}
 	if format == "json" {
-		return writeJSON(w, migrateOutput{Applied: res.Applied, HeldBack: held})
+		return writeJSON(w, migrateOutput{Applied: res.Applied, HeldBack: held, JobsApplied: res.JobsApplied})
 	}
-	if len(res.Applied) == 0 && len(held) == 0 {
+	if len(res.Applied) == 0 && len(held) == 0 && len(res.JobsApplied) == 0 {
 		fmt.Fprintln(w, "catalog is up to date")
 	}
 	for _, v := range res.Applied {
 		fmt.Fprintf(w, "applied %05d\n", v)
+	}
+	if len(res.JobsApplied) > 0 {
+		fmt.Fprintf(w, "applied River's migrations %s to schema %s (jobs)\n", intList(res.JobsApplied), jobs.Schema)
 	}
 	for _, s := range held {
 		fmt.Fprintf(w, "held back %05d %s (%s): %s\n", s.Version, s.Name, s.Phase, s.HeldBack)
@@ -113,11 +121,13 @@ func printMigrateResult(w io.Writer, format string, res *catalog.MigrateResult) 
 type dryRunPlan struct {
 	DryRun bool `json:"dry_run"`
 	catalog.MigrationPlan
+	Jobs jobs.Version `json:"jobs"`
 }
 
-func printMigrationPlan(w io.Writer, format string, p catalog.MigrationPlan) error {
+func printMigrationPlan(w io.Writer, format string, res *catalog.MigrateResult) error {
+	p := res.MigrationPlan
 	if format == "json" {
-		return writeJSON(w, dryRunPlan{DryRun: true, MigrationPlan: p})
+		return writeJSON(w, dryRunPlan{DryRun: true, MigrationPlan: p, Jobs: res.Jobs})
 	}
 	fmt.Fprintf(w, "catalog at %05d; this binary carries migrations up to %05d\n", p.CatalogVersion, p.SchemaVersion)
 	if len(p.Newer) > 0 {
@@ -136,6 +146,9 @@ func printMigrationPlan(w io.Writer, format string, p catalog.MigrationPlan) err
 			fmt.Fprintf(w, "    %s;\n", abbreviate(st, 110))
 		}
 	}
+	if len(res.Jobs.Pending) > 0 {
+		fmt.Fprintf(w, "would apply River's migrations %s to schema %s (jobs)\n", intList(res.Jobs.Pending), jobs.Schema)
+	}
 	fmt.Fprintln(w, "nothing changed (dry run)")
 	return printInstances(w, p.Instances)
 }
@@ -151,6 +164,7 @@ func printCatalogStatus(w io.Writer, st *catalog.StatusReport) error {
 	for _, v := range st.Newer {
 		fmt.Fprintf(w, "%05d  applied  ?         (a newer release's migration, unknown here)\n", v)
 	}
+	fmt.Fprintf(w, "jobs: River's migrations in schema %s at version %d of %d\n", jobs.Schema, st.Jobs.Current, st.Jobs.Latest)
 	return printInstances(w, st.Instances)
 }
 
@@ -189,4 +203,13 @@ func abbreviate(s string, n int) string {
 		return s
 	}
 	return string(r[:n-1]) + "…"
+}
+
+// intList writes versions as 1, 2, 3.
+func intList(vs []int) string {
+	parts := make([]string, len(vs))
+	for i, v := range vs {
+		parts[i] = strconv.Itoa(v)
+	}
+	return strings.Join(parts, ", ")
 }

@@ -25,6 +25,7 @@ func TestCatalogMigrateDryRunPrintsThePlanAndChangesNothing(t *testing.T) {
 	if r.exit != exitOK || !strings.Contains(r.stdout, "catalog at 00000; this binary carries migrations up to 00008\n") ||
 		!strings.Contains(r.stdout, "would apply 00008 00008_instances.sql (expand)\n    CREATE TABLE tenantkit.instances ( id uuid PRIMARY KEY,") ||
 		!strings.Contains(r.stdout, "would apply 00007 00007_noisy_per_process.sql (contract)\n") ||
+		!strings.Contains(r.stdout, "would apply River's migrations 1, 2, ") || !strings.Contains(r.stdout, "to schema tenantkit_jobs (jobs)\n") ||
 		!strings.Contains(r.stdout, "nothing changed (dry run)\nno instance heartbeats") {
 		t.Fatalf("catalog migrate --dry-run: exit %d\n%s%s", r.exit, r.stdout, r.stderr)
 	}
@@ -49,12 +50,16 @@ func TestCatalogMigrateDryRunPrintsThePlanAndChangesNothing(t *testing.T) {
 		!last.Apply || !strings.HasPrefix(last.SQL, "-- Every serving process") || plan.Instances == nil {
 		t.Fatalf("dry run plan: %+v", plan)
 	}
-	if r := runCLI(t, vars, "catalog", "status"); !strings.Contains(r.stdout, "00008  pending  expand    00008_instances.sql") {
+	if r := runCLI(t, vars, "catalog", "status"); !strings.Contains(r.stdout, "00008  pending  expand    00008_instances.sql") ||
+		!strings.Contains(r.stdout, "jobs: River's migrations in schema tenantkit_jobs at version 0 of ") {
 		t.Fatalf("after a dry run, catalog status:\n%s", r.stdout)
 	}
 
-	if r := runCLI(t, vars, "catalog", "migrate"); r.exit != exitOK || !strings.HasSuffix(r.stdout, "applied 00008\n") {
+	if r := runCLI(t, vars, "catalog", "migrate"); r.exit != exitOK || !strings.Contains(r.stdout, "applied 00008\napplied River's migrations 1, 2, ") {
 		t.Fatalf("catalog migrate: exit %d\n%s%s", r.exit, r.stdout, r.stderr)
+	}
+	if r := runCLI(t, vars, "catalog", "status", "-o", "json"); !strings.Contains(r.stdout, `"pending": []`) {
+		t.Fatalf("after catalog migrate, River's migrations are not all applied:\n%s", r.stdout)
 	}
 	pool, err := pgxpool.New(context.Background(), db.OwnerDSN())
 	if err != nil {
