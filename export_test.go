@@ -18,3 +18,7 @@ func TickLoad(k *Kit) { k.obs.meter.Tick() }
 
 // PruneUsageEvery sets how often the Kit prunes usage (call before Start).
 func PruneUsageEvery(k *Kit, d time.Duration) { k.pruneEvery = d }
+
+// SkipSettlingJobs makes kit leave the jobs of its transactions pending
+// when they end, as a process that died right then would.
+func SkipSettlingJobs(kit *Kit) { kit.jobs.skipSettle = true }

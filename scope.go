@@ -54,6 +54,16 @@ func (k *Kit) TxWithOptions(ctx context.Context, opts pgx.TxOptions, fn func(pgx
 		}
 	}
 	ran := false
+	if k.jobs != nil {
+		return k.withPlacement(ctx, func(conn *pgxpool.Conn, t scope.Target) error {
+			return k.jobs.tx(ctx, t, fn, func(fn func(pgx.Tx) error) error {
+				return k.scoper.Tx(ctx, conn, t, opts, func(tx pgx.Tx) error {
+					ran = true
+					return fn(tx)
+				})
+			})
+		}, func() bool { return !ran })
+	}
 	return k.withPlacement(ctx, func(conn *pgxpool.Conn, t scope.Target) error {
 		return k.scoper.Tx(ctx, conn, t, opts, func(tx pgx.Tx) error {
 			ran = true
@@ -129,7 +139,9 @@ func targetOf(t *catalog.TenantContext) scope.Target {
 	if t.Placement == nil {
 		return scope.Target{}
 	}
-	return scope.NewTarget(t.ID, t.Placement.Epoch, t.Placement.Schema)
+	target := scope.NewTarget(t.ID, t.Placement.Epoch, t.Placement.Schema)
+	target.Cluster, target.Database = t.Placement.Cluster, t.Placement.Database
+	return target
 }
 
 // withPlacement runs fn with a pooled connection to the database of the

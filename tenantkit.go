@@ -125,6 +125,9 @@ type Config struct {
 	// with the 20 busiest tenants labelled, usage flushed every 10 seconds,
 	// noisy tenants reported but not throttled, no request log, no tracing.
 	Observability ObservabilityConfig
+	// Jobs turns on background jobs on River, enqueued and worked with
+	// their tenant. Defaults to nil: no jobs.
+	Jobs *JobsConfig
 	// Registerer receives the Kit's Prometheus metrics. Defaults to nil:
 	// not registered.
 	Registerer prometheus.Registerer
@@ -188,6 +191,7 @@ type Kit struct {
 	keyring     *keys.Keyring
 	mailer      *mailer.Mailer
 	obs         *observer
+	jobs        *jobRunner
 	// sinkFunc wraps the usage sink and manualTick leaves the load window
 	// to the caller (tests); pruneEvery is how often usage is pruned
 	// (usagePrune when 0).
@@ -278,6 +282,10 @@ func New(cfg Config) (*Kit, error) {
 		return nil, err
 	}
 	if err := k.buildSubscriber(); err != nil {
+		k.Close()
+		return nil, err
+	}
+	if err := k.buildJobs(); err != nil {
 		k.Close()
 		return nil, err
 	}
@@ -377,6 +385,16 @@ func (k *Kit) Start(ctx context.Context) error {
 			every(ctx, fairshare.SweepEvery, func() { k.fair.Sweep() })
 		}()
 		defer func() { cancel(); <-sweepDone }()
+	}
+	if k.jobs != nil {
+		jobsDone := make(chan struct{})
+		go func() {
+			defer close(jobsDone)
+			if err := k.jobs.run(ctx); err != nil {
+				k.log.ErrorContext(ctx, "tenantkit: jobs", "err", err)
+			}
+		}()
+		defer func() { cancel(); <-jobsDone }()
 	}
 	if k.obs != nil {
 		obsDone := make(chan struct{})

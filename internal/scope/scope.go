@@ -27,6 +27,9 @@ type Target struct {
 	Tenant uuid.UUID
 	Epoch  int64
 	Schema string
+	// Cluster and Database name the placement's database, for work that
+	// must find it again (a job's commit, say).
+	Cluster, Database string
 	// base holds the setup's arguments but the last, indexed by shape.
 	// The search_path they set is the tenant's schema, quoted, then
 	// pg_temp, so that a temporary table never shadows a tenant table.

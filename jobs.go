@@ -1,0 +1,440 @@
+package tenantkit
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/tenantkit/tenantkit/internal/jobs"
+	"github.com/tenantkit/tenantkit/internal/router"
+	"github.com/tenantkit/tenantkit/internal/scope"
+)
+
+// JobsConfig turns on background jobs on River (riverqueue/river), whose
+// tables the catalog holds in schema tenantkit_jobs (tenantkit catalog
+// migrate creates them).
+//
+// A job is enqueued with its tenant (Kit.Enqueue, Kit.EnqueueTx) and
+// worked with it: the worker's context carries the same tenant context an
+// HTTP handler gets from Kit.Middleware, so a job calls Kit.Tx, Kit.Flag
+// or Kit.Email as a handler does. A suspended tenant's jobs wait; a
+// deleted tenant's jobs are cancelled.
+type JobsConfig struct {
+	// Workers are the application's workers (river.AddWorker). Without
+	// them the Kit enqueues jobs but works none. Defaults to nil.
+	Workers *river.Workers
+	// Queues are the queues this process works, when Workers is set.
+	// Defaults to river.QueueDefault with 10 workers.
+	Queues map[string]river.QueueConfig
+	// FetchPollInterval is how often an idle queue looks for jobs when no
+	// notification arrived. Defaults to 1s, River's.
+	FetchPollInterval time.Duration
+	// SuspendedSnooze is how long a suspended tenant's job waits before it
+	// looks at its tenant again; no attempt is spent. Defaults to 30s.
+	SuspendedSnooze time.Duration
+	// ReconcileInterval is how often this process settles the jobs of
+	// transactions whose end it did not see (the process that ran them
+	// died, or their commit failed): a committed one's jobs become
+	// available, a rolled back one's are deleted. Defaults to 2s.
+	ReconcileInterval time.Duration
+	// Middleware is more River middleware, run inside the tenant's (it
+	// sees the tenant context). Defaults to nil.
+	Middleware []rivertype.Middleware
+}
+
+// Job metadata keys: every tenant job names its tenant, and a job enqueued
+// in a scoped transaction names the transaction.
+const (
+	jobTenantKey = "tenant_id"
+	jobSlugKey   = "tenant"
+	jobCommitKey = "tenantkit_commit"
+)
+
+// jobCommit names the transaction a pending job waits for.
+type jobCommit struct {
+	XID      string `json:"xid"`
+	Cluster  string `json:"cluster"`
+	Database string `json:"database"`
+}
+
+// ErrNotScopedTx is returned by EnqueueTx for a transaction Kit.Tx did
+// not give.
+var ErrNotScopedTx = errors.New("tenantkit: EnqueueTx needs the transaction Kit.Tx gives its function")
+
+// jobRunner is the Kit's River client and what settles pending jobs.
+type jobRunner struct {
+	k      *Kit
+	cfg    JobsConfig
+	client *river.Client[pgx.Tx]
+	// skipSettle leaves a transaction's jobs pending when it ends, as if
+	// the process died right then (tests).
+	skipSettle bool
+}
+
+func (k *Kit) buildJobs() error {
+	cfg := k.cfg.Jobs
+	if cfg == nil {
+		return nil
+	}
+	c := *cfg
+	if c.SuspendedSnooze <= 0 {
+		c.SuspendedSnooze = 30 * time.Second
+	}
+	if c.ReconcileInterval <= 0 {
+		c.ReconcileInterval = 2 * time.Second
+	}
+	j := &jobRunner{k: k, cfg: c}
+	rc := &river.Config{
+		Schema:            jobs.Schema,
+		FetchPollInterval: c.FetchPollInterval,
+		Logger:            slog.New(warnOnly{k.log.Handler()}),
+		Middleware:        append([]rivertype.Middleware{&tenantWork{j: j}}, c.Middleware...),
+	}
+	if c.Workers != nil {
+		rc.Workers = c.Workers
+		rc.Queues = c.Queues
+		if rc.Queues == nil {
+			rc.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 10}}
+		}
+	}
+	client, err := river.NewClient(riverpgxv5.New(k.pool), rc)
+	if err != nil {
+		return fmt.Errorf("tenantkit: jobs: %w", err)
+	}
+	j.client = client
+	k.jobs = j
+	return nil
+}
+
+// Jobs returns the Kit's River client, for what Enqueue does not cover
+// (JobList, JobCancel, subscriptions). It is nil without Config.Jobs.
+func (k *Kit) Jobs() *river.Client[pgx.Tx] {
+	if k.jobs == nil {
+		return nil
+	}
+	return k.jobs.client
+}
+
+// ErrJobsOff is returned by Enqueue and EnqueueTx on a Kit without
+// Config.Jobs.
+var ErrJobsOff = errors.New("tenantkit: jobs are off: set Config.Jobs")
+
+// Enqueue inserts a job for the tenant of ctx (ErrNoTenant without one),
+// outside any transaction: it is available as soon as Enqueue returns.
+// opts may be nil; its Metadata, if any, is kept beside the tenant's.
+// River's UniqueOpts apply per tenant: the tenant is part of the job's
+// metadata, and a unique job's key includes its args and kind, so give
+// UniqueOpts.ByArgs args that name the tenant's object, or ByPeriod.
+func (k *Kit) Enqueue(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error) {
+	if k.jobs == nil {
+		return nil, ErrJobsOff
+	}
+	t, ok := FromContext(ctx)
+	if !ok {
+		return nil, ErrNoTenant
+	}
+	o, err := tenantOpts(opts, t, nil)
+	if err != nil {
+		return nil, err
+	}
+	return k.jobs.client.Insert(ctx, args, o)
+}
+
+// EnqueueTx inserts a job for the tenant of ctx that exists if and only if
+// tx commits: tx is the transaction Kit.Tx gives its function
+// (ErrNotScopedTx otherwise), on whatever database the tenant's data
+// lives. The job waits in River's pending state, where no worker takes
+// it; when the transaction commits, the Kit makes it available at once.
+// Should the process die in between, or the commit's answer be lost,
+// any Kit working jobs asks the tenant's database whether the
+// transaction committed (pg_xact_status) and makes the job available or
+// deletes it. A job of a rolled-back transaction never runs.
+func (k *Kit) EnqueueTx(ctx context.Context, tx pgx.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error) {
+	if k.jobs == nil {
+		return nil, ErrJobsOff
+	}
+	t, ok := FromContext(ctx)
+	if !ok {
+		return nil, ErrNoTenant
+	}
+	jt, ok := tx.(*jobTx)
+	if !ok {
+		return nil, ErrNotScopedTx
+	}
+	if jt.target.Tenant != t.ID {
+		return nil, fmt.Errorf("tenantkit: EnqueueTx for tenant %s in a transaction of tenant %s", t.ID, jt.target.Tenant)
+	}
+	if jt.xid == "" {
+		// Gives the transaction an id if it has none yet: that is what
+		// the job waits for.
+		if err := tx.QueryRow(ctx, "SELECT pg_current_xact_id()::text").Scan(&jt.xid); err != nil {
+			return nil, fmt.Errorf("tenantkit: EnqueueTx: %w", err)
+		}
+	}
+	o, err := tenantOpts(opts, t, &jobCommit{XID: jt.xid, Cluster: jt.target.Cluster, Database: jt.target.Database})
+	if err != nil {
+		return nil, err
+	}
+	o.Pending = true
+	res, err := k.jobs.client.Insert(ctx, args, o)
+	if err != nil {
+		return nil, err
+	}
+	if !res.UniqueSkippedAsDuplicate {
+		jt.ids = append(jt.ids, res.Job.ID)
+	}
+	return res, nil
+}
+
+// tenantOpts is opts with the tenant (and the transaction, when commit is
+// not nil) in its metadata.
+func tenantOpts(opts *river.InsertOpts, t *Tenant, commit *jobCommit) (*river.InsertOpts, error) {
+	var o river.InsertOpts
+	if opts != nil {
+		o = *opts
+	}
+	meta := map[string]any{}
+	if len(o.Metadata) > 0 {
+		if err := json.Unmarshal(o.Metadata, &meta); err != nil {
+			return nil, fmt.Errorf("tenantkit: InsertOpts.Metadata must be a JSON object: %w", err)
+		}
+	}
+	meta = maps.Clone(meta)
+	meta[jobTenantKey], meta[jobSlugKey] = t.ID.String(), t.Slug
+	if commit != nil {
+		meta[jobCommitKey] = commit
+	}
+	b, err := json.Marshal(meta)
+	if err != nil {
+		return nil, err
+	}
+	o.Metadata = b
+	return &o, nil
+}
+
+// jobTx is the transaction Kit.Tx gives its function when jobs are on:
+// it remembers the jobs enqueued in it, and the transaction's id.
+type jobTx struct {
+	pgx.Tx
+	target scope.Target
+	xid    string
+	ids    []int64
+}
+
+// tx runs one attempt of a scoped transaction (begin runs it) with fn
+// given a jobTx, then settles the jobs fn enqueued: made available when
+// the transaction committed, deleted when fn failed (so it rolled back).
+// When the commit itself failed, its fate is unknown here: the jobs wait
+// for the reconciler, which asks the database.
+func (j *jobRunner) tx(ctx context.Context, t scope.Target, fn func(pgx.Tx) error, begin func(func(pgx.Tx) error) error) error {
+	jt := &jobTx{target: t}
+	var fnErr error
+	err := begin(func(tx pgx.Tx) error {
+		jt.Tx = tx
+		fnErr = fn(jt)
+		return fnErr
+	})
+	if len(jt.ids) == 0 || j.skipSettle {
+		return err
+	}
+	// The jobs are settled even when ctx is done: they are the work the
+	// transaction did.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	switch {
+	case err == nil:
+		if serr := j.makeAvailable(sctx, jt.ids); serr != nil {
+			j.k.log.WarnContext(ctx, "tenantkit: jobs of a committed transaction wait for the reconciler", "err", serr)
+		}
+	case err != nil && fnErr != nil:
+		if serr := j.discard(sctx, jt.ids); serr != nil {
+			j.k.log.WarnContext(ctx, "tenantkit: jobs of a rolled back transaction wait for the reconciler", "err", serr)
+		}
+	}
+	return err
+}
+
+// makeAvailable moves pending jobs to available (or scheduled, when they
+// were inserted for later) and tells the queues' workers, as River's own
+// insert does. Only pending jobs move: a job the reconciler already
+// released and a worker ran is not run again.
+func (j *jobRunner) makeAvailable(ctx context.Context, ids []int64) error {
+	_, err := j.k.pool.Exec(ctx, `
+		WITH moved AS (
+			UPDATE `+jobs.Schema+`.river_job
+			SET state = CASE WHEN scheduled_at > now() THEN 'scheduled' ELSE 'available' END::`+jobs.Schema+`.river_job_state
+			WHERE id = ANY($1) AND state = 'pending'
+			RETURNING queue)
+		SELECT pg_notify('`+jobs.Schema+`.river_insert', json_build_object('queue', queue)::text)
+		FROM (SELECT DISTINCT queue FROM moved) q`, ids)
+	return err
+}
+
+// discard deletes pending jobs whose transaction rolled back.
+func (j *jobRunner) discard(ctx context.Context, ids []int64) error {
+	_, err := j.k.pool.Exec(ctx, `DELETE FROM `+jobs.Schema+`.river_job WHERE id = ANY($1) AND state = 'pending'`, ids)
+	return err
+}
+
+// reconcileAge is how old a pending job must be before the reconciler
+// looks at it: older than any transaction settles its own.
+const reconcileAge = 2 * time.Second
+
+// reconcile settles the pending jobs of transactions whose end no process
+// saw: it asks each one's database whether it committed. A database that
+// cannot answer (gone, unreachable) leaves its jobs pending for the next
+// round; a transaction too old for its database to remember is logged and
+// its jobs left pending for an operator.
+func (j *jobRunner) reconcile(ctx context.Context) error {
+	rows, err := j.k.pool.Query(ctx, `
+		SELECT id, metadata->'`+jobCommitKey+`'
+		FROM `+jobs.Schema+`.river_job
+		WHERE state = 'pending' AND metadata ? '`+jobCommitKey+`' AND created_at < now() - $1::interval
+		ORDER BY id LIMIT 1000`, reconcileAge)
+	if err != nil {
+		return err
+	}
+	byDB := map[router.Key]map[string][]int64{} // database → xid → jobs
+	var (
+		id     int64
+		commit jobCommit
+	)
+	if _, err := pgx.ForEachRow(rows, []any{&id, &commit}, func() error {
+		key := router.Key{Cluster: commit.Cluster, Database: commit.Database}
+		if byDB[key] == nil {
+			byDB[key] = map[string][]int64{}
+		}
+		byDB[key][commit.XID] = append(byDB[key][commit.XID], id)
+		return nil
+	}); err != nil {
+		return err
+	}
+	var errs []error
+	for key, xids := range byDB {
+		if err := j.settle(ctx, key, xids); err != nil {
+			errs = append(errs, fmt.Errorf("database %s of cluster %s: %w", key.Database, key.Cluster, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// settle asks one database for the fate of its transactions and settles
+// their jobs.
+func (j *jobRunner) settle(ctx context.Context, key router.Key, xids map[string][]int64) error {
+	pool, release, err := j.k.router.Acquire(ctx, key)
+	if err != nil {
+		return err
+	}
+	defer release()
+	list := make([]string, 0, len(xids))
+	for x := range xids {
+		list = append(list, x)
+	}
+	rows, err := pool.Query(ctx, `SELECT x, pg_xact_status(x::xid8) FROM unnest($1::text[]) x`, list)
+	if err != nil {
+		return err
+	}
+	var (
+		x                  string
+		status             *string
+		committed, aborted []int64
+	)
+	if _, err := pgx.ForEachRow(rows, []any{&x, &status}, func() error {
+		switch {
+		case status == nil:
+			j.k.log.WarnContext(ctx, "tenantkit: pending jobs of a transaction the database no longer remembers; settle them by hand",
+				"cluster", key.Cluster, "database", key.Database, "xid", x, "jobs", xids[x])
+		case *status == "committed":
+			committed = append(committed, xids[x]...)
+		case *status == "aborted":
+			aborted = append(aborted, xids[x]...)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	if len(committed) > 0 {
+		if err := j.makeAvailable(ctx, committed); err != nil {
+			return err
+		}
+	}
+	if len(aborted) > 0 {
+		return j.discard(ctx, aborted)
+	}
+	return nil
+}
+
+// run works jobs and reconciles pending ones until ctx is done, then
+// stops River, letting running jobs finish for up to 10 seconds.
+func (j *jobRunner) run(ctx context.Context) error {
+	if j.cfg.Workers == nil {
+		return nil
+	}
+	if err := j.client.Start(ctx); err != nil {
+		return fmt.Errorf("tenantkit: jobs: %w", err)
+	}
+	every(ctx, j.cfg.ReconcileInterval, func() {
+		if err := j.reconcile(ctx); err != nil && ctx.Err() == nil {
+			j.k.log.WarnContext(ctx, "tenantkit: settle pending jobs", "err", err)
+		}
+	})
+	stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := j.client.Stop(stopCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return nil
+}
+
+// tenantWork is the River middleware that works a job with its tenant.
+type tenantWork struct {
+	river.MiddlewareDefaults
+	j *jobRunner
+}
+
+// Work restores the tenant context of the job's tenant, or snoozes the job
+// while the tenant is suspended, or cancels it when the tenant is deleted.
+// A job without a tenant is worked as it is.
+func (m *tenantWork) Work(ctx context.Context, job *rivertype.JobRow, doInner func(context.Context) error) error {
+	var meta struct {
+		Tenant string `json:"tenant_id"`
+		Slug   string `json:"tenant"`
+	}
+	if err := json.Unmarshal(job.Metadata, &meta); err != nil || meta.Tenant == "" {
+		return doInner(ctx)
+	}
+	id, err := uuid.Parse(meta.Tenant)
+	if err != nil {
+		return river.JobCancel(fmt.Errorf("tenantkit: job names tenant %q, not a tenant id", meta.Tenant))
+	}
+	k := m.j.k
+	t, err := k.cache.ByID(ctx, id)
+	switch {
+	case errors.Is(err, ErrTenantNotFound):
+		return river.JobCancel(fmt.Errorf("tenantkit: tenant %s (%s) no longer exists", meta.Slug, id))
+	case err != nil:
+		return err
+	case t.Status == StatusDeleted:
+		return river.JobCancel(fmt.Errorf("tenantkit: tenant %s is deleted", t.Slug))
+	case t.Status == StatusSuspended:
+		return river.JobSnooze(m.j.cfg.SuspendedSnooze)
+	}
+	return doInner(WithTenant(ctx, t))
+}
+
+// warnOnly passes on River's warnings and errors, not its routine info.
+type warnOnly struct{ slog.Handler }
+
+func (w warnOnly) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelWarn && w.Handler.Enabled(ctx, l)
+}

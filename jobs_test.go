@@ -1,0 +1,320 @@
+package tenantkit_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/tenantkit/tenantkit"
+	"github.com/tenantkit/tenantkit/examples/orders"
+	"github.com/tenantkit/tenantkit/internal/catalog"
+	"github.com/tenantkit/tenantkit/tenantkittest"
+)
+
+// noteArgs is a job that notes that it ran, with what it saw.
+type noteArgs struct {
+	Tag string `json:"tag"`
+}
+
+func (noteArgs) Kind() string { return "tenantkit_test_note" }
+
+// seen is what one run of a note job saw.
+type seen struct {
+	tag       string
+	tenant    *tenantkit.Tenant
+	customers int
+	flag      bool
+}
+
+// noteWorker records every run, and counts the tenant's customers through
+// scoped access, as a handler would.
+type noteWorker struct {
+	river.WorkerDefaults[noteArgs]
+	kit  func() *tenantkit.Kit
+	mu   sync.Mutex
+	runs []seen
+}
+
+func (w *noteWorker) Work(ctx context.Context, job *river.Job[noteArgs]) error {
+	s := seen{tag: job.Args.Tag}
+	s.tenant, _ = tenantkit.FromContext(ctx)
+	if s.tenant != nil {
+		if err := w.kit().QueryRow(ctx, "SELECT count(*) FROM customers").Scan(&s.customers); err != nil {
+			return err
+		}
+		s.flag = w.kit().Flag(ctx, "jobs-test")
+	}
+	w.mu.Lock()
+	w.runs = append(w.runs, s)
+	w.mu.Unlock()
+	return nil
+}
+
+func (w *noteWorker) ran(tag string) (seen, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, s := range w.runs {
+		if s.tag == tag {
+			return s, true
+		}
+	}
+	return seen{}, false
+}
+
+func (w *noteWorker) count(tag string) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := 0
+	for _, s := range w.runs {
+		if s.tag == tag {
+			n++
+		}
+	}
+	return n
+}
+
+// jobsKit is a listening Kit that works note jobs.
+func jobsKit(t *testing.T, p *tenantkittest.Platform, cfg tenantkit.JobsConfig) (*tenantkit.Kit, *noteWorker) {
+	t.Helper()
+	var kit *tenantkit.Kit
+	w := &noteWorker{kit: func() *tenantkit.Kit { return kit }}
+	workers := river.NewWorkers()
+	river.AddWorker(workers, w)
+	cfg.Workers = workers
+	if cfg.FetchPollInterval == 0 {
+		cfg.FetchPollInterval = 100 * time.Millisecond
+	}
+	if cfg.ReconcileInterval == 0 {
+		cfg.ReconcileInterval = 200 * time.Millisecond
+	}
+	kit = p.ListeningKit(t, tenantkit.Config{Jobs: &cfg})
+	return kit, w
+}
+
+// waitUntil waits for cond as waitFor does, naming what it waited for.
+func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(d); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not after %s", what, d)
+		}
+	}
+}
+
+// jobState reads a job's state from River's table.
+func jobState(t *testing.T, kit *tenantkit.Kit, id int64) (rivertype.JobState, bool) {
+	t.Helper()
+	j, err := kit.Jobs().JobGet(context.Background(), id)
+	if errors.Is(err, river.ErrNotFound) {
+		return "", false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j.State, true
+}
+
+// TestAJobExistsIfAndOnlyIfItsTransactionCommits: on every tier (the
+// tenant's data in the shared database, a schema, a database of its own,
+// never the catalog's), a job enqueued in a kit.Tx that commits runs, with
+// the transaction's writes visible to it; one enqueued in a kit.Tx that
+// rolls back never runs and is gone from River's table.
+func TestAJobExistsIfAndOnlyIfItsTransactionCommits(t *testing.T) {
+	t.Parallel()
+	p := tenantkittest.NewPlatform(t, orders.Migrations())
+	tiers := map[string]string{"acme": "shared", "globex": "schema", "initech": "dedicated"}
+	for slug, tier := range tiers {
+		p.Tenant(t, slug, tier)
+	}
+	kit, w := jobsKit(t, p, tenantkit.JobsConfig{})
+	var rolledBack []int64
+	for slug := range tiers {
+		ctx := p.Scoped(t, kit, slug)
+		if err := kit.Tx(ctx, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, "INSERT INTO customers (email, name) VALUES ($1, 'first')", slug+"@example.com"); err != nil {
+				return err
+			}
+			_, err := kit.EnqueueTx(ctx, tx, noteArgs{Tag: slug + "-committed"}, nil)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		errBoom := errors.New("boom")
+		err := kit.Tx(ctx, func(tx pgx.Tx) error {
+			res, err := kit.EnqueueTx(ctx, tx, noteArgs{Tag: slug + "-rolled-back"}, nil)
+			if err != nil {
+				return err
+			}
+			rolledBack = append(rolledBack, res.Job.ID)
+			return errBoom
+		})
+		if !errors.Is(err, errBoom) {
+			t.Fatalf("%s: rolled back Tx: %v", slug, err)
+		}
+	}
+	for slug := range tiers {
+		waitUntil(t, 20*time.Second, slug+"'s committed job to run", func() bool { _, ok := w.ran(slug + "-committed"); return ok })
+		s, _ := w.ran(slug + "-committed")
+		if s.tenant == nil || s.tenant.Slug != slug || s.customers != 1 {
+			t.Errorf("%s's job saw tenant %v and %d customers, want itself and 1", slug, s.tenant, s.customers)
+		}
+	}
+	// Past the reconciler's age and a few of its rounds: still nothing.
+	time.Sleep(3 * time.Second)
+	for slug := range tiers {
+		if n := w.count(slug + "-rolled-back"); n != 0 {
+			t.Errorf("%s's job of a rolled back transaction ran %d times", slug, n)
+		}
+	}
+	for _, id := range rolledBack {
+		if st, ok := jobState(t, kit, id); ok {
+			t.Errorf("job %d of a rolled back transaction is still in River's table, %s", id, st)
+		}
+	}
+}
+
+// TestJobsOfTransactionsNobodySettledAreSettledFromTheirDatabase: a process
+// dies between its transactions' ends and its settling their jobs (a Kit
+// told to skip settling stands in for it). The jobs stay pending; a Kit
+// working jobs asks the tenant's database how each transaction ended:
+// the committed one's job runs once, the rolled back one's is deleted.
+func TestJobsOfTransactionsNobodySettledAreSettledFromTheirDatabase(t *testing.T) {
+	t.Parallel()
+	p := tenantkittest.NewPlatform(t, orders.Migrations())
+	p.Tenant(t, "acme", "dedicated")
+	dying := p.Kit(t, tenantkit.Config{Jobs: &tenantkit.JobsConfig{}})
+	tenantkit.SkipSettlingJobs(dying)
+	ctx := p.Scoped(t, dying, "acme")
+	var committed, aborted int64
+	if err := dying.Tx(ctx, func(tx pgx.Tx) error {
+		res, err := dying.EnqueueTx(ctx, tx, noteArgs{Tag: "committed"}, nil)
+		if err == nil {
+			committed = res.Job.ID
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	_ = dying.Tx(ctx, func(tx pgx.Tx) error {
+		res, err := dying.EnqueueTx(ctx, tx, noteArgs{Tag: "aborted"}, nil)
+		if err != nil {
+			return err
+		}
+		aborted = res.Job.ID
+		return errors.New("rolled back")
+	})
+	for _, id := range []int64{committed, aborted} {
+		if st, _ := jobState(t, dying, id); st != rivertype.JobStatePending {
+			t.Fatalf("job %d is %s before any process settled it, want pending", id, st)
+		}
+	}
+
+	kit, w := jobsKit(t, p, tenantkit.JobsConfig{})
+	waitUntil(t, 20*time.Second, "the committed transaction's job to run", func() bool { _, ok := w.ran("committed"); return ok })
+	waitUntil(t, 20*time.Second, "the rolled back transaction's job to be deleted", func() bool { _, ok := jobState(t, kit, aborted); return !ok })
+	time.Sleep(time.Second)
+	if n, m := w.count("committed"), w.count("aborted"); n != 1 || m != 0 {
+		t.Fatalf("the committed job ran %d times, the aborted one %d; want 1 and 0", n, m)
+	}
+}
+
+// TestAJobSeesTheTenantContextAHandlerSees: the tenant context in a job
+// is the one the HTTP middleware builds: same plan, features, limits,
+// flag value; scoped access reaches the tenant's rows.
+func TestAJobSeesTheTenantContextAHandlerSees(t *testing.T) {
+	t.Parallel()
+	p := tenantkittest.NewPlatform(t, orders.Migrations())
+	p.Tenant(t, "acme", "schema")
+	ctx := context.Background()
+	if _, err := p.Store().SetTenantPlan(ctx, "test", "acme", catalog.SetPlanParams{Plan: "pro"}); err != nil {
+		t.Fatal(err)
+	}
+	kit, w := jobsKit(t, p, tenantkit.JobsConfig{})
+	want, err := kit.Lookup(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx := p.Scoped(t, kit, "acme")
+	if _, err := kit.Enqueue(sctx, noteArgs{Tag: "context"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 20*time.Second, "the job to run", func() bool { _, ok := w.ran("context"); return ok })
+	s, _ := w.ran("context")
+	got := s.tenant
+	if got == nil || got.ID != want.ID || got.Plan != "pro" || got.Plan != want.Plan || fmt.Sprint(got.Features) != fmt.Sprint(want.Features) ||
+		fmt.Sprint(got.Limits) != fmt.Sprint(want.Limits) || s.flag != kit.Flag(sctx, "jobs-test") {
+		t.Fatalf("the job saw %+v (flag %v), the handler's context is %+v", got, s.flag, want)
+	}
+	if _, err := kit.Enqueue(context.Background(), noteArgs{Tag: "nobody"}, nil); !errors.Is(err, tenantkit.ErrNoTenant) {
+		t.Fatalf("Enqueue without a tenant: %v, want ErrNoTenant", err)
+	}
+	other := p.Kit(t, tenantkit.Config{})
+	if err := other.Tx(sctx, func(tx pgx.Tx) error {
+		_, err := kit.EnqueueTx(sctx, tx, noteArgs{Tag: "foreign"}, nil)
+		return err
+	}); !errors.Is(err, tenantkit.ErrNotScopedTx) {
+		t.Fatalf("EnqueueTx in a transaction not of this Kit: %v, want ErrNotScopedTx", err)
+	}
+}
+
+// TestASuspendedTenantsJobWaitsAndADeletedTenantsIsCancelled: a job of a
+// suspended tenant is snoozed, spending no attempt, until the tenant is
+// resumed; a job of a deleted tenant is cancelled and never runs.
+func TestASuspendedTenantsJobWaitsAndADeletedTenantsIsCancelled(t *testing.T) {
+	t.Parallel()
+	p := tenantkittest.NewPlatform(t, orders.Migrations())
+	p.Tenant(t, "acme", "shared")
+	p.Tenant(t, "globex", "shared")
+	ctx := context.Background()
+	kit, w := jobsKit(t, p, tenantkit.JobsConfig{SuspendedSnooze: 200 * time.Millisecond})
+	acme, globex := p.Scoped(t, kit, "acme"), p.Scoped(t, kit, "globex")
+	if _, err := p.Store().SuspendTenant(ctx, "test", "acme", "unpaid invoice"); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 10*time.Second, "the Kit to see acme suspended", func() bool {
+		tn, err := kit.Lookup(ctx, "acme")
+		return err == nil && tn.Status == tenantkit.StatusSuspended
+	})
+	held, err := kit.Enqueue(acme, noteArgs{Tag: "held"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond) // several snoozes
+	if w.count("held") != 0 {
+		t.Fatal("a suspended tenant's job ran")
+	}
+	j, err := kit.Jobs().JobGet(ctx, held.Job.ID)
+	if err != nil || j.Attempt > 1 {
+		t.Fatalf("the held job: %+v, %v; want no attempt spent", j, err)
+	}
+	if _, err := p.Store().ResumeTenant(ctx, "test", "acme"); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 10*time.Second, "acme's job to run once acme is resumed", func() bool { return w.count("held") == 1 })
+
+	if _, err := p.Store().DeleteTenant(ctx, "test", "globex"); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 10*time.Second, "the Kit to see globex deleted", func() bool {
+		tn, err := kit.Lookup(ctx, "globex")
+		return errors.Is(err, tenantkit.ErrTenantNotFound) || (err == nil && tn.Status == tenantkit.StatusDeleted)
+	})
+	gone, err := kit.Enqueue(globex, noteArgs{Tag: "gone"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 10*time.Second, "the deleted tenant's job to be cancelled", func() bool {
+		st, _ := jobState(t, kit, gone.Job.ID)
+		return st == rivertype.JobStateCancelled
+	})
+	if w.count("gone") != 0 {
+		t.Fatal("a deleted tenant's job ran")
+	}
+}
