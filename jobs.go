@@ -76,9 +76,21 @@ type jobRunner struct {
 	k      *Kit
 	cfg    JobsConfig
 	client *river.Client[pgx.Tx]
+	// settles carries the jobs of ended transactions to the settler, so
+	// that settling them costs the transaction no round trip.
+	settles chan settle
+	stop    chan struct{}
+	stopped chan struct{}
 	// skipSettle leaves a transaction's jobs pending when it ends, as if
 	// the process died right then (tests).
 	skipSettle bool
+}
+
+// settle is the jobs of one ended transaction: committed (to be made
+// available) or rolled back (to be deleted).
+type settle struct {
+	ids       []int64
+	committed bool
 }
 
 func (k *Kit) buildJobs() error {
@@ -93,7 +105,7 @@ func (k *Kit) buildJobs() error {
 	if c.ReconcileInterval <= 0 {
 		c.ReconcileInterval = 2 * time.Second
 	}
-	j := &jobRunner{k: k, cfg: c}
+	j := &jobRunner{k: k, cfg: c, settles: make(chan settle, 1024), stop: make(chan struct{}), stopped: make(chan struct{})}
 	rc := &river.Config{
 		Schema:            jobs.Schema,
 		FetchPollInterval: c.FetchPollInterval,
@@ -113,7 +125,66 @@ func (k *Kit) buildJobs() error {
 	}
 	j.client = client
 	k.jobs = j
+	go j.settler()
+	k.closers = append(k.closers, func() { close(j.stop); <-j.stopped })
 	return nil
+}
+
+// settler settles the jobs of ended transactions in batches, in the
+// background, until the Kit closes; then it settles what is left.
+func (j *jobRunner) settler() {
+	defer close(j.stopped)
+	for {
+		var first settle
+		select {
+		case first = <-j.settles:
+		case <-j.stop:
+			for {
+				select {
+				case s := <-j.settles:
+					j.settleBatch([]settle{s})
+				default:
+					return
+				}
+			}
+		}
+		batch := []settle{first}
+	more:
+		for len(batch) < 256 {
+			select {
+			case s := <-j.settles:
+				batch = append(batch, s)
+			default:
+				break more
+			}
+		}
+		j.settleBatch(batch)
+	}
+}
+
+// settleBatch makes the committed transactions' jobs available and
+// deletes the rolled back ones'. What fails waits for the reconciler.
+func (j *jobRunner) settleBatch(batch []settle) {
+	var available, discarded []int64
+	for _, s := range batch {
+		if s.committed {
+			available = append(available, s.ids...)
+		} else {
+			discarded = append(discarded, s.ids...)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if len(available) > 0 {
+		if err := j.makeAvailable(ctx, available); err != nil {
+			j.k.log.Warn("tenantkit: jobs of committed transactions wait for the reconciler", "jobs", len(available), "err", err)
+		}
+	}
+	if len(discarded) > 0 {
+		if err := j.discard(ctx, discarded); err != nil {
+			j.k.log.Warn("tenantkit: jobs of rolled back transactions wait for the reconciler", "jobs", len(discarded), "err", err)
+		}
+	}
 }
 
 // Jobs returns the Kit's River client, for what Enqueue does not cover
@@ -232,10 +303,10 @@ type jobTx struct {
 }
 
 // tx runs one attempt of a scoped transaction (begin runs it) with fn
-// given a jobTx, then settles the jobs fn enqueued: made available when
-// the transaction committed, deleted when fn failed (so it rolled back).
-// When the commit itself failed, its fate is unknown here: the jobs wait
-// for the reconciler, which asks the database.
+// given a jobTx, then has the jobs fn enqueued settled: made available
+// when the transaction committed, deleted when fn failed (so it rolled
+// back). When the commit itself failed, its fate is unknown here: the jobs
+// wait for the reconciler, which asks the database.
 func (j *jobRunner) tx(ctx context.Context, t scope.Target, fn func(pgx.Tx) error, begin func(func(pgx.Tx) error) error) error {
 	jt := &jobTx{target: t}
 	var fnErr error
@@ -247,21 +318,25 @@ func (j *jobRunner) tx(ctx context.Context, t scope.Target, fn func(pgx.Tx) erro
 	if len(jt.ids) == 0 || j.skipSettle {
 		return err
 	}
-	// The jobs are settled even when ctx is done: they are the work the
-	// transaction did.
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
+	// Settled in the background, whatever becomes of ctx: they are the
+	// work the transaction did.
 	switch {
 	case err == nil:
-		if serr := j.makeAvailable(sctx, jt.ids); serr != nil {
-			j.k.log.WarnContext(ctx, "tenantkit: jobs of a committed transaction wait for the reconciler", "err", serr)
-		}
-	case err != nil && fnErr != nil:
-		if serr := j.discard(sctx, jt.ids); serr != nil {
-			j.k.log.WarnContext(ctx, "tenantkit: jobs of a rolled back transaction wait for the reconciler", "err", serr)
-		}
+		j.queue(settle{ids: jt.ids, committed: true})
+	case fnErr != nil:
+		j.queue(settle{ids: jt.ids})
 	}
 	return err
+}
+
+// queue hands s to the settler; when it is behind by a full buffer, the
+// caller settles s itself rather than wait.
+func (j *jobRunner) queue(s settle) {
+	select {
+	case j.settles <- s:
+	default:
+		j.settleBatch([]settle{s})
+	}
 }
 
 // makeAvailable moves pending jobs to available (or scheduled, when they

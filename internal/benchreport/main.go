@@ -46,6 +46,8 @@ var pairs = []pair{
 	{".", "NaiveQueryRow", "BareQueryRow", "anchor: SET, then the query"},
 	{".", "HTTPOrdersScoped", "HTTPOrdersBare", "throughput ≥ 0.9× (ratio ≤ 1.11×)"},
 	{".", "RLSFilter", "ExplicitFilter", "≤ 1.10×"},
+	{".", "JobEnqueueTx", "JobBareInsertTx", "≤ 1.3×"},
+	{".", "JobNoopThroughput", "JobBareNoopThroughput", "throughput ≥ 0.8× (ratio ≤ 1.25×)"},
 }
 
 type result struct{ ns, allocs, bytes float64 }
@@ -60,6 +62,7 @@ func main() {
 	migrations := flag.Bool("migrations", true, "also run the 1,000-schema migrate benchmarks (about 2 minutes)")
 	moves := flag.Bool("moves", true, "also run the tenant move benchmarks (about 4 minutes a count)")
 	moveCount := flag.Int("move-count", 1, "runs of the move benchmarks; the median of each figure is reported")
+	jobLatency := flag.Bool("job-latency", true, "also run the job enqueue→start latency benchmark (about 1 minute a count)")
 	flag.Parse()
 	if *core {
 		reportCore(*count)
@@ -67,6 +70,13 @@ func main() {
 	if *migrations {
 		fmt.Println()
 		if err := reportMigrations(); err != nil {
+			fmt.Fprintf(os.Stderr, "benchreport: %v\n", err)
+			os.Exit(1)
+		}
+	}
+	if *jobLatency {
+		fmt.Println()
+		if err := reportJobs(*count); err != nil {
 			fmt.Fprintf(os.Stderr, "benchreport: %v\n", err)
 			os.Exit(1)
 		}
