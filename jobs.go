@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"math/rand/v2"
 	"time"
 
 	"github.com/google/uuid"
@@ -504,7 +505,45 @@ func (m *tenantWork) Work(ctx context.Context, job *rivertype.JobRow, doInner fu
 	case t.Status == StatusSuspended:
 		return river.JobSnooze(m.j.cfg.SuspendedSnooze)
 	}
+	if limit, ok := t.Limit(JobConcurrencyLimit); ok {
+		admitted, err := m.j.admit(ctx, t.ID, job.ID, limit)
+		if err != nil {
+			return err
+		}
+		if !admitted {
+			return river.JobSnooze(time.Second + rand.N(time.Second))
+		}
+		defer m.j.release(job.ID)
+	}
 	return doInner(WithTenant(ctx, t))
+}
+
+// JobConcurrencyLimit is the plan limit (overridable per tenant) on how
+// many of a tenant's jobs run at once, across every worker process. A
+// job over it is snoozed for a second or two, no attempt spent, and the
+// tenant's other waiting jobs drop to River's lowest priority, so that
+// one tenant's backlog does not hold up the others' jobs. Without the
+// limit, a tenant's jobs are not capped.
+const JobConcurrencyLimit = "max_concurrent_jobs"
+
+// admit asks the catalog whether job may run now under its tenant's cap.
+func (j *jobRunner) admit(ctx context.Context, tenant uuid.UUID, job int64, limit int64) (bool, error) {
+	var ok bool
+	err := j.k.pool.QueryRow(ctx, "SELECT tenantkit.admit_job($1, $2, $3)", tenant, job, limit).Scan(&ok)
+	if err != nil {
+		return false, fmt.Errorf("tenantkit: admit job %d: %w", job, err)
+	}
+	return ok, nil
+}
+
+// release gives back a job's admission once it ran. Should this fail, the
+// admission stops counting once the job is no longer running.
+func (j *jobRunner) release(job int64) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := j.k.pool.Exec(ctx, "DELETE FROM tenantkit.job_admissions WHERE job_id = $1", job); err != nil {
+		j.k.log.Warn("tenantkit: release job admission", "job", job, "err", err)
+	}
 }
 
 // warnOnly passes on River's warnings and errors, not its routine info.

@@ -318,3 +318,92 @@ func TestASuspendedTenantsJobWaitsAndADeletedTenantsIsCancelled(t *testing.T) {
 		t.Fatal("a deleted tenant's job ran")
 	}
 }
+
+// slowArgs is a job that takes 50 ms.
+type slowArgs struct {
+	Tenant string `json:"tenant"`
+}
+
+func (slowArgs) Kind() string { return "tenantkit_test_slow" }
+
+// slowWorker runs slow jobs and tracks how many of each tenant's run at
+// once, across every Kit it is registered with.
+type slowWorker struct {
+	river.WorkerDefaults[slowArgs]
+	mu      sync.Mutex
+	running map[string]int
+	most    map[string]int
+	ran     map[string]int
+	started map[string]time.Time
+}
+
+func (w *slowWorker) Work(ctx context.Context, job *river.Job[slowArgs]) error {
+	w.mu.Lock()
+	w.running[job.Args.Tenant]++
+	w.most[job.Args.Tenant] = max(w.most[job.Args.Tenant], w.running[job.Args.Tenant])
+	if _, ok := w.started[job.Args.Tenant]; !ok {
+		w.started[job.Args.Tenant] = time.Now()
+	}
+	w.mu.Unlock()
+	select {
+	case <-time.After(50 * time.Millisecond):
+	case <-ctx.Done():
+	}
+	w.mu.Lock()
+	w.running[job.Args.Tenant]--
+	w.ran[job.Args.Tenant]++
+	w.mu.Unlock()
+	return nil
+}
+
+// TestOneTenantsBacklogDoesNotHoldUpAnothersJob: with max_concurrent_jobs
+// at 2 on their plan, tenant acme enqueues 5,000 jobs of 50 ms, then
+// globex one. Two worker processes (Kits) of 10 workers each work them.
+// globex's job starts while acme's backlog is still almost whole, and
+// never more than 2 of acme's jobs run at once across both processes.
+func TestOneTenantsBacklogDoesNotHoldUpAnothersJob(t *testing.T) {
+	t.Parallel()
+	p := tenantkittest.NewPlatform(t, orders.Migrations())
+	p.Tenant(t, "acme", "shared")
+	p.Tenant(t, "globex", "shared")
+	ctx := context.Background()
+	if err := p.Store().SetPlanLimit(ctx, "test", "free", tenantkit.JobConcurrencyLimit, 2); err != nil {
+		t.Fatal(err)
+	}
+	w := &slowWorker{running: map[string]int{}, most: map[string]int{}, ran: map[string]int{}, started: map[string]time.Time{}}
+	var kits []*tenantkit.Kit
+	for range 2 {
+		workers := river.NewWorkers()
+		river.AddWorker(workers, w)
+		kits = append(kits, p.ListeningKit(t, tenantkit.Config{Jobs: &tenantkit.JobsConfig{
+			Workers: workers, Queues: map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 10}},
+		}}))
+	}
+	acme := p.Scoped(t, kits[0], "acme")
+	const backlog = 5000
+	for range backlog {
+		if _, err := kits[0].Enqueue(acme, slowArgs{Tenant: "acme"}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	at := time.Now()
+	if _, err := kits[1].Enqueue(p.Scoped(t, kits[1], "globex"), slowArgs{Tenant: "globex"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 60*time.Second, "globex's job to start", func() bool {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		_, ok := w.started["globex"]
+		return ok
+	})
+	w.mu.Lock()
+	wait, acmeRan, most := w.started["globex"].Sub(at), w.ran["acme"], w.most["acme"]
+	w.mu.Unlock()
+	t.Logf("globex's job started %v after it was enqueued, behind a backlog of %d acme jobs of which %d had run", wait.Round(time.Millisecond), backlog, acmeRan)
+	if acmeRan > backlog/10 {
+		t.Errorf("globex's job waited for %d of acme's jobs", acmeRan)
+	}
+	if most > 2 {
+		t.Errorf("%d of acme's jobs ran at once across the two processes; its plan allows 2", most)
+	}
+}

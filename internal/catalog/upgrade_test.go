@@ -64,6 +64,7 @@ func TestUpgradeRollingFleetKeepsServing(t *testing.T) {
 		CatalogVersion int64 `json:"catalog_version"`
 		Pending        []catalog.Step
 		Instances      []catalog.Instance
+		Jobs           struct{ Pending []int }
 	}
 	decode(t, cli(ctx, t, newBin, url, "catalog", "migrate", "--dry-run", "-o", "json"), &plan)
 	want := ""
@@ -72,6 +73,14 @@ func TestUpgradeRollingFleetKeepsServing(t *testing.T) {
 		if s.Phase != catalog.PhaseExpand || !s.Apply {
 			t.Fatalf("dry run: %05d is %s and apply=%t; this release's migrations must all be expand", s.Version, s.Phase, s.Apply)
 		}
+	}
+	if len(plan.Jobs.Pending) > 0 {
+		// River's tables for jobs arrive with this release too.
+		vs := make([]string, len(plan.Jobs.Pending))
+		for i, v := range plan.Jobs.Pending {
+			vs[i] = fmt.Sprint(v)
+		}
+		want += "applied River's migrations " + strings.Join(vs, ", ") + " to schema tenantkit_jobs (jobs)\n"
 	}
 	if !plan.DryRun || plan.CatalogVersion != 7 || len(plan.Pending) != int(catalog.SchemaVersion()-7) || plan.Pending[0].Version != 8 ||
 		!strings.Contains(plan.Pending[0].SQL, "CREATE TABLE tenantkit.instances") || len(plan.Instances) != 0 {

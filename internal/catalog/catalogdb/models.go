@@ -104,6 +104,12 @@ type TenantkitIntegration struct {
 	UpdatedAt   time.Time       `json:"updated_at"`
 }
 
+type TenantkitJobAdmission struct {
+	JobID      int64     `json:"job_id"`
+	TenantID   uuid.UUID `json:"tenant_id"`
+	AdmittedAt time.Time `json:"admitted_at"`
+}
+
 type TenantkitMove struct {
 	ID                uuid.UUID       `json:"id"`
 	TenantID          uuid.UUID       `json:"tenant_id"`
