@@ -1,7 +1,8 @@
 // Package client is a Go client of the tenantkit admin API: the HTTP API
 // that `tenantkit serve` answers under /api/v1, for creating, placing,
-// moving and suspending tenants and for managing their plans, flags,
-// settings, integrations and usage. It needs only the standard library.
+// moving and suspending tenants, for managing their plans, flags,
+// settings, integrations and usage, and for following, retrying and
+// cancelling background jobs. It needs only the standard library.
 //
 // A Client's methods take a context and return the package's own types,
 // whose JSON matches the wire. An answer other than 2xx comes back as an

@@ -15,6 +15,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+
 	"github.com/tenantkit/tenantkit/api"
 	"github.com/tenantkit/tenantkit/internal/catalog"
 	"github.com/tenantkit/tenantkit/internal/placement"
@@ -42,6 +45,10 @@ type Config struct {
 	// Registry serves tenants' integrations. Without it the integration
 	// routes answer 501. Defaults to nil.
 	Registry *registry.Registry
+	// Jobs lists, retries and cancels River's jobs in the catalog (an
+	// insert-only client of jobs.Schema, see jobs.NewClient). Without it
+	// the jobs routes answer 501. Defaults to nil.
+	Jobs *river.Client[pgx.Tx]
 	// Logger receives errors that are not the client's. Defaults to
 	// slog.Default().
 	Logger *slog.Logger
@@ -52,6 +59,7 @@ type API struct {
 	store    *catalog.Store
 	prov     *placement.Provisioner
 	registry *registry.Registry
+	jobs     *river.Client[pgx.Tx]
 	schema   *settings.Schema
 	token    []byte
 	ready    func(context.Context) error
@@ -70,7 +78,7 @@ func New(cfg Config) (*API, error) {
 	if len(cfg.Token) < 16 {
 		return nil, errors.New("adminapi: Config.Token must be at least 16 characters")
 	}
-	a := &API{store: cfg.Store, prov: cfg.Provisioner, registry: cfg.Registry, schema: cfg.SettingsSchema, token: []byte(cfg.Token), ready: cfg.ReadyFunc, log: cfg.Logger, mux: http.NewServeMux()}
+	a := &API{store: cfg.Store, prov: cfg.Provisioner, registry: cfg.Registry, jobs: cfg.Jobs, schema: cfg.SettingsSchema, token: []byte(cfg.Token), ready: cfg.ReadyFunc, log: cfg.Logger, mux: http.NewServeMux()}
 	if a.log == nil {
 		a.log = slog.Default()
 	}
@@ -147,6 +155,10 @@ func (a *API) table() []route {
 		{path: "/api/v1/tenants/{ref}/usage", methods: map[string]http.HandlerFunc{"GET": a.tenantUsage}},
 		{path: "/api/v1/usage", methods: map[string]http.HandlerFunc{"GET": a.exportUsage}},
 		{path: "/api/v1/load", methods: map[string]http.HandlerFunc{"GET": a.load}},
+		{path: "/api/v1/jobs", methods: map[string]http.HandlerFunc{"GET": a.listJobs}},
+		{path: "/api/v1/jobs/{id}", methods: map[string]http.HandlerFunc{"GET": a.getJob}},
+		{path: "/api/v1/jobs/{id}/retry", methods: map[string]http.HandlerFunc{"POST": a.retryJob}},
+		{path: "/api/v1/jobs/{id}/cancel", methods: map[string]http.HandlerFunc{"POST": a.cancelJob}},
 	}
 }
 
@@ -372,14 +384,21 @@ func (a *API) listTenants(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	if page.Next != "" {
-		next := *r.URL
-		qs := next.Query()
-		qs.Set("after", page.Next)
-		next.RawQuery = qs.Encode()
-		w.Header().Set("Link", fmt.Sprintf("<%s>; rel=\"next\"", next.RequestURI()))
-	}
+	linkNext(w, r, page.Next)
 	writeJSON(w, http.StatusOK, page)
+}
+
+// linkNext sets the Link header of a keyset page whose next is next: the
+// request's address with after=next. A last page (next "") has none.
+func linkNext(w http.ResponseWriter, r *http.Request, next string) {
+	if next == "" {
+		return
+	}
+	u := *r.URL
+	qs := u.Query()
+	qs.Set("after", next)
+	u.RawQuery = qs.Encode()
+	w.Header().Set("Link", fmt.Sprintf("<%s>; rel=\"next\"", u.RequestURI()))
 }
 
 func (a *API) getTenant(w http.ResponseWriter, r *http.Request) {
@@ -531,6 +550,9 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 // client's become a 500 that shows nothing of the cause.
 func ProblemFor(err error) *problem.Problem {
 	if p, ok := integrationProblem(err); ok {
+		return p
+	}
+	if p, ok := jobProblem(err); ok {
 		return p
 	}
 	var (

@@ -103,13 +103,7 @@ func (a *API) exportUsage(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	if next != "" {
-		u := *r.URL
-		qs := u.Query()
-		qs.Set("after", next)
-		u.RawQuery = qs.Encode()
-		w.Header().Set("Link", fmt.Sprintf("<%s>; rel=\"next\"", u.RequestURI()))
-	}
+	linkNext(w, r, next)
 	writeJSON(w, http.StatusOK, UsageExport{Period: period, Tenants: page, Next: next})
 }
 

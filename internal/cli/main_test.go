@@ -77,7 +77,12 @@ const testToken = "test-admin-token-0123456789"
 // URL: everything must go through the server.
 func httpTarget(t *testing.T) target {
 	t.Helper()
-	db := tenantkittest.NewCatalog(t)
+	return httpTargetOn(t, tenantkittest.NewCatalog(t))
+}
+
+// httpTargetOn is httpTarget on the catalog db.
+func httpTargetOn(t *testing.T, db *tenantkittest.Database) target {
+	t.Helper()
 	pool, err := pgxpool.New(context.Background(), db.OwnerDSN())
 	if err != nil {
 		t.Fatal(err)

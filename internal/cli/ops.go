@@ -6,7 +6,9 @@ import (
 	"os"
 	"os/user"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
 
 	"github.com/tenantkit/tenantkit/internal/adminapi"
 	"github.com/tenantkit/tenantkit/internal/bus"
@@ -72,7 +74,7 @@ func connect(ctx context.Context, g *globals) (tenantOps, func(), error) {
 			c()
 		}
 	}
-	ops := directOps{store: store, actor: cliActor()}
+	ops := directOps{store: store, pool: pool, actor: cliActor()}
 	if g.migrations != "" {
 		fsys, err := migrationsFS(g.migrations)
 		if err != nil {
@@ -101,6 +103,8 @@ func cliActor() string {
 // errors as the admin API.
 type directOps struct {
 	store *catalog.Store
+	// pool is the catalog's, which store uses too.
+	pool  *pgxpool.Pool
 	prov  *placement.Provisioner // nil without --migrations
 	actor string
 	// schema validates settings; nil without --settings-schema, or
@@ -109,6 +113,9 @@ type directOps struct {
 	// registry serves integrations; nil without --key-file, or outside
 	// the integrations commands.
 	registry *registry.Registry
+	// jobs is a client of the catalog's jobs queue; nil outside the jobs
+	// commands.
+	jobs *river.Client[pgx.Tx]
 }
 
 var errNoMigrations = usageError{errors.New("placing tenant data needs the application's migrations: --migrations DIR (or TENANTKIT_MIGRATIONS)")}

@@ -63,6 +63,11 @@ const (
 	InvalidIntegration    = "invalid-integration"
 	NoIntegration         = "no-integration"
 	IntegrationTestFailed = "integration-test-failed"
+	// Jobs.
+	JobNotFound = "job-not-found"
+	// JobState refuses what a job's state does not allow (retrying a
+	// pending job).
+	JobState = "job-state"
 )
 
 // FieldError names one invalid field: by name with a message (problems of

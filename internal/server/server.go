@@ -9,16 +9,21 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/riverqueue/river"
+	"riverqueue.com/riverui"
 
 	"github.com/tenantkit/tenantkit"
 	"github.com/tenantkit/tenantkit/internal/adminapi"
 	"github.com/tenantkit/tenantkit/internal/bus"
 	"github.com/tenantkit/tenantkit/internal/catalog"
+	"github.com/tenantkit/tenantkit/internal/jobs"
 	"github.com/tenantkit/tenantkit/internal/placement"
 	"github.com/tenantkit/tenantkit/internal/registry"
 	"github.com/tenantkit/tenantkit/internal/settings"
@@ -50,13 +55,23 @@ type Config struct {
 	// SettingsSchema validates tenant settings written through the admin
 	// API. Defaults to nil: settings are any JSON object.
 	SettingsSchema []byte
+	// Jobs is the River client of the catalog's jobs queue (jobs.Schema)
+	// that the admin API's jobs routes and River's UI at JobsUIPath use.
+	// Defaults to an insert-only client over Pool (jobs.NewClient).
+	Jobs *river.Client[pgx.Tx]
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
 
+// JobsUIPath is where River's UI is served, to holders of the admin
+// token: as a bearer token, or as the password of HTTP Basic
+// authentication, which a browser asks for.
+const JobsUIPath = "/admin/jobs"
+
 // Server is the tenantkit HTTP server.
 type Server struct {
 	handler http.Handler
+	jobsUI  *riverui.Handler
 	log     *slog.Logger
 }
 
@@ -85,8 +100,14 @@ func New(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("server: settings schema: %w", err)
 		}
 	}
+	jobsClient := cfg.Jobs
+	if jobsClient == nil {
+		if jobsClient, err = jobs.NewClient(cfg.Pool); err != nil {
+			return nil, err
+		}
+	}
 	api, err := adminapi.New(adminapi.Config{
-		Store: store, Token: cfg.AdminToken, Logger: log, Provisioner: prov, SettingsSchema: schema, Registry: cfg.Registry,
+		Store: store, Token: cfg.AdminToken, Logger: log, Provisioner: prov, SettingsSchema: schema, Registry: cfg.Registry, Jobs: jobsClient,
 		ReadyFunc: func(ctx context.Context) error {
 			ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			defer cancel()
@@ -107,9 +128,21 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Gatherer != nil {
 		metrics = api.Authenticated(promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError)}))
 	}
+	jobsUI, err := riverui.NewHandler(&riverui.HandlerOpts{Endpoints: riverui.NewEndpoints(jobsClient, nil), Prefix: JobsUIPath, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("server: river UI: %w", err)
+	}
+	// A browser sends Basic credentials with any request to the server,
+	// a cross-site form's too: the UI's writes (retry, cancel, delete,
+	// pause) are taken from its own pages only.
+	ui := api.AuthenticatedBrowser(http.NewCrossOriginProtection().Handler(jobsUI))
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if metrics != nil && r.URL.Path == "/metrics" {
 			metrics.ServeHTTP(w, r)
+			return
+		}
+		if r.URL.Path == JobsUIPath || strings.HasPrefix(r.URL.Path, JobsUIPath+"/") {
+			ui.ServeHTTP(w, r)
 			return
 		}
 		if adminapi.Routes(r.URL.Path) {
@@ -118,14 +151,27 @@ func New(cfg Config) (*Server, error) {
 		}
 		tenantRoutes.ServeHTTP(w, r)
 	})
-	return &Server{handler: h, log: log}, nil
+	return &Server{handler: h, jobsUI: jobsUI, log: log}, nil
 }
 
 // Handler is the server's whole handler.
 func (s *Server) Handler() http.Handler { return s.handler }
 
+// Start starts what the handler runs in the background (the counts River's
+// UI shows) until ctx is done. Serve calls it; a server whose Handler is
+// served otherwise calls it itself.
+func (s *Server) Start(ctx context.Context) error {
+	if err := s.jobsUI.Start(ctx); err != nil {
+		return fmt.Errorf("server: river UI: %w", err)
+	}
+	return nil
+}
+
 // Serve serves on l until ctx is done, then shuts down gracefully.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	if err := s.Start(ctx); err != nil {
+		return err
+	}
 	srv := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
