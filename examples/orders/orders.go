@@ -1,7 +1,8 @@
 // Package orders is an example application on tenantkit: the orders API of a
 // restaurant platform. Its handlers hold no tenant filter and no tier logic:
 // tenantkit's middleware resolves the tenant, and kit.Tx scopes every
-// statement to it on whichever tier the tenant lives.
+// statement to it on whichever tier the tenant lives. Receipts are sent by a
+// background job, worked with its tenant like a request (receipt.go).
 package orders
 
 import (
@@ -55,14 +56,17 @@ type NewOrder struct {
 	Items         []Item `json:"items"`
 }
 
-// Handler serves POST /api/orders, GET /api/orders and GET /api/orders/{id}
-// for the tenant of each request. Mount it behind kit.Middleware.
+// Handler serves POST /api/orders, GET /api/orders, GET /api/orders/{id}
+// and POST /api/orders/{id}/receipt for the tenant of each request. Mount
+// it behind kit.Middleware. Receipts need the Kit's jobs (Config.Jobs, with
+// Workers' workers).
 func Handler(kit *tenantkit.Kit) http.Handler {
 	a := &app{kit: kit}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/orders", a.create)
 	mux.HandleFunc("GET /api/orders", a.list)
 	mux.HandleFunc("GET /api/orders/{id}", a.get)
+	mux.HandleFunc("POST /api/orders/{id}/receipt", a.requestReceipt)
 	return mux
 }
 
@@ -88,7 +92,7 @@ func (a *app) create(w http.ResponseWriter, r *http.Request) {
 		serverError(w, err)
 		return
 	}
-	o, err := a.load(r.Context(), id)
+	o, err := loadOrder(r.Context(), a.kit, id)
 	if err != nil {
 		serverError(w, err)
 		return
@@ -163,7 +167,7 @@ func (a *app) get(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusNotFound, "no such order")
 		return
 	}
-	o, err := a.load(r.Context(), id)
+	o, err := loadOrder(r.Context(), a.kit, id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		fail(w, http.StatusNotFound, "no such order")
 		return
@@ -175,10 +179,10 @@ func (a *app) get(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, o)
 }
 
-// load reads an order and its lines in one read-only transaction.
-func (a *app) load(ctx context.Context, id int64) (Order, error) {
+// loadOrder reads an order and its lines in one read-only transaction.
+func loadOrder(ctx context.Context, kit *tenantkit.Kit, id int64) (Order, error) {
 	var o Order
-	err := a.kit.TxWithOptions(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+	err := kit.TxWithOptions(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, orderSQL+" WHERE o.id = $1", id)
 		if err != nil {
 			return err

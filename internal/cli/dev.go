@@ -128,7 +128,7 @@ func runDev(ctx context.Context, e env, dataDir string, fresh bool, o serveOptio
 	o.migrations = orders.Migrations()
 	o.settingsSchema = settings.RestaurantSchema()
 	o.rlsCheck = true
-	o.app = orders.Handler
+	o.app, o.workers = orders.Handler, orders.Workers
 	o.ready = func(addr string) {
 		envPath := filepath.Join(dataDir, "dev.env")
 		url := "http://" + addr

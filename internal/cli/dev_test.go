@@ -19,6 +19,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/tenantkit/tenantkit/examples/orders"
 	"github.com/tenantkit/tenantkit/internal/adminapi"
 	"github.com/tenantkit/tenantkit/internal/catalog"
 	"github.com/tenantkit/tenantkit/internal/contract"
@@ -63,6 +64,7 @@ func TestDev(t *testing.T) {
 	t.Logf("resume → 200 in %v", latency)
 	w.requireActive(t, "acme", "free")
 
+	requireReceiptByMail(t, first)
 	requirePlansFlagsSettingsAndRateLimits(t, first, w)
 	requireBrandedEmailThroughIntegrations(t, first)
 	requireLoadUsageAndNoisy(t, first)
@@ -567,8 +569,34 @@ func requireBrandedEmailThroughIntegrations(t *testing.T, vars map[string]string
 }
 
 type mailMessage struct {
-	From struct{ Name, Address string }
-	HTML string
+	From    struct{ Name, Address string }
+	To      []struct{ Name, Address string }
+	Subject string
+	Text    string
+	HTML    string
+}
+
+// requireReceiptByMail walks the receipt demo: a receipt of acme's seeded
+// order, asked for over HTTP, is sent by a background job to the dev mail
+// server, once, branded as acme, with the order's line and total.
+func requireReceiptByMail(t *testing.T, vars map[string]string) {
+	t.Helper()
+	if vars["TENANTKIT_MAIL_URL"] == "" {
+		t.Fatal("dev.env has no TENANTKIT_MAIL_URL: the dev server runs no mail server")
+	}
+	req, _ := http.NewRequest(http.MethodGet, vars["TENANTKIT_URL"]+"/api/orders", nil)
+	req.Host = "acme.localhost"
+	code, _, body := do(t, req)
+	var list struct{ Orders []orders.Order }
+	if code != http.StatusOK || json.Unmarshal(body, &list) != nil || len(list.Orders) == 0 {
+		t.Fatalf("acme's orders: %d %s", code, body)
+	}
+	seeded := list.Orders[len(list.Orders)-1]
+	m := requireReceipt(t, vars["TENANTKIT_URL"], vars["TENANTKIT_DATABASE_URL"], vars["TENANTKIT_MAIL_URL"], seeded.ID, "chef@acme.example")
+	if m.From.Name != "Acme via tenantkit dev" || m.From.Address != "no-reply@tenantkit.localhost" || !strings.Contains(m.HTML, "#d9480f") ||
+		!strings.Contains(m.Text, "1 × margherita at 11.50 USD: 11.50 USD") || !strings.Contains(m.Text, "Total: 11.50 USD") {
+		t.Fatalf("acme's receipt as the dev mail server got it: %+v", m)
+	}
 }
 
 func getJSON(t *testing.T, url string, v any) {

@@ -45,7 +45,7 @@ func newServe(e env, g *globals) *cobra.Command {
 				}
 				o.migrations = fsys
 				if g.migrations == "example" {
-					o.app = orders.Handler
+					o.app, o.workers = orders.Handler, orders.Workers
 				}
 			}
 			doc, err := settingsSchemaDoc(g)

@@ -13,11 +13,13 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/riverqueue/river"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/tenantkit/tenantkit"
 	"github.com/tenantkit/tenantkit/internal/bus"
 	"github.com/tenantkit/tenantkit/internal/catalog"
+	"github.com/tenantkit/tenantkit/internal/jobs"
 	"github.com/tenantkit/tenantkit/internal/move"
 	"github.com/tenantkit/tenantkit/internal/placement"
 	"github.com/tenantkit/tenantkit/internal/registry"
@@ -35,7 +37,11 @@ type serveOptions struct {
 	migrations  fs.FS
 	// app builds the tenant-facing application on the kit.
 	app func(*tenantkit.Kit) http.Handler
-	log *slog.Logger
+	// workers builds the application's River workers, given how to reach
+	// the Kit they run in (built after them); with them the Kit's jobs are
+	// on and this server works them. nil: no jobs.
+	workers func(kit func() *tenantkit.Kit) *river.Workers
+	log     *slog.Logger
 	// rlsCheck audits every target before serving and refuses to serve
 	// when a violation is found.
 	rlsCheck bool
@@ -99,6 +105,15 @@ func (o serveOptions) kitIntegrations() tenantkit.IntegrationsConfig {
 	return ic
 }
 
+// kitJobs is the Kit's jobs configuration: on, working the application's
+// workers, when it has any.
+func (o serveOptions) kitJobs(kit func() *tenantkit.Kit) *tenantkit.JobsConfig {
+	if o.workers == nil {
+		return nil
+	}
+	return &tenantkit.JobsConfig{Workers: o.workers(kit)}
+}
+
 // serve runs the server until ctx is done.
 func serve(ctx context.Context, o serveOptions) error {
 	pool, err := pgxpool.New(ctx, o.databaseURL)
@@ -112,13 +127,16 @@ func serve(ctx context.Context, o serveOptions) error {
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	o.log = slog.New(tenantkit.LogHandler(o.log.Handler()))
-	kit, err := tenantkit.New(tenantkit.Config{
+	// The workers reach the Kit when a job runs, which Start begins.
+	var kit *tenantkit.Kit
+	kit, err = tenantkit.New(tenantkit.Config{
 		Pool: pool, DatabaseURL: o.databaseURL, RedisURL: o.redisURL, Logger: o.log,
 		Observability:  o.kitObservability(),
 		Resolvers:      o.resolvers(),
 		SettingsSchema: o.settingsSchema,
 		RateLimit:      tenantkit.RateLimitConfig{Disabled: o.noRateLimit, FailOpen: o.rateLimitFailOpen},
 		Integrations:   o.kitIntegrations(),
+		Jobs:           o.kitJobs(func() *tenantkit.Kit { return kit }),
 		Registerer:     metrics,
 	})
 	if err != nil {
@@ -171,7 +189,7 @@ func serve(ctx context.Context, o serveOptions) error {
 	if err != nil {
 		return err
 	}
-	metrics.MustRegister(server.MoveCollector(store))
+	metrics.MustRegister(server.MoveCollector(store), jobs.Collector(pool))
 	l, err := net.Listen("tcp", o.addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", o.addr, err)
