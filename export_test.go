@@ -1,6 +1,7 @@
 package tenantkit
 
 import (
+	"context"
 	"time"
 
 	"github.com/tenantkit/tenantkit/internal/meter"
@@ -22,3 +23,9 @@ func PruneUsageEvery(k *Kit, d time.Duration) { k.pruneEvery = d }
 // SkipSettlingJobs makes kit leave the jobs of its transactions pending
 // when they end, as a process that died right then would.
 func SkipSettlingJobs(kit *Kit) { kit.jobs.skipSettle = true }
+
+// FanOut runs periodic declaration name's fan-out for the period starting
+// at period, as its River job does, and returns how many jobs it enqueued.
+func FanOut(ctx context.Context, kit *Kit, name string, period time.Time) (int, error) {
+	return kit.jobs.fanOut(ctx, name, period)
+}

@@ -51,6 +51,9 @@ type JobsConfig struct {
 	// Middleware is more River middleware, run inside the tenant's (it
 	// sees the tenant context). Defaults to nil.
 	Middleware []rivertype.Middleware
+	// Periodic are jobs that run once per period for every active tenant
+	// (see TenantPeriodicJob); they need Workers. Defaults to none.
+	Periodic []TenantPeriodicJob
 }
 
 // Job metadata keys: every tenant job names its tenant, and a job enqueued
@@ -82,6 +85,8 @@ type jobRunner struct {
 	settles chan settle
 	stop    chan struct{}
 	stopped chan struct{}
+	// periodic are the periodic declarations, by name.
+	periodic map[string]TenantPeriodicJob
 	// skipSettle leaves a transaction's jobs pending when it ends, as if
 	// the process died right then (tests).
 	skipSettle bool
@@ -119,6 +124,9 @@ func (k *Kit) buildJobs() error {
 		if rc.Queues == nil {
 			rc.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 10}}
 		}
+	}
+	if err := j.buildPeriodic(rc); err != nil {
+		return err
 	}
 	client, err := river.NewClient(riverpgxv5.New(k.pool), rc)
 	if err != nil {

@@ -156,6 +156,12 @@ type TenantkitNoisyTenant struct {
 	ClearedAt      *time.Time `json:"cleared_at"`
 }
 
+type TenantkitPeriodicRun struct {
+	Name     string    `json:"name"`
+	TenantID uuid.UUID `json:"tenant_id"`
+	Period   time.Time `json:"period"`
+}
+
 type TenantkitPlacement struct {
 	TenantID  uuid.UUID `json:"tenant_id"`
 	Tier      string    `json:"tier"`
