@@ -116,7 +116,7 @@ func (k *Kit) buildJobs() error {
 		Schema:            jobs.Schema,
 		FetchPollInterval: c.FetchPollInterval,
 		Logger:            slog.New(warnOnly{k.log.Handler()}),
-		Middleware:        append([]rivertype.Middleware{&tenantWork{j: j}}, c.Middleware...),
+		Middleware:        append([]rivertype.Middleware{&tenantWork{j: j}, &tenantUnique{}}, c.Middleware...),
 	}
 	if c.Workers != nil {
 		rc.Workers = c.Workers
@@ -212,9 +212,8 @@ var ErrJobsOff = errors.New("tenantkit: jobs are off: set Config.Jobs")
 // Enqueue inserts a job for the tenant of ctx (ErrNoTenant without one),
 // outside any transaction: it is available as soon as Enqueue returns.
 // opts may be nil; its Metadata, if any, is kept beside the tenant's.
-// River's UniqueOpts apply per tenant: the tenant is part of the job's
-// metadata, and a unique job's key includes its args and kind, so give
-// UniqueOpts.ByArgs args that name the tenant's object, or ByPeriod.
+// River's UniqueOpts hold per tenant: the same unique job of two tenants
+// is two jobs.
 func (k *Kit) Enqueue(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error) {
 	if k.jobs == nil {
 		return nil, ErrJobsOff
@@ -488,7 +487,9 @@ type tenantWork struct {
 
 // Work restores the tenant context of the job's tenant, or snoozes the job
 // while the tenant is suspended, or cancels it when the tenant is deleted.
-// A job without a tenant is worked as it is.
+// A job without a tenant is worked as it is. A tenant's job that runs is
+// metered, whatever its outcome: one job and its wall time in the tenant's
+// usage, and the job metrics; one snoozed here, before it runs, is not.
 func (m *tenantWork) Work(ctx context.Context, job *rivertype.JobRow, doInner func(context.Context) error) error {
 	var meta struct {
 		Tenant string `json:"tenant_id"`
@@ -523,7 +524,11 @@ func (m *tenantWork) Work(ctx context.Context, job *rivertype.JobRow, doInner fu
 		}
 		defer m.j.release(job.ID)
 	}
-	return doInner(WithTenant(ctx, t))
+	ctx = WithTenant(ctx, t)
+	if o := k.obs; o != nil {
+		return o.job(k, t, job.Kind, func() error { return doInner(ctx) })
+	}
+	return doInner(ctx)
 }
 
 // JobConcurrencyLimit is the plan limit (overridable per tenant) on how

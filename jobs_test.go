@@ -18,9 +18,11 @@ import (
 	"github.com/tenantkit/tenantkit/tenantkittest"
 )
 
-// noteArgs is a job that notes that it ran, with what it saw.
+// noteArgs is a job that notes that it ran, with what it saw, and then
+// ends as Do says: "fail", "cancel", "snooze" (for an hour), or completes.
 type noteArgs struct {
 	Tag string `json:"tag"`
+	Do  string `json:"do,omitempty"`
 }
 
 func (noteArgs) Kind() string { return "tenantkit_test_note" }
@@ -54,6 +56,14 @@ func (w *noteWorker) Work(ctx context.Context, job *river.Job[noteArgs]) error {
 	w.mu.Lock()
 	w.runs = append(w.runs, s)
 	w.mu.Unlock()
+	switch job.Args.Do {
+	case "fail":
+		return errors.New("tenantkit test: the job failed")
+	case "cancel":
+		return river.JobCancel(errors.New("tenantkit test: the job gave up"))
+	case "snooze":
+		return river.JobSnooze(time.Hour)
+	}
 	return nil
 }
 
@@ -83,8 +93,18 @@ func (w *noteWorker) count(tag string) int {
 // jobsKit is a listening Kit that works note jobs.
 func jobsKit(t *testing.T, p *tenantkittest.Platform, cfg tenantkit.JobsConfig) (*tenantkit.Kit, *noteWorker) {
 	t.Helper()
+	return jobsKitWith(t, p, tenantkit.Config{}, cfg, func(c tenantkit.Config) *tenantkit.Kit { return p.ListeningKit(t, c) })
+}
+
+// jobsKitWith is jobsKit with more of the Kit's config, made by start.
+func jobsKitWith(t *testing.T, p *tenantkittest.Platform, kc tenantkit.Config, cfg tenantkit.JobsConfig,
+	start func(tenantkit.Config) *tenantkit.Kit) (*tenantkit.Kit, *noteWorker) {
+	t.Helper()
+	// A job may run before start returns (one left ready by an earlier
+	// Kit): its worker waits for the Kit.
 	var kit *tenantkit.Kit
-	w := &noteWorker{kit: func() *tenantkit.Kit { return kit }}
+	ready := make(chan struct{})
+	w := &noteWorker{kit: func() *tenantkit.Kit { <-ready; return kit }}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, w)
 	cfg.Workers = workers
@@ -94,7 +114,11 @@ func jobsKit(t *testing.T, p *tenantkittest.Platform, cfg tenantkit.JobsConfig) 
 	if cfg.ReconcileInterval == 0 {
 		cfg.ReconcileInterval = 200 * time.Millisecond
 	}
-	kit = p.ListeningKit(t, tenantkit.Config{Jobs: &cfg})
+	kc.Jobs = &cfg
+	func() {
+		defer close(ready)
+		kit = start(kc)
+	}()
 	return kit, w
 }
 

@@ -117,11 +117,15 @@ type observer struct {
 	txTime   [tierCount]prometheus.Observer
 	noisy    *prometheus.GaugeVec
 	flushes  *prometheus.CounterVec
+	jobRuns  *prometheus.CounterVec
+	jobTime  *prometheus.HistogramVec
 
-	mu     sync.RWMutex
-	series map[seriesKey]httpSeries
-	db     map[dbKey]dbSeries
-	labels map[uint32]string // label generation → tenant label
+	mu        sync.RWMutex
+	series    map[seriesKey]httpSeries
+	db        map[dbKey]dbSeries
+	jobRunsOf map[jobKey]prometheus.Counter
+	jobTimeOf map[uint32]prometheus.Observer
+	labels    map[uint32]string // label generation → tenant label
 
 	writers sync.Pool
 	events  chan meter.Event
@@ -181,6 +185,7 @@ func (k *Kit) buildObserver() error {
 	}
 	cfg.defaults()
 	o := &observer{cfg: cfg, base: time.Now(), series: map[seriesKey]httpSeries{}, db: map[dbKey]dbSeries{}, labels: map[uint32]string{},
+		jobRunsOf: map[jobKey]prometheus.Counter{}, jobTimeOf: map[uint32]prometheus.Observer{},
 		events: make(chan meter.Event, 256)}
 	o.writers.New = func() any { return &observedWriter{} }
 	var err error
@@ -235,10 +240,12 @@ func (o *observer) register(k *Kit) {
 	o.flushes = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "tenantkit_usage_flushes_total", Help: "Usage flushes to the catalog, by result (ok, error).",
 	}, []string{"result"})
+	jobs := o.registerJobs()
 	reg := k.cfg.Registerer
 	if reg == nil {
 		return
 	}
+	reg.MustRegister(jobs...)
 	hits := func() float64 { h, _ := k.cache.Stats(); return float64(h) }
 	misses := func() float64 { _, m := k.cache.Stats(); return float64(m) }
 	reg.MustRegister(o.requests, o.duration, o.dbTime, o.dbCount, tx, o.noisy, o.flushes,
@@ -285,6 +292,7 @@ func (o *observer) label(e *meter.Entry, gen uint32, assigned bool) {
 			delete(o.db, key)
 		}
 	}
+	o.dropJobSeries(gen, name)
 }
 
 // labelOf returns the tenant label of a label generation; the caller

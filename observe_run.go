@@ -212,7 +212,8 @@ func (s usageSink) WriteUsage(ctx context.Context, b meter.Batch) error {
 	cb := catalog.UsageBatch{ID: b.ID, Instance: s.k.obs.cfg.Instance, At: time.Now(), Deltas: make([]catalog.UsageDelta, 0, len(b.Deltas))}
 	for _, d := range b.Deltas {
 		cb.Deltas = append(cb.Deltas, catalog.UsageDelta{Tenant: d.Tenant, Period: d.Period, APICalls: d.APICalls,
-			ComputeMicros: d.ComputeMicros, DBMicros: d.DBMicros, DBQueries: d.DBQueries, BandwidthBytes: d.BandwidthBytes, Users: d.Users})
+			ComputeMicros: d.ComputeMicros, DBMicros: d.DBMicros, DBQueries: d.DBQueries, BandwidthBytes: d.BandwidthBytes,
+			Jobs: d.Jobs, JobMicros: d.JobMicros, Users: d.Users})
 	}
 	_, err := s.k.store.WriteUsage(ctx, cb)
 	return err

@@ -25,8 +25,12 @@ type UsageReport struct {
 	StorageMethod    string     `json:"storage_method,omitempty"`
 	StorageSampledAt *time.Time `json:"storage_sampled_at,omitempty"`
 	// ActiveUsers counts the distinct users active in the period.
-	ActiveUsers int64      `json:"active_users"`
-	UpdatedAt   *time.Time `json:"updated_at,omitempty"`
+	ActiveUsers int64 `json:"active_users"`
+	// Jobs counts the tenant's background job runs, whatever their
+	// outcome; JobMs is their wall time.
+	Jobs      int64      `json:"jobs"`
+	JobMs     float64    `json:"job_ms"`
+	UpdatedAt *time.Time `json:"updated_at,omitempty"`
 }
 
 // UsageExportParams select a page of every tenant's usage in a period.

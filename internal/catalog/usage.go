@@ -48,6 +48,8 @@ type UsageDelta struct {
 	DBMicros       int64
 	DBQueries      int64
 	BandwidthBytes int64
+	Jobs           int64
+	JobMicros      int64
 	Users          []uint64
 }
 
@@ -103,6 +105,8 @@ func addUsage(ctx context.Context, q *catalogdb.Queries, at time.Time, deltas []
 		u.DbUs = append(u.DbUs, d.DBMicros)
 		u.DbQueries = append(u.DbQueries, d.DBQueries)
 		u.BandwidthBytes = append(u.BandwidthBytes, d.BandwidthBytes)
+		u.Jobs = append(u.Jobs, d.Jobs)
+		u.JobUs = append(u.JobUs, d.JobMicros)
 		for _, h := range d.Users {
 			users.TenantIds = append(users.TenantIds, d.Tenant)
 			users.Periods = append(users.Periods, d.Period)
@@ -179,7 +183,11 @@ type UsageReport struct {
 	StorageMethod    string     `json:"storage_method,omitempty"`
 	StorageSampledAt *time.Time `json:"storage_sampled_at,omitempty"`
 	ActiveUsers      int64      `json:"active_users"`
-	UpdatedAt        *time.Time `json:"updated_at,omitempty"`
+	// Jobs counts the tenant's background job runs; JobMs is their wall
+	// time.
+	Jobs      int64      `json:"jobs"`
+	JobMs     float64    `json:"job_ms"`
+	UpdatedAt *time.Time `json:"updated_at,omitempty"`
 }
 
 func usageReport(u catalogdb.TenantkitUsagePeriod, slug string) UsageReport {
@@ -188,7 +196,8 @@ func usageReport(u catalogdb.TenantkitUsagePeriod, slug string) UsageReport {
 		TenantID: u.TenantID, Slug: slug, Period: u.Period, APICalls: u.ApiCalls,
 		ComputeMs: float64(u.ComputeUs) / 1000, DBMs: float64(u.DbUs) / 1000, DBQueries: u.DbQueries,
 		BandwidthBytes: u.BandwidthBytes, StorageBytes: u.StorageBytes, StorageMethod: u.StorageMethod,
-		StorageSampledAt: u.StorageSampledAt, ActiveUsers: u.ActiveUsers, UpdatedAt: &at,
+		StorageSampledAt: u.StorageSampledAt, ActiveUsers: u.ActiveUsers, Jobs: u.Jobs, JobMs: float64(u.JobUs) / 1000,
+		UpdatedAt: &at,
 	}
 }
 
@@ -265,7 +274,7 @@ func (s *Store) UsageInPeriodPage(ctx context.Context, period, after string, lim
 			TenantID: r.TenantID, Period: r.Period, ApiCalls: r.ApiCalls, ComputeUs: r.ComputeUs, DbUs: r.DbUs,
 			DbQueries: r.DbQueries, BandwidthBytes: r.BandwidthBytes, ActiveUsers: r.ActiveUsers,
 			StorageBytes: r.StorageBytes, StorageMethod: r.StorageMethod, StorageSampledAt: r.StorageSampledAt,
-			UpdatedAt: r.UpdatedAt,
+			Jobs: r.Jobs, JobUs: r.JobUs, UpdatedAt: r.UpdatedAt,
 		}, r.Slug))
 	}
 	return out, next, nil
@@ -487,6 +496,7 @@ func (s *Store) describeLoads(ctx context.Context, period string, byID map[uuid.
 				TenantID: r.ID, Period: period, ApiCalls: r.ApiCalls, ComputeUs: r.ComputeUs, DbUs: r.DbUs,
 				DbQueries: r.DbQueries, BandwidthBytes: r.BandwidthBytes, ActiveUsers: r.ActiveUsers,
 				StorageBytes: r.StorageBytes, StorageMethod: r.StorageMethod, StorageSampledAt: r.StorageSampledAt,
+				Jobs: r.Jobs, JobUs: r.JobUs,
 				UpdatedAt: *r.UsageUpdatedAt,
 			}, r.Slug)
 		}

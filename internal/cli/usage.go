@@ -130,6 +130,8 @@ func printUsageReport(w io.Writer, format string, u catalog.UsageReport) error {
 		{"Bandwidth", usageBytesExact(u.BandwidthBytes)},
 		{"Storage", usageStorage(u)},
 		{"Active users", strconv.FormatInt(u.ActiveUsers, 10)},
+		{"Jobs", strconv.FormatInt(u.Jobs, 10)},
+		{"Job time", usageTimeExact(u.JobMs)},
 		{"Updated", updated},
 	}
 	for _, r := range rows {
@@ -144,14 +146,14 @@ func printUsageExport(w io.Writer, format string, out adminapi.UsageExport) erro
 	}
 	fmt.Fprintf(w, "usage in %s\n", out.Period)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TENANT\tAPI CALLS\tCOMPUTE\tDB TIME\tDB QUERIES\tBANDWIDTH\tSTORAGE\tUSERS")
+	fmt.Fprintln(tw, "TENANT\tAPI CALLS\tCOMPUTE\tDB TIME\tDB QUERIES\tBANDWIDTH\tSTORAGE\tUSERS\tJOBS\tJOB TIME")
 	for _, u := range out.Tenants {
 		storage := "-"
 		if u.StorageSampledAt != nil {
 			storage = bytesText(u.StorageBytes)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%d\t%s\t%s\t%d\n", u.Slug, u.APICalls, usageTime(u.ComputeMs), usageTime(u.DBMs),
-			u.DBQueries, bytesText(u.BandwidthBytes), storage, u.ActiveUsers)
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%d\t%s\t%s\t%d\t%d\t%s\n", u.Slug, u.APICalls, usageTime(u.ComputeMs), usageTime(u.DBMs),
+			u.DBQueries, bytesText(u.BandwidthBytes), storage, u.ActiveUsers, u.Jobs, usageTime(u.JobMs))
 	}
 	return tw.Flush()
 }

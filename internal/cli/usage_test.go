@@ -26,7 +26,7 @@ func seedUsage(t *testing.T, s *catalog.Store, now string) {
 	ids := createTenants(t, s, "acme", "globex", "initech")
 	writeUsage(t, s, time.Now(),
 		catalog.UsageDelta{Tenant: ids["acme"], Period: usagePeriod, APICalls: 1234, ComputeMicros: 90_000_000, DBMicros: 2_500_000,
-			DBQueries: 42, BandwidthBytes: 5 << 20, Users: []uint64{1, 2, 3}},
+			DBQueries: 42, BandwidthBytes: 5 << 20, Jobs: 12, JobMicros: 3_500_000, Users: []uint64{1, 2, 3}},
 		catalog.UsageDelta{Tenant: ids["globex"], Period: usagePeriod, APICalls: 7, ComputeMicros: 700, DBQueries: 1, BandwidthBytes: 900, Users: []uint64{9}},
 		catalog.UsageDelta{Tenant: ids["acme"], Period: now, APICalls: 5},
 	)
@@ -93,6 +93,8 @@ func TestUsageCommand(t *testing.T) {
 				"Bandwidth":    "5.0 MiB (5242880 bytes)",
 				"Storage":      "3.0 MiB (3145729 bytes), estimate, sampled 2024-10-03T04:05:06Z",
 				"Active users": "3",
+				"Jobs":         "12",
+				"Job time":     "3.5 s (3500 ms)",
 			}
 			for k, v := range want {
 				if got[k] != v {
@@ -108,7 +110,8 @@ func TestUsageCommand(t *testing.T) {
 			r = runCLI(t, tg.env, "usage", "globex", "--period", usagePeriod)
 			got = fieldsOf(r.stdout)
 			if r.exit != exitOK || got["Compute"] != "0.7 ms" || got["DB time"] != "0 ms" || got["Bandwidth"] != "900 B" ||
-				got["Storage"] != "not sampled in the period" || got["API calls"] != "7" {
+				got["Storage"] != "not sampled in the period" || got["API calls"] != "7" ||
+				got["Jobs"] != "0" || got["Job time"] != "0 ms" {
 				t.Fatalf("usage globex: %+v", r)
 			}
 
@@ -118,7 +121,8 @@ func TestUsageCommand(t *testing.T) {
 				t.Fatalf("usage -o json: %v %+v", err, r)
 			}
 			if u.Slug != "acme" || u.APICalls != 1234 || u.ComputeMs != 90_000 || u.DBMs != 2500 || u.DBQueries != 42 ||
-				u.BandwidthBytes != 5<<20 || u.StorageBytes != 3<<20+1 || u.ActiveUsers != 3 {
+				u.BandwidthBytes != 5<<20 || u.StorageBytes != 3<<20+1 || u.ActiveUsers != 3 ||
+				u.Jobs != 12 || u.JobMs != 3500 {
 				t.Fatalf("usage -o json: %+v", u)
 			}
 
@@ -180,9 +184,9 @@ func TestUsageAllCommand(t *testing.T) {
 			lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
 			want := []string{
 				"usage in " + usagePeriod,
-				"TENANT API CALLS COMPUTE DB TIME DB QUERIES BANDWIDTH STORAGE USERS",
-				"acme 1234 1.5 min 2.5 s 42 5.0 MiB 3.0 MiB 3",
-				"globex 7 0.7 ms 0 ms 1 900 B - 1",
+				"TENANT API CALLS COMPUTE DB TIME DB QUERIES BANDWIDTH STORAGE USERS JOBS JOB TIME",
+				"acme 1234 1.5 min 2.5 s 42 5.0 MiB 3.0 MiB 3 12 3.5 s",
+				"globex 7 0.7 ms 0 ms 1 900 B - 1 0 0 ms",
 			}
 			if len(lines) != len(want) {
 				t.Fatalf("usage --all printed %d lines, want %d:\n%s", len(lines), len(want), r.stdout)
@@ -198,12 +202,12 @@ func TestUsageAllCommand(t *testing.T) {
 			if err := json.Unmarshal([]byte(r.stdout), &out); err != nil || r.exit != exitOK {
 				t.Fatalf("usage --all -o json: %v %+v", err, r)
 			}
-			if out.Period != usagePeriod || len(out.Tenants) != 2 || out.Tenants[0].APICalls != 1234 || out.Tenants[1].Slug != "globex" {
+			if out.Period != usagePeriod || len(out.Tenants) != 2 || out.Tenants[0].APICalls != 1234 || out.Tenants[0].Jobs != 12 || out.Tenants[1].Slug != "globex" {
 				t.Fatalf("usage --all -o json: %+v", out)
 			}
 
 			r = runCLI(t, tg.env, "usage", "--all", "--period", "2025-01")
-			if r.exit != exitOK || squeeze(r.stdout) != "usage in 2025-01 TENANT API CALLS COMPUTE DB TIME DB QUERIES BANDWIDTH STORAGE USERS" {
+			if r.exit != exitOK || squeeze(r.stdout) != "usage in 2025-01 TENANT API CALLS COMPUTE DB TIME DB QUERIES BANDWIDTH STORAGE USERS JOBS JOB TIME" {
 				t.Fatalf("usage --all of a month without usage: %+v", r)
 			}
 

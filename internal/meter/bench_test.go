@@ -10,7 +10,7 @@ import (
 )
 
 // TestRecordingDoesNotAllocate guards the hot path's budget: recording a
-// request, database time, a user already seen, and reading the label and
+// request, database time, a job, a user already seen, and reading the label and
 // the throttle allocate nothing.
 func TestRecordingDoesNotAllocate(t *testing.T) {
 	m := newMeter(t, meter.Config{})
@@ -19,6 +19,7 @@ func TestRecordingDoesNotAllocate(t *testing.T) {
 	for name, f := range map[string]func(){
 		"Request":   func() { e.Request(nov, time.Millisecond, 100, 2000) },
 		"DB":        func() { e.DB(nov, time.Millisecond, 1, true) },
+		"Job":       func() { e.Job(nov, time.Millisecond) },
 		"User":      func() { e.User(nov, "alice") },
 		"LabelGen":  func() { _ = e.LabelGen() },
 		"Throttled": func() { _ = e.Throttled() },

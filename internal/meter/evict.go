@@ -121,6 +121,8 @@ func mergeDeltas(ds []Delta) []Delta {
 		o.DBMicros += d.DBMicros
 		o.DBQueries += d.DBQueries
 		o.BandwidthBytes += d.BandwidthBytes
+		o.Jobs += d.Jobs
+		o.JobMicros += d.JobMicros
 		o.Users = mergeSorted(o.Users, d.Users)
 	}
 	return out

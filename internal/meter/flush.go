@@ -18,6 +18,9 @@ type Delta struct {
 	DBMicros       int64
 	DBQueries      int64
 	BandwidthBytes int64
+	// Jobs counts background job runs; JobMicros is their wall time.
+	Jobs      int64
+	JobMicros int64
 
 	// Users holds, sorted, the hashes (see UserHash) of the users first
 	// seen in the period since the last cut.
@@ -26,7 +29,7 @@ type Delta struct {
 
 func (d *Delta) empty() bool {
 	return d.APICalls == 0 && d.ComputeMicros == 0 && d.DBMicros == 0 &&
-		d.DBQueries == 0 && d.BandwidthBytes == 0 && len(d.Users) == 0
+		d.DBQueries == 0 && d.BandwidthBytes == 0 && d.Jobs == 0 && d.JobMicros == 0 && len(d.Users) == 0
 }
 
 // Batch is one cut of usage, written by a Sink.
@@ -187,6 +190,8 @@ func (p *period) cut() (Delta, bool) {
 		DBMicros:       now.dbNs/1000 - was.dbNs/1000,
 		DBQueries:      now.dbQueries - was.dbQueries,
 		BandwidthBytes: now.bw - was.bw,
+		Jobs:           now.jobs - was.jobs,
+		JobMicros:      now.jobNs/1000 - was.jobNs/1000,
 		Users:          p.users.take(),
 	}
 	return d, now != was || len(d.Users) > 0

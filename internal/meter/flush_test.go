@@ -325,14 +325,15 @@ func TestMicrosDoNotDrift(t *testing.T) {
 	for i := range 3000 {
 		e.Request(nov, 1500*time.Nanosecond, 0, 0)
 		e.DB(nov, 1500*time.Nanosecond, 1, true)
+		e.Job(nov, 1500*time.Nanosecond)
 		if i%7 == 0 {
 			mustFlush(t, m, s)
 		}
 	}
 	mustFlush(t, m, s)
 	got := s.get(e.ID(), "2026-11")
-	if got.ComputeMicros != 4500 || got.DBMicros != 4500 || got.APICalls != 3000 {
-		t.Fatalf("store holds %+v, want 4500µs of compute and DB over 3000 calls", got)
+	if got.ComputeMicros != 4500 || got.DBMicros != 4500 || got.APICalls != 3000 || got.Jobs != 3000 || got.JobMicros != 4500 {
+		t.Fatalf("store holds %+v, want 4500µs of compute, DB and jobs over 3000 calls and 3000 jobs", got)
 	}
 }
 

@@ -43,6 +43,7 @@ type key struct {
 // counts is what a store holds per tenant and period, users aside.
 type counts struct {
 	APICalls, ComputeMicros, DBMicros, DBQueries, BandwidthBytes int64
+	Jobs, JobMicros                                              int64
 }
 
 // totals is what a store holds per tenant and period.
@@ -107,6 +108,8 @@ func (s *memSink) apply(d meter.Delta) {
 	t.DBMicros += d.DBMicros
 	t.DBQueries += d.DBQueries
 	t.BandwidthBytes += d.BandwidthBytes
+	t.Jobs += d.Jobs
+	t.JobMicros += d.JobMicros
 	for _, u := range d.Users {
 		t.Users[u]++
 	}

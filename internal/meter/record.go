@@ -21,6 +21,21 @@ func (e *Entry) Request(start time.Time, dur time.Duration, in, out int64) {
 	e.touch()
 }
 
+// Job records one background job run that started at time start and took
+// dur of wall time, in the UTC month of start. It counts toward the
+// tenant's usage, not its request load or share. dur must not be negative.
+func (e *Entry) Job(start time.Time, dur time.Duration) {
+	ns := start.UnixNano()
+	if p := e.cur.Load(); p != nil && p.contains(ns) {
+		p.job(dur)
+	} else {
+		e.mu.Lock()
+		e.periodLocked(ns).job(dur)
+		e.mu.Unlock()
+	}
+	e.touch()
+}
+
 // Refused records a request the tenant sent that was refused before it was
 // served (over its rate limit, say). It counts toward the tenant's request
 // load and share — a throttled tenant that keeps flooding stays noisy —
@@ -108,6 +123,7 @@ func (e *Entry) periodLocked(ns int64) *period {
 // usage is a set of counter values, cumulative or deltas.
 type usage struct {
 	req, computeNs, dbNs, dbQueries, sharedNs, bw int64
+	jobs, jobNs                                   int64
 }
 
 func (u *usage) add(v usage) {
@@ -117,6 +133,8 @@ func (u *usage) add(v usage) {
 	u.dbQueries += v.dbQueries
 	u.sharedNs += v.sharedNs
 	u.bw += v.bw
+	u.jobs += v.jobs
+	u.jobNs += v.jobNs
 }
 
 func (u usage) minus(v usage) usage {
@@ -127,6 +145,8 @@ func (u usage) minus(v usage) usage {
 		dbQueries: u.dbQueries - v.dbQueries,
 		sharedNs:  u.sharedNs - v.sharedNs,
 		bw:        u.bw - v.bw,
+		jobs:      u.jobs - v.jobs,
+		jobNs:     u.jobNs - v.jobNs,
 	}
 }
 
@@ -140,6 +160,7 @@ type period struct {
 
 	requests, computeNs, bandwidth atomic.Int64
 	dbNs, dbQueries, sharedDBNs    atomic.Int64
+	jobs, jobNs                    atomic.Int64
 	users                          userSet
 
 	// Guarded by Entry.mu.
@@ -166,6 +187,11 @@ func (p *period) request(dur time.Duration, bytes int64) {
 	p.bandwidth.Add(bytes)
 }
 
+func (p *period) job(dur time.Duration) {
+	p.jobs.Add(1)
+	p.jobNs.Add(int64(dur))
+}
+
 func (p *period) db(d time.Duration, n int, shared bool) {
 	p.dbNs.Add(int64(d))
 	p.dbQueries.Add(int64(n))
@@ -184,6 +210,8 @@ func (p *period) load() usage {
 		dbQueries: p.dbQueries.Load(),
 		sharedNs:  p.sharedDBNs.Load(),
 		bw:        p.bandwidth.Load(),
+		jobs:      p.jobs.Load(),
+		jobNs:     p.jobNs.Load(),
 	}
 }
 

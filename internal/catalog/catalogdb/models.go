@@ -271,6 +271,8 @@ type TenantkitUsagePeriod struct {
 	StorageMethod    string     `json:"storage_method"`
 	StorageSampledAt *time.Time `json:"storage_sampled_at"`
 	UpdatedAt        time.Time  `json:"updated_at"`
+	Jobs             int64      `json:"jobs"`
+	JobUs            int64      `json:"job_us"`
 }
 
 type TenantkitUsageUser struct {

@@ -14,9 +14,9 @@ import (
 
 const addUsage = `-- name: AddUsage :exec
 INSERT INTO tenantkit.usage_periods AS u
-    (tenant_id, period, api_calls, compute_us, db_us, db_queries, bandwidth_bytes)
-SELECT d.tenant_id, d.period, d.api_calls, d.compute_us, d.db_us, d.db_queries, d.bandwidth_bytes
-FROM (SELECT unnest($1::uuid[]) AS tenant_id, unnest($2::text[]) AS period, unnest($3::bigint[]) AS api_calls, unnest($4::bigint[]) AS compute_us, unnest($5::bigint[]) AS db_us, unnest($6::bigint[]) AS db_queries, unnest($7::bigint[]) AS bandwidth_bytes) AS d
+    (tenant_id, period, api_calls, compute_us, db_us, db_queries, bandwidth_bytes, jobs, job_us)
+SELECT d.tenant_id, d.period, d.api_calls, d.compute_us, d.db_us, d.db_queries, d.bandwidth_bytes, d.jobs, d.job_us
+FROM (SELECT unnest($1::uuid[]) AS tenant_id, unnest($2::text[]) AS period, unnest($3::bigint[]) AS api_calls, unnest($4::bigint[]) AS compute_us, unnest($5::bigint[]) AS db_us, unnest($6::bigint[]) AS db_queries, unnest($7::bigint[]) AS bandwidth_bytes, unnest($8::bigint[]) AS jobs, unnest($9::bigint[]) AS job_us) AS d
 JOIN tenantkit.tenants t ON t.id = d.tenant_id
 ON CONFLICT (tenant_id, period) DO UPDATE SET
     api_calls = u.api_calls + EXCLUDED.api_calls,
@@ -24,6 +24,8 @@ ON CONFLICT (tenant_id, period) DO UPDATE SET
     db_us = u.db_us + EXCLUDED.db_us,
     db_queries = u.db_queries + EXCLUDED.db_queries,
     bandwidth_bytes = u.bandwidth_bytes + EXCLUDED.bandwidth_bytes,
+    jobs = u.jobs + EXCLUDED.jobs,
+    job_us = u.job_us + EXCLUDED.job_us,
     updated_at = now()
 `
 
@@ -35,6 +37,8 @@ type AddUsageParams struct {
 	DbUs           []int64     `json:"db_us"`
 	DbQueries      []int64     `json:"db_queries"`
 	BandwidthBytes []int64     `json:"bandwidth_bytes"`
+	Jobs           []int64     `json:"jobs"`
+	JobUs          []int64     `json:"job_us"`
 }
 
 func (q *Queries) AddUsage(ctx context.Context, arg AddUsageParams) error {
@@ -46,6 +50,8 @@ func (q *Queries) AddUsage(ctx context.Context, arg AddUsageParams) error {
 		arg.DbUs,
 		arg.DbQueries,
 		arg.BandwidthBytes,
+		arg.Jobs,
+		arg.JobUs,
 	)
 	return err
 }
@@ -140,6 +146,7 @@ SELECT t.id, t.slug, t.plan,
     coalesce(u.api_calls, 0)::bigint AS api_calls, coalesce(u.compute_us, 0)::bigint AS compute_us,
     coalesce(u.db_us, 0)::bigint AS db_us, coalesce(u.db_queries, 0)::bigint AS db_queries,
     coalesce(u.bandwidth_bytes, 0)::bigint AS bandwidth_bytes, coalesce(u.active_users, 0)::bigint AS active_users,
+    coalesce(u.jobs, 0)::bigint AS jobs, coalesce(u.job_us, 0)::bigint AS job_us,
     coalesce(u.storage_bytes, 0)::bigint AS storage_bytes, coalesce(u.storage_method, '')::text AS storage_method,
     u.storage_sampled_at, u.updated_at AS usage_updated_at
 FROM tenantkit.tenants t
@@ -165,6 +172,8 @@ type DescribeLoadsRow struct {
 	DbQueries        int64      `json:"db_queries"`
 	BandwidthBytes   int64      `json:"bandwidth_bytes"`
 	ActiveUsers      int64      `json:"active_users"`
+	Jobs             int64      `json:"jobs"`
+	JobUs            int64      `json:"job_us"`
 	StorageBytes     int64      `json:"storage_bytes"`
 	StorageMethod    string     `json:"storage_method"`
 	StorageSampledAt *time.Time `json:"storage_sampled_at"`
@@ -195,6 +204,8 @@ func (q *Queries) DescribeLoads(ctx context.Context, arg DescribeLoadsParams) ([
 			&i.DbQueries,
 			&i.BandwidthBytes,
 			&i.ActiveUsers,
+			&i.Jobs,
+			&i.JobUs,
 			&i.StorageBytes,
 			&i.StorageMethod,
 			&i.StorageSampledAt,
@@ -262,7 +273,7 @@ func (q *Queries) ExpireNoisy(ctx context.Context, freshSince time.Time) ([]Expi
 }
 
 const getUsagePeriod = `-- name: GetUsagePeriod :one
-SELECT tenant_id, period, api_calls, compute_us, db_us, db_queries, bandwidth_bytes, active_users, storage_bytes, storage_method, storage_sampled_at, updated_at FROM tenantkit.usage_periods WHERE tenant_id = $1 AND period = $2
+SELECT tenant_id, period, api_calls, compute_us, db_us, db_queries, bandwidth_bytes, active_users, storage_bytes, storage_method, storage_sampled_at, updated_at, jobs, job_us FROM tenantkit.usage_periods WHERE tenant_id = $1 AND period = $2
 `
 
 type GetUsagePeriodParams struct {
@@ -286,6 +297,8 @@ func (q *Queries) GetUsagePeriod(ctx context.Context, arg GetUsagePeriodParams) 
 		&i.StorageMethod,
 		&i.StorageSampledAt,
 		&i.UpdatedAt,
+		&i.Jobs,
+		&i.JobUs,
 	)
 	return i, err
 }
@@ -355,7 +368,7 @@ func (q *Queries) ListNoisy(ctx context.Context, freshSince time.Time) ([]ListNo
 }
 
 const listUsagePeriod = `-- name: ListUsagePeriod :many
-SELECT u.tenant_id, u.period, u.api_calls, u.compute_us, u.db_us, u.db_queries, u.bandwidth_bytes, u.active_users, u.storage_bytes, u.storage_method, u.storage_sampled_at, u.updated_at, t.slug FROM tenantkit.usage_periods u
+SELECT u.tenant_id, u.period, u.api_calls, u.compute_us, u.db_us, u.db_queries, u.bandwidth_bytes, u.active_users, u.storage_bytes, u.storage_method, u.storage_sampled_at, u.updated_at, u.jobs, u.job_us, t.slug FROM tenantkit.usage_periods u
 JOIN tenantkit.tenants t ON t.id = u.tenant_id
 WHERE u.period = $1 AND t.slug > $2::text
 ORDER BY t.slug
@@ -381,6 +394,8 @@ type ListUsagePeriodRow struct {
 	StorageMethod    string     `json:"storage_method"`
 	StorageSampledAt *time.Time `json:"storage_sampled_at"`
 	UpdatedAt        time.Time  `json:"updated_at"`
+	Jobs             int64      `json:"jobs"`
+	JobUs            int64      `json:"job_us"`
 	Slug             string     `json:"slug"`
 }
 
@@ -407,6 +422,8 @@ func (q *Queries) ListUsagePeriod(ctx context.Context, arg ListUsagePeriodParams
 			&i.StorageMethod,
 			&i.StorageSampledAt,
 			&i.UpdatedAt,
+			&i.Jobs,
+			&i.JobUs,
 			&i.Slug,
 		); err != nil {
 			return nil, err

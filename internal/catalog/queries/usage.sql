@@ -4,9 +4,9 @@ ON CONFLICT (id) DO NOTHING;
 
 -- name: AddUsage :exec
 INSERT INTO tenantkit.usage_periods AS u
-    (tenant_id, period, api_calls, compute_us, db_us, db_queries, bandwidth_bytes)
-SELECT d.tenant_id, d.period, d.api_calls, d.compute_us, d.db_us, d.db_queries, d.bandwidth_bytes
-FROM (SELECT unnest(@tenant_ids::uuid[]) AS tenant_id, unnest(@periods::text[]) AS period, unnest(@api_calls::bigint[]) AS api_calls, unnest(@compute_us::bigint[]) AS compute_us, unnest(@db_us::bigint[]) AS db_us, unnest(@db_queries::bigint[]) AS db_queries, unnest(@bandwidth_bytes::bigint[]) AS bandwidth_bytes) AS d
+    (tenant_id, period, api_calls, compute_us, db_us, db_queries, bandwidth_bytes, jobs, job_us)
+SELECT d.tenant_id, d.period, d.api_calls, d.compute_us, d.db_us, d.db_queries, d.bandwidth_bytes, d.jobs, d.job_us
+FROM (SELECT unnest(@tenant_ids::uuid[]) AS tenant_id, unnest(@periods::text[]) AS period, unnest(@api_calls::bigint[]) AS api_calls, unnest(@compute_us::bigint[]) AS compute_us, unnest(@db_us::bigint[]) AS db_us, unnest(@db_queries::bigint[]) AS db_queries, unnest(@bandwidth_bytes::bigint[]) AS bandwidth_bytes, unnest(@jobs::bigint[]) AS jobs, unnest(@job_us::bigint[]) AS job_us) AS d
 JOIN tenantkit.tenants t ON t.id = d.tenant_id
 ON CONFLICT (tenant_id, period) DO UPDATE SET
     api_calls = u.api_calls + EXCLUDED.api_calls,
@@ -14,6 +14,8 @@ ON CONFLICT (tenant_id, period) DO UPDATE SET
     db_us = u.db_us + EXCLUDED.db_us,
     db_queries = u.db_queries + EXCLUDED.db_queries,
     bandwidth_bytes = u.bandwidth_bytes + EXCLUDED.bandwidth_bytes,
+    jobs = u.jobs + EXCLUDED.jobs,
+    job_us = u.job_us + EXCLUDED.job_us,
     updated_at = now();
 
 -- name: AddUsageUsers :exec
@@ -138,6 +140,7 @@ SELECT t.id, t.slug, t.plan,
     coalesce(u.api_calls, 0)::bigint AS api_calls, coalesce(u.compute_us, 0)::bigint AS compute_us,
     coalesce(u.db_us, 0)::bigint AS db_us, coalesce(u.db_queries, 0)::bigint AS db_queries,
     coalesce(u.bandwidth_bytes, 0)::bigint AS bandwidth_bytes, coalesce(u.active_users, 0)::bigint AS active_users,
+    coalesce(u.jobs, 0)::bigint AS jobs, coalesce(u.job_us, 0)::bigint AS job_us,
     coalesce(u.storage_bytes, 0)::bigint AS storage_bytes, coalesce(u.storage_method, '')::text AS storage_method,
     u.storage_sampled_at, u.updated_at AS usage_updated_at
 FROM tenantkit.tenants t
