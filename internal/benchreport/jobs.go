@@ -29,15 +29,6 @@ func reportJobs(count int) error {
 	}
 	metrics := parseMetrics(out)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "job benchmark\tfigure\tvalue\tbaseline\tbaseline value\tratio\ttarget")
-	for _, f := range jobFigures {
-		m := metrics[f.bench]
-		v, b := medianOf(m[f.metric]), medianOf(m[f.baseline])
-		ratio := "-"
-		if b > 0 {
-			ratio = fmt.Sprintf("%.2fx", v/b)
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%.1f %s\t%s\t%.1f %s\t%s\t%s\n", f.bench, f.label, v, f.unit, f.baselineLabel, b, f.unit, ratio, f.target)
-	}
+	printFigures(tw, "job benchmark", jobFigures, metrics)
 	return tw.Flush()
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"regexp"
@@ -54,16 +55,7 @@ func reportMoves(count int) error {
 	}
 	metrics := parseMetrics(out)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "move benchmark\tfigure\tvalue\tbaseline\tbaseline value\tratio\ttarget")
-	for _, f := range moveFigures {
-		m := metrics[f.bench]
-		v, b := medianOf(m[f.metric]), medianOf(m[f.baseline])
-		ratio := "-"
-		if b > 0 {
-			ratio = fmt.Sprintf("%.2fx", v/b)
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%.1f %s\t%s\t%.1f %s\t%s\t%s\n", f.bench, f.label, v, f.unit, f.baselineLabel, b, f.unit, ratio, f.target)
-	}
+	printFigures(tw, "move benchmark", moveFigures, metrics)
 	if n := medianOf(metrics["MoveCutoverPause"]["failed-writes"]); n > 0 {
 		fmt.Fprintf(tw, "MoveCutoverPause\tfailed writes\t%.0f\t\t\t\t0\n", n)
 	}
@@ -79,6 +71,21 @@ func reportMoves(count int) error {
 		}
 	}
 	return nil
+}
+
+// printFigures writes the median of each figure next to its baseline's,
+// with their ratio.
+func printFigures(tw io.Writer, heading string, figures []moveFigure, metrics map[string]map[string][]float64) {
+	fmt.Fprintln(tw, heading+"\tfigure\tvalue\tbaseline\tbaseline value\tratio\ttarget")
+	for _, f := range figures {
+		m := metrics[f.bench]
+		v, b := medianOf(m[f.metric]), medianOf(m[f.baseline])
+		ratio := "-"
+		if b > 0 {
+			ratio = fmt.Sprintf("%.2fx", v/b)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%.1f %s\t%s\t%.1f %s\t%s\t%s\n", f.bench, f.label, v, f.unit, f.baselineLabel, b, f.unit, ratio, f.target)
+	}
 }
 
 // parseMetrics reads every "value unit" pair of each benchmark line.
