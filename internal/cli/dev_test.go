@@ -597,6 +597,21 @@ func requireReceiptByMail(t *testing.T, vars map[string]string) {
 		!strings.Contains(m.Text, "1 × margherita at 11.50 USD: 11.50 USD") || !strings.Contains(m.Text, "Total: 11.50 USD") {
 		t.Fatalf("acme's receipt as the dev mail server got it: %+v", m)
 	}
+	// The operator sees the job: in the CLI, and in River's UI behind the
+	// admin token.
+	r := runCLI(t, map[string]string{"TENANTKIT_DATABASE_URL": vars["TENANTKIT_DATABASE_URL"]}, "jobs", "list", "--tenant", "acme", "--kind", "receipt")
+	if r.exit != exitOK || !strings.Contains(r.stdout, "receipt") || !strings.Contains(r.stdout, "completed") || !strings.Contains(r.stdout, "acme") {
+		t.Fatalf("tenantkit jobs list --tenant acme: exit %d\n%s%s", r.exit, r.stdout, r.stderr)
+	}
+	ui, _ := http.NewRequest(http.MethodGet, vars["TENANTKIT_URL"]+"/admin/jobs/", nil)
+	ui.SetBasicAuth("admin", vars["TENANTKIT_ADMIN_TOKEN"])
+	if code, ct, _ := do(t, ui); code != http.StatusOK || !strings.HasPrefix(ct, "text/html") {
+		t.Fatalf("GET /admin/jobs/ with the admin token: %d %s", code, ct)
+	}
+	anon, _ := http.NewRequest(http.MethodGet, vars["TENANTKIT_URL"]+"/admin/jobs/", nil)
+	if code, _, _ := do(t, anon); code != http.StatusUnauthorized {
+		t.Fatalf("GET /admin/jobs/ without the token: %d, want 401", code)
+	}
 }
 
 func getJSON(t *testing.T, url string, v any) {
