@@ -289,7 +289,10 @@ func tenantOpts(opts *river.InsertOpts, t *Tenant, commit *jobCommit) (*river.In
 		}
 	}
 	meta = maps.Clone(meta)
+	// The tenant and the transaction are the Kit's to say: metadata the
+	// caller gives under their keys is replaced or dropped.
 	meta[jobTenantKey], meta[jobSlugKey] = t.ID.String(), t.Slug
+	delete(meta, jobCommitKey)
 	if commit != nil {
 		meta[jobCommitKey] = commit
 	}

@@ -1,6 +1,7 @@
 package tenantkit_test
 
 import (
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -34,5 +35,27 @@ func TestUniqueJobsAreUniquePerTenant(t *testing.T) {
 	}
 	if n := len(notes(t, kit)); n != 2 {
 		t.Fatalf("%d unique jobs for two tenants, want 2", n)
+	}
+}
+
+// TestAJobsTenantIsTheKitsToSay: metadata given with a job cannot name
+// another tenant, or a transaction for the reconciler to settle.
+func TestAJobsTenantIsTheKitsToSay(t *testing.T) {
+	t.Parallel()
+	p := tenantkittest.NewPlatform(t, orders.Migrations())
+	acme := p.Tenant(t, "acme", "shared")
+	globex := p.Tenant(t, "globex", "shared")
+	kit := p.Kit(t, tenantkit.Config{Jobs: &tenantkit.JobsConfig{}})
+	forged := []byte(`{"tenant_id":"` + globex.String() + `","tenant":"globex","tenantkit_commit":{"xid":"1","cluster":"x","database":"y"},"trace":"abc"}`)
+	res, err := kit.Enqueue(p.Scoped(t, kit, "acme"), noteArgs{Tag: "forged"}, &river.InsertOpts{Metadata: forged})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var meta map[string]any
+	if err := json.Unmarshal(res.Job.Metadata, &meta); err != nil {
+		t.Fatal(err)
+	}
+	if meta["tenant_id"] != acme.String() || meta["tenant"] != "acme" || meta["tenantkit_commit"] != nil || meta["trace"] != "abc" {
+		t.Fatalf("the job's metadata: %v; want acme's, no commit, the caller's own key kept", meta)
 	}
 }
