@@ -493,7 +493,7 @@ type tenantWork struct {
 // A job without a tenant is worked as it is. A tenant's job that runs is
 // metered, whatever its outcome: one job and its wall time in the tenant's
 // usage, and the job metrics; one snoozed here, before it runs, is not.
-func (m *tenantWork) Work(ctx context.Context, job *rivertype.JobRow, doInner func(context.Context) error) error {
+func (m *tenantWork) Work(ctx context.Context, job *rivertype.JobRow, doInner func(context.Context) error) (err error) {
 	var meta struct {
 		Tenant string `json:"tenant_id"`
 		Slug   string `json:"tenant"`
@@ -528,10 +528,16 @@ func (m *tenantWork) Work(ctx context.Context, job *rivertype.JobRow, doInner fu
 		defer m.j.release(job.ID)
 	}
 	ctx = WithTenant(ctx, t)
-	if o := k.obs; o != nil {
-		return o.job(k, t, job.Kind, func() error { return doInner(ctx) })
+	o := k.obs
+	if o == nil {
+		return doInner(ctx)
 	}
-	return doInner(ctx)
+	if o.tracing != nil {
+		var end func(error)
+		ctx, end = o.tracing.StartJob(ctx, job.Kind, job.ID, k.extra(t).traceAttrs)
+		defer func() { end(err) }()
+	}
+	return o.job(k, t, job.Kind, func() error { return doInner(ctx) })
 }
 
 // JobConcurrencyLimit is the plan limit (overridable per tenant) on how

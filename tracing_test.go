@@ -2,14 +2,17 @@ package tenantkit_test
 
 import (
 	"compress/gzip"
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
 	collectortracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/proto"
@@ -119,5 +122,59 @@ func TestTracesCarryTheTenant(t *testing.T) {
 		if a[tracing.AttrTenantID] != id.String() || a[tracing.AttrTenantSlug] != "acme" || a[tracing.AttrTenantTier] != "schema" || a[tracing.AttrTenantPlan] != "free" {
 			t.Fatalf("span %s: attributes %v", s.GetName(), a)
 		}
+	}
+}
+
+// TestJobsAreTraced: a tenant's job runs in a consumer span naming its
+// kind, id and tenant, and the scoped transaction it runs is its child.
+func TestJobsAreTraced(t *testing.T) {
+	t.Parallel()
+	recv := &otlpReceiver{}
+	collector := httptest.NewServer(recv)
+	defer collector.Close()
+	p := tenantkittest.NewPlatform(t, orders.Migrations())
+	id := p.Tenant(t, "acme", catalog.TierShared)
+	var kitp atomic.Pointer[tenantkit.Kit] // set before any job is enqueued
+	workers := river.NewWorkers()
+	river.AddWorker(workers, river.WorkFunc(func(ctx context.Context, job *river.Job[noteArgs]) error {
+		return kitp.Load().Tx(ctx, func(tx pgx.Tx) error {
+			_, err := tx.Exec(ctx, "SELECT count(*) FROM orders")
+			return err
+		})
+	}))
+	kit := p.ListeningKit(t, tenantkit.Config{
+		Observability: tenantkit.ObservabilityConfig{Tracing: tracing.Config{Endpoint: collector.URL, BatchTimeout: 50 * time.Millisecond}},
+		Jobs:          &tenantkit.JobsConfig{Workers: workers, FetchPollInterval: 100 * time.Millisecond},
+	})
+	kitp.Store(kit)
+	res, err := kit.Enqueue(p.Scoped(t, kit, "acme"), noteArgs{Tag: "traced"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var job, tx *tracepb.Span
+	waitUntil(t, 20*time.Second, "the job's spans to be exported", func() bool {
+		recv.mu.Lock()
+		defer recv.mu.Unlock()
+		for _, s := range recv.spans {
+			switch s.GetName() {
+			case tracing.JobSpanName:
+				job = s
+			case tracing.TxSpanName:
+				tx = s
+			}
+		}
+		return job != nil && tx != nil
+	})
+	a := attrs(job)
+	if a[tracing.AttrJobKind] != (noteArgs{}).Kind() || a[tracing.AttrTenantID] != id.String() || a[tracing.AttrTenantSlug] != "acme" {
+		t.Fatalf("the job's span: attributes %v", a)
+	}
+	for _, kv := range job.GetAttributes() {
+		if kv.GetKey() == tracing.AttrJobID && kv.GetValue().GetIntValue() != res.Job.ID {
+			t.Fatalf("the job's span names job %d, want %d", kv.GetValue().GetIntValue(), res.Job.ID)
+		}
+	}
+	if string(tx.GetParentSpanId()) != string(job.GetSpanId()) {
+		t.Fatal("the job's transaction span is not the job span's child")
 	}
 }

@@ -141,3 +141,31 @@ func (t *Tracing) StartTx(ctx context.Context, tenant []attribute.KeyValue) (con
 }
 
 func endNothing(error) {}
+
+// JobSpanName is the name of the spans StartJob starts.
+const JobSpanName = "tenantkit.job"
+
+// Job span attributes.
+const (
+	AttrJobKind = "tenantkit.job.kind"
+	AttrJobID   = "tenantkit.job.id"
+)
+
+// StartJob starts a consumer span named JobSpanName for one run of a
+// tenant's background job, and returns a func that ends it, recording err
+// as the span's failure when it is not nil. With a nil t it returns ctx
+// and a func that does nothing.
+func (t *Tracing) StartJob(ctx context.Context, kind string, id int64, tenant []attribute.KeyValue) (context.Context, func(error)) {
+	if t == nil {
+		return ctx, endNothing
+	}
+	ctx, span := t.tracer.Start(ctx, JobSpanName, trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(attribute.String(AttrJobKind, kind), attribute.Int64(AttrJobID, id)), trace.WithAttributes(tenant...))
+	return ctx, func(err error) {
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, err.Error())
+		}
+		span.End()
+	}
+}
