@@ -431,3 +431,60 @@ func TestOneTenantsBacklogDoesNotHoldUpAnothersJob(t *testing.T) {
 		t.Errorf("%d of acme's jobs ran at once across the two processes; its plan allows 2", most)
 	}
 }
+
+// TestASerializationFailuresJobNeverRuns: two SERIALIZABLE kit.Tx on the
+// same tenant read what the other writes, each enqueueing a job; one of
+// them fails to serialize (at a statement or at COMMIT, where the Kit
+// cannot tell how it ended and leaves its jobs to the reconciler). The
+// committed one's job runs; the failed one's never does and is gone.
+func TestASerializationFailuresJobNeverRuns(t *testing.T) {
+	t.Parallel()
+	p := tenantkittest.NewPlatform(t, orders.Migrations())
+	p.Tenant(t, "acme", "shared")
+	kit, w := jobsKit(t, p, tenantkit.JobsConfig{})
+	ctx := p.Scoped(t, kit, "acme")
+	serializable := pgx.TxOptions{IsoLevel: pgx.Serializable}
+	read, bothRead, wrote := make(chan struct{}, 2), make(chan struct{}), make(chan struct{})
+	ids := make([]int64, 2)
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for i := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = kit.TxWithOptions(ctx, serializable, func(tx pgx.Tx) error {
+				var n int
+				if err := tx.QueryRow(ctx, "SELECT count(*) FROM customers").Scan(&n); err != nil {
+					return err
+				}
+				res, err := kit.EnqueueTx(ctx, tx, noteArgs{Tag: fmt.Sprintf("serial-%d", i)}, nil)
+				if err != nil {
+					return err
+				}
+				ids[i] = res.Job.ID
+				read <- struct{}{}
+				<-bothRead
+				if i == 1 {
+					<-wrote // the second writes after the first committed
+				}
+				_, err = tx.Exec(ctx, "INSERT INTO customers (email, name) VALUES ($1, 'x')", fmt.Sprintf("c%d-%d@acme.test", n, i))
+				return err
+			})
+			if i == 0 {
+				close(wrote)
+			}
+		}()
+	}
+	<-read
+	<-read
+	close(bothRead) // both have read before either writes
+	wg.Wait()
+	if errs[0] != nil || errs[1] == nil {
+		t.Fatalf("transactions ended %v and %v; want the first committed and the second failed to serialize", errs[0], errs[1])
+	}
+	waitUntil(t, 20*time.Second, "the committed transaction's job to run", func() bool { _, ok := w.ran("serial-0"); return ok })
+	waitUntil(t, 20*time.Second, "the failed transaction's job to be deleted", func() bool { _, ok := jobState(t, kit, ids[1]); return !ok })
+	if n := w.count("serial-1"); n != 0 {
+		t.Fatalf("the failed transaction's job ran %d times", n)
+	}
+}
