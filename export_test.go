@@ -20,9 +20,10 @@ func TickLoad(k *Kit) { k.obs.meter.Tick() }
 // PruneUsageEvery sets how often the Kit prunes usage (call before Start).
 func PruneUsageEvery(k *Kit, d time.Duration) { k.pruneEvery = d }
 
-// SkipSettlingJobs makes kit leave the jobs of its transactions pending
-// when they end, as a process that died right then would.
-func SkipSettlingJobs(kit *Kit) { kit.jobs.skipSettle = true }
+// DieAfterCommits makes kit leave the jobs of the transactions it commits
+// from now on in their database's outbox, and its marks to expire, as a
+// process that died right after its commits would.
+func DieAfterCommits(kit *Kit) { kit.jobs.dead.Store(true) }
 
 // FanOut runs periodic declaration name's fan-out for the period starting
 // at period, as its River job does, and returns how many jobs it enqueued.

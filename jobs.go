@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"maps"
 	"math/rand/v2"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -43,10 +45,10 @@ type JobsConfig struct {
 	// SuspendedSnooze is how long a suspended tenant's job waits before it
 	// looks at its tenant again; no attempt is spent. Defaults to 30s.
 	SuspendedSnooze time.Duration
-	// ReconcileInterval is how often this process settles the jobs of
-	// transactions whose end it did not see (the process that ran them
-	// died, or their commit failed): a committed one's jobs become
-	// available, a rolled back one's are deleted. Defaults to 2s.
+	// ReconcileInterval is how often this process relays the jobs other
+	// processes left in the tenants' databases (they died between a commit
+	// and its relay), retries relays that failed, and tells the catalog it
+	// is alive. Defaults to 2s.
 	ReconcileInterval time.Duration
 	// Middleware is more River middleware, run inside the tenant's (it
 	// sees the tenant context). Defaults to nil.
@@ -56,47 +58,50 @@ type JobsConfig struct {
 	Periodic []TenantPeriodicJob
 }
 
-// Job metadata keys: every tenant job names its tenant, and a job enqueued
-// in a scoped transaction names the transaction.
+// Job metadata keys: every tenant job names its tenant.
 const (
 	jobTenantKey = "tenant_id"
 	jobSlugKey   = "tenant"
+	// jobCommitKey named, in an earlier design, the transaction a job
+	// waited for; metadata given under it is dropped.
 	jobCommitKey = "tenantkit_commit"
 )
-
-// jobCommit names the transaction a pending job waits for.
-type jobCommit struct {
-	XID      string `json:"xid"`
-	Cluster  string `json:"cluster"`
-	Database string `json:"database"`
-}
 
 // ErrNotScopedTx is returned by EnqueueTx for a transaction Kit.Tx did
 // not give.
 var ErrNotScopedTx = errors.New("tenantkit: EnqueueTx needs the transaction Kit.Tx gives its function")
 
-// jobRunner is the Kit's River client and what settles pending jobs.
+// jobRunner is the Kit's River client and the relay of its outbox.
 type jobRunner struct {
 	k      *Kit
 	cfg    JobsConfig
 	client *river.Client[pgx.Tx]
-	// settles carries the jobs of ended transactions to the settler, so
-	// that settling them costs the transaction no round trip.
-	settles chan settle
+	// relayClient inserts the jobs relayed from the outbox, as they were
+	// captured at enqueue (see outboxRelay).
+	relayClient *river.Client[pgx.Tx]
+	// instance names this process in tenantkit.job_outbox_marks.
+	instance uuid.UUID
+	ids      idPool
+	// relays carries the outbox rows of committed transactions to the
+	// relay goroutine, so that relaying them costs the transaction nothing.
+	relays  chan relayItem
 	stop    chan struct{}
 	stopped chan struct{}
+	// mu guards marked and sweep.
+	mu sync.Mutex
+	// marked are the databases this process has marked as ones where it
+	// may leave outbox rows.
+	marked map[router.Key]bool
+	// sweep are the databases whose outbox this process relays whole on
+	// its next round: a relay there failed, or a commit's outcome is
+	// unknown.
+	sweep map[router.Key]bool
 	// periodic are the periodic declarations, by name.
 	periodic map[string]TenantPeriodicJob
-	// skipSettle leaves a transaction's jobs pending when it ends, as if
-	// the process died right then (tests).
-	skipSettle bool
-}
-
-// settle is the jobs of one ended transaction: committed (to be made
-// available) or rolled back (to be deleted).
-type settle struct {
-	ids       []int64
-	committed bool
+	// dead leaves the outbox rows of committed transactions unrelayed and
+	// the marks unrefreshed, as a process that died right after its commits
+	// (tests).
+	dead atomic.Bool
 }
 
 func (k *Kit) buildJobs() error {
@@ -111,12 +116,17 @@ func (k *Kit) buildJobs() error {
 	if c.ReconcileInterval <= 0 {
 		c.ReconcileInterval = 2 * time.Second
 	}
-	j := &jobRunner{k: k, cfg: c, settles: make(chan settle, 1024), stop: make(chan struct{}), stopped: make(chan struct{})}
+	j := &jobRunner{k: k, cfg: c, instance: uuid.New(), relays: make(chan relayItem, 1024),
+		stop: make(chan struct{}), stopped: make(chan struct{}), marked: map[router.Key]bool{}, sweep: map[router.Key]bool{}}
+	logger := slog.New(warnOnly{k.log.Handler()})
+	mw := append([]rivertype.Middleware{&tenantWork{j: j}, &tenantUnique{}}, c.Middleware...)
 	rc := &river.Config{
 		Schema:            jobs.Schema,
 		FetchPollInterval: c.FetchPollInterval,
-		Logger:            slog.New(warnOnly{k.log.Handler()}),
-		Middleware:        append([]rivertype.Middleware{&tenantWork{j: j}, &tenantUnique{}}, c.Middleware...),
+		Logger:            logger,
+		// The capture is innermost: EnqueueTx sees the job as River
+		// would insert it, after every other insert middleware.
+		Middleware: append(mw, &outboxCapture{}),
 	}
 	if c.Workers != nil {
 		rc.Workers = c.Workers
@@ -133,67 +143,15 @@ func (k *Kit) buildJobs() error {
 		return fmt.Errorf("tenantkit: jobs: %w", err)
 	}
 	j.client = client
+	if j.relayClient, err = river.NewClient(riverpgxv5.New(k.pool), &river.Config{
+		Schema: jobs.Schema, Logger: logger, Middleware: []rivertype.Middleware{&outboxRelay{}},
+	}); err != nil {
+		return fmt.Errorf("tenantkit: jobs: %w", err)
+	}
 	k.jobs = j
-	go j.settler()
+	go j.relayLoop()
 	k.closers = append(k.closers, func() { close(j.stop); <-j.stopped })
 	return nil
-}
-
-// settler settles the jobs of ended transactions in batches, in the
-// background, until the Kit closes; then it settles what is left.
-func (j *jobRunner) settler() {
-	defer close(j.stopped)
-	for {
-		var first settle
-		select {
-		case first = <-j.settles:
-		case <-j.stop:
-			for {
-				select {
-				case s := <-j.settles:
-					j.settleBatch([]settle{s})
-				default:
-					return
-				}
-			}
-		}
-		batch := []settle{first}
-	more:
-		for len(batch) < 256 {
-			select {
-			case s := <-j.settles:
-				batch = append(batch, s)
-			default:
-				break more
-			}
-		}
-		j.settleBatch(batch)
-	}
-}
-
-// settleBatch makes the committed transactions' jobs available and
-// deletes the rolled back ones'. What fails waits for the reconciler.
-func (j *jobRunner) settleBatch(batch []settle) {
-	var available, discarded []int64
-	for _, s := range batch {
-		if s.committed {
-			available = append(available, s.ids...)
-		} else {
-			discarded = append(discarded, s.ids...)
-		}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if len(available) > 0 {
-		if err := j.makeAvailable(ctx, available); err != nil {
-			j.k.log.Warn("tenantkit: jobs of committed transactions wait for the reconciler", "jobs", len(available), "err", err)
-		}
-	}
-	if len(discarded) > 0 {
-		if err := j.discard(ctx, discarded); err != nil {
-			j.k.log.Warn("tenantkit: jobs of rolled back transactions wait for the reconciler", "jobs", len(discarded), "err", err)
-		}
-	}
 }
 
 // Jobs returns the Kit's River client, for what Enqueue does not cover
@@ -222,22 +180,29 @@ func (k *Kit) Enqueue(ctx context.Context, args river.JobArgs, opts *river.Inser
 	if !ok {
 		return nil, ErrNoTenant
 	}
-	o, err := tenantOpts(opts, t, nil)
+	o, err := tenantOpts(opts, t)
 	if err != nil {
 		return nil, err
 	}
 	return k.jobs.client.Insert(ctx, args, o)
 }
 
-// EnqueueTx inserts a job for the tenant of ctx that exists if and only if
+// EnqueueTx enqueues a job for the tenant of ctx that exists if and only if
 // tx commits: tx is the transaction Kit.Tx gives its function
 // (ErrNotScopedTx otherwise), on whatever database the tenant's data
-// lives. The job waits in River's pending state, where no worker takes
-// it; when the transaction commits, the Kit makes it available at once.
-// Should the process die in between, or the commit's answer be lost,
-// any Kit working jobs asks the tenant's database whether the
-// transaction committed (pg_xact_status) and makes the job available or
-// deletes it. A job of a rolled-back transaction never runs.
+// lives. The job is written to that database's outbox
+// (tenantkit.job_outbox) in tx, as River would insert it: with its id,
+// drawn now from River's sequence, its queue, priority, schedule and
+// unique key. When tx commits, the Kit relays it to River at once; should
+// the process die first, any Kit working jobs relays it (see
+// JobsConfig.ReconcileInterval). A job of a rolled-back transaction never
+// existed.
+//
+// The result's Job is the job as it will be inserted: State is the one it
+// will have. A unique job (opts.UniqueOpts, per tenant) is checked
+// against River's jobs when it is relayed, so a duplicate is skipped then
+// and its id names no job. Insert middleware runs now, with ctx; River's
+// insert hooks run at the relay.
 func (k *Kit) EnqueueTx(ctx context.Context, tx pgx.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error) {
 	if k.jobs == nil {
 		return nil, ErrJobsOff
@@ -253,31 +218,15 @@ func (k *Kit) EnqueueTx(ctx context.Context, tx pgx.Tx, args river.JobArgs, opts
 	if jt.target.Tenant != t.ID {
 		return nil, fmt.Errorf("tenantkit: EnqueueTx for tenant %s in a transaction of tenant %s", t.ID, jt.target.Tenant)
 	}
-	if jt.xid == "" {
-		// Gives the transaction an id if it has none yet: that is what
-		// the job waits for.
-		if err := tx.QueryRow(ctx, "SELECT pg_current_xact_id()::text").Scan(&jt.xid); err != nil {
-			return nil, fmt.Errorf("tenantkit: EnqueueTx: %w", err)
-		}
-	}
-	o, err := tenantOpts(opts, t, &jobCommit{XID: jt.xid, Cluster: jt.target.Cluster, Database: jt.target.Database})
+	o, err := tenantOpts(opts, t)
 	if err != nil {
 		return nil, err
 	}
-	o.Pending = true
-	res, err := k.jobs.client.Insert(ctx, args, o)
-	if err != nil {
-		return nil, err
-	}
-	if !res.UniqueSkippedAsDuplicate {
-		jt.ids = append(jt.ids, res.Job.ID)
-	}
-	return res, nil
+	return k.jobs.enqueueTx(ctx, jt, args, o)
 }
 
-// tenantOpts is opts with the tenant (and the transaction, when commit is
-// not nil) in its metadata.
-func tenantOpts(opts *river.InsertOpts, t *Tenant, commit *jobCommit) (*river.InsertOpts, error) {
+// tenantOpts is opts with the tenant in its metadata.
+func tenantOpts(opts *river.InsertOpts, t *Tenant) (*river.InsertOpts, error) {
 	var o river.InsertOpts
 	if opts != nil {
 		o = *opts
@@ -289,13 +238,10 @@ func tenantOpts(opts *river.InsertOpts, t *Tenant, commit *jobCommit) (*river.In
 		}
 	}
 	meta = maps.Clone(meta)
-	// The tenant and the transaction are the Kit's to say: metadata the
-	// caller gives under their keys is replaced or dropped.
+	// The tenant is the Kit's to say: metadata the caller gives under its
+	// keys is replaced, and the key of an earlier design dropped.
 	meta[jobTenantKey], meta[jobSlugKey] = t.ID.String(), t.Slug
 	delete(meta, jobCommitKey)
-	if commit != nil {
-		meta[jobCommitKey] = commit
-	}
 	b, err := json.Marshal(meta)
 	if err != nil {
 		return nil, err
@@ -305,19 +251,18 @@ func tenantOpts(opts *river.InsertOpts, t *Tenant, commit *jobCommit) (*river.In
 }
 
 // jobTx is the transaction Kit.Tx gives its function when jobs are on:
-// it remembers the jobs enqueued in it, and the transaction's id.
+// it remembers the jobs enqueued in it.
 type jobTx struct {
 	pgx.Tx
 	target scope.Target
-	xid    string
 	ids    []int64
 }
 
 // tx runs one attempt of a scoped transaction (begin runs it) with fn
-// given a jobTx, then has the jobs fn enqueued settled: made available
-// when the transaction committed, deleted when fn failed (so it rolled
-// back). When the commit itself failed, its fate is unknown here: the jobs
-// wait for the reconciler, which asks the database.
+// given a jobTx, then hands the jobs fn enqueued to the relay when the
+// transaction committed. When the commit itself failed, whether it took
+// effect is unknown here: the database's outbox is relayed whole on the
+// next round, which finds the rows if it did.
 func (j *jobRunner) tx(ctx context.Context, t scope.Target, fn func(pgx.Tx) error, begin func(func(pgx.Tx) error) error) error {
 	jt := &jobTx{target: t}
 	var fnErr error
@@ -326,142 +271,23 @@ func (j *jobRunner) tx(ctx context.Context, t scope.Target, fn func(pgx.Tx) erro
 		fnErr = fn(jt)
 		return fnErr
 	})
-	if len(jt.ids) == 0 || j.skipSettle {
+	if len(jt.ids) == 0 || j.dead.Load() {
 		return err
 	}
-	// Settled in the background, whatever becomes of ctx: they are the
-	// work the transaction did.
+	key := router.Key{Cluster: t.Cluster, Database: t.Database}
 	switch {
 	case err == nil:
-		j.queue(settle{ids: jt.ids, committed: true})
-	case fnErr != nil:
-		j.queue(settle{ids: jt.ids})
+		j.queue(relayItem{key: key, tenant: t.Tenant, ids: jt.ids})
+	case fnErr == nil:
+		j.mu.Lock()
+		j.sweep[key] = true
+		j.mu.Unlock()
 	}
 	return err
 }
 
-// queue hands s to the settler; when it is behind by a full buffer, the
-// caller settles s itself rather than wait.
-func (j *jobRunner) queue(s settle) {
-	select {
-	case j.settles <- s:
-	default:
-		j.settleBatch([]settle{s})
-	}
-}
-
-// makeAvailable moves pending jobs to available (or scheduled, when they
-// were inserted for later) and tells the queues' workers, as River's own
-// insert does. Only pending jobs move: a job the reconciler already
-// released and a worker ran is not run again.
-func (j *jobRunner) makeAvailable(ctx context.Context, ids []int64) error {
-	_, err := j.k.pool.Exec(ctx, `
-		WITH moved AS (
-			UPDATE `+jobs.Schema+`.river_job
-			SET state = CASE WHEN scheduled_at > now() THEN 'scheduled' ELSE 'available' END::`+jobs.Schema+`.river_job_state
-			WHERE id = ANY($1) AND state = 'pending'
-			RETURNING queue)
-		SELECT pg_notify('`+jobs.Schema+`.river_insert', json_build_object('queue', queue)::text)
-		FROM (SELECT DISTINCT queue FROM moved) q`, ids)
-	return err
-}
-
-// discard deletes pending jobs whose transaction rolled back.
-func (j *jobRunner) discard(ctx context.Context, ids []int64) error {
-	_, err := j.k.pool.Exec(ctx, `DELETE FROM `+jobs.Schema+`.river_job WHERE id = ANY($1) AND state = 'pending'`, ids)
-	return err
-}
-
-// reconcileAge is how old a pending job must be before the reconciler
-// looks at it: older than any transaction settles its own.
-const reconcileAge = 2 * time.Second
-
-// reconcile settles the pending jobs of transactions whose end no process
-// saw: it asks each one's database whether it committed. A database that
-// cannot answer (gone, unreachable) leaves its jobs pending for the next
-// round; a transaction too old for its database to remember is logged and
-// its jobs left pending for an operator.
-func (j *jobRunner) reconcile(ctx context.Context) error {
-	rows, err := j.k.pool.Query(ctx, `
-		SELECT id, metadata->'`+jobCommitKey+`'
-		FROM `+jobs.Schema+`.river_job
-		WHERE state = 'pending' AND metadata ? '`+jobCommitKey+`' AND created_at < now() - $1::interval
-		ORDER BY id LIMIT 1000`, reconcileAge)
-	if err != nil {
-		return err
-	}
-	byDB := map[router.Key]map[string][]int64{} // database → xid → jobs
-	var (
-		id     int64
-		commit jobCommit
-	)
-	if _, err := pgx.ForEachRow(rows, []any{&id, &commit}, func() error {
-		key := router.Key{Cluster: commit.Cluster, Database: commit.Database}
-		if byDB[key] == nil {
-			byDB[key] = map[string][]int64{}
-		}
-		byDB[key][commit.XID] = append(byDB[key][commit.XID], id)
-		return nil
-	}); err != nil {
-		return err
-	}
-	var errs []error
-	for key, xids := range byDB {
-		if err := j.settle(ctx, key, xids); err != nil {
-			errs = append(errs, fmt.Errorf("database %s of cluster %s: %w", key.Database, key.Cluster, err))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// settle asks one database for the fate of its transactions and settles
-// their jobs.
-func (j *jobRunner) settle(ctx context.Context, key router.Key, xids map[string][]int64) error {
-	pool, release, err := j.k.router.Acquire(ctx, key)
-	if err != nil {
-		return err
-	}
-	defer release()
-	list := make([]string, 0, len(xids))
-	for x := range xids {
-		list = append(list, x)
-	}
-	rows, err := pool.Query(ctx, `SELECT x, pg_xact_status(x::xid8) FROM unnest($1::text[]) x`, list)
-	if err != nil {
-		return err
-	}
-	var (
-		x                  string
-		status             *string
-		committed, aborted []int64
-	)
-	if _, err := pgx.ForEachRow(rows, []any{&x, &status}, func() error {
-		switch {
-		case status == nil:
-			j.k.log.WarnContext(ctx, "tenantkit: pending jobs of a transaction the database no longer remembers; settle them by hand",
-				"cluster", key.Cluster, "database", key.Database, "xid", x, "jobs", xids[x])
-		case *status == "committed":
-			committed = append(committed, xids[x]...)
-		case *status == "aborted":
-			aborted = append(aborted, xids[x]...)
-		}
-		return nil
-	}); err != nil {
-		return err
-	}
-	if len(committed) > 0 {
-		if err := j.makeAvailable(ctx, committed); err != nil {
-			return err
-		}
-	}
-	if len(aborted) > 0 {
-		return j.discard(ctx, aborted)
-	}
-	return nil
-}
-
-// run works jobs and reconciles pending ones until ctx is done, then
-// stops River, letting running jobs finish for up to 10 seconds.
+// run works jobs until ctx is done, then stops River, letting running
+// jobs finish for up to 10 seconds.
 func (j *jobRunner) run(ctx context.Context) error {
 	if j.cfg.Workers == nil {
 		return nil
@@ -469,11 +295,7 @@ func (j *jobRunner) run(ctx context.Context) error {
 	if err := j.client.Start(ctx); err != nil {
 		return fmt.Errorf("tenantkit: jobs: %w", err)
 	}
-	every(ctx, j.cfg.ReconcileInterval, func() {
-		if err := j.reconcile(ctx); err != nil && ctx.Err() == nil {
-			j.k.log.WarnContext(ctx, "tenantkit: settle pending jobs", "err", err)
-		}
-	})
+	<-ctx.Done()
 	stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := j.client.Stop(stopCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {

@@ -190,7 +190,7 @@ func TestAJobExistsIfAndOnlyIfItsTransactionCommits(t *testing.T) {
 			t.Errorf("%s's job saw tenant %v and %d customers, want itself and 1", slug, s.tenant, s.customers)
 		}
 	}
-	// Past the reconciler's age and a few of its rounds: still nothing.
+	// A few relay rounds later: still nothing.
 	time.Sleep(3 * time.Second)
 	for slug := range tiers {
 		if n := w.count(slug + "-rolled-back"); n != 0 {
@@ -199,22 +199,45 @@ func TestAJobExistsIfAndOnlyIfItsTransactionCommits(t *testing.T) {
 	}
 	for _, id := range rolledBack {
 		if st, ok := jobState(t, kit, id); ok {
-			t.Errorf("job %d of a rolled back transaction is still in River's table, %s", id, st)
+			t.Errorf("job %d of a rolled back transaction is in River's table, %s", id, st)
+		}
+	}
+	for slug := range tiers {
+		if n := outboxRows(t, p, slug); n != 0 {
+			t.Errorf("%s: %d rows left in the outbox", slug, n)
 		}
 	}
 }
 
-// TestJobsOfTransactionsNobodySettledAreSettledFromTheirDatabase: a process
-// dies between its transactions' ends and its settling their jobs (a Kit
-// told to skip settling stands in for it). The jobs stay pending; a Kit
-// working jobs asks the tenant's database how each transaction ended:
-// the committed one's job runs once, the rolled back one's is deleted.
-func TestJobsOfTransactionsNobodySettledAreSettledFromTheirDatabase(t *testing.T) {
+// outboxRows counts the rows in the job outbox of slug's database, every
+// tenant's (as its owner sees them).
+func outboxRows(t *testing.T, p *tenantkittest.Platform, slug string) int {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, p.OwnerDSN(p.Placement(t, slug).Database))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM tenantkit.job_outbox").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestJobsAProcessLeftInTheOutboxAreRelayed: a process dies between its
+// transactions' commits and its relaying their jobs to River (a Kit told
+// so stands in for it). The committed transaction's job waits in the
+// tenant's database, not in River; the rolled back one's is nowhere. Once
+// the dead process's mark expires, a Kit working jobs relays it: it runs
+// once, the outbox is empty, the mark is gone.
+func TestJobsAProcessLeftInTheOutboxAreRelayed(t *testing.T) {
 	t.Parallel()
 	p := tenantkittest.NewPlatform(t, orders.Migrations())
 	p.Tenant(t, "acme", "dedicated")
-	dying := p.Kit(t, tenantkit.Config{Jobs: &tenantkit.JobsConfig{}})
-	tenantkit.SkipSettlingJobs(dying)
+	dying := p.Kit(t, tenantkit.Config{Jobs: &tenantkit.JobsConfig{ReconcileInterval: 200 * time.Millisecond}})
+	tenantkit.DieAfterCommits(dying)
 	ctx := p.Scoped(t, dying, "acme")
 	var committed, aborted int64
 	if err := dying.Tx(ctx, func(tx pgx.Tx) error {
@@ -235,17 +258,37 @@ func TestJobsOfTransactionsNobodySettledAreSettledFromTheirDatabase(t *testing.T
 		return errors.New("rolled back")
 	})
 	for _, id := range []int64{committed, aborted} {
-		if st, _ := jobState(t, dying, id); st != rivertype.JobStatePending {
-			t.Fatalf("job %d is %s before any process settled it, want pending", id, st)
+		if st, ok := jobState(t, dying, id); ok {
+			t.Fatalf("job %d is in River (%s) before any process relayed it", id, st)
 		}
+	}
+	if n := outboxRows(t, p, "acme"); n != 1 {
+		t.Fatalf("%d rows in the outbox, want the committed transaction's 1", n)
 	}
 
 	kit, w := jobsKit(t, p, tenantkit.JobsConfig{})
 	waitUntil(t, 20*time.Second, "the committed transaction's job to run", func() bool { _, ok := w.ran("committed"); return ok })
-	waitUntil(t, 20*time.Second, "the rolled back transaction's job to be deleted", func() bool { _, ok := jobState(t, kit, aborted); return !ok })
+	waitUntil(t, 10*time.Second, "the dead process's mark to be removed", func() bool {
+		conn, err := pgx.Connect(context.Background(), p.Catalog.OwnerDSN())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(context.Background())
+		var n int
+		if err := conn.QueryRow(context.Background(), "SELECT count(*) FROM tenantkit.job_outbox_marks").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n == 0
+	})
 	time.Sleep(time.Second)
 	if n, m := w.count("committed"), w.count("aborted"); n != 1 || m != 0 {
 		t.Fatalf("the committed job ran %d times, the aborted one %d; want 1 and 0", n, m)
+	}
+	if st, ok := jobState(t, kit, committed); !ok || st != rivertype.JobStateCompleted {
+		t.Fatalf("the committed job is %q (%v), want completed under the id EnqueueTx gave", st, ok)
+	}
+	if n := outboxRows(t, p, "acme"); n != 0 {
+		t.Fatalf("%d rows left in the outbox", n)
 	}
 }
 

@@ -150,7 +150,7 @@ func (j *jobRunner) fanOutPage(ctx context.Context, d TenantPeriodicJob, period 
 		if args == nil {
 			continue
 		}
-		o, err := tenantOpts(opts, t, nil)
+		o, err := tenantOpts(opts, t)
 		if err != nil {
 			return 0, err
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -417,7 +418,8 @@ func (k *Kit) Listening() bool { return k.sub.Connected() }
 
 // Close releases the Kit's resources. Stop Start's context first.
 func (k *Kit) Close() {
-	for _, c := range k.closers {
+	// Last opened, first closed: the jobs' relay needs the router.
+	for _, c := range slices.Backward(k.closers) {
 		c()
 	}
 	k.cache.Close()

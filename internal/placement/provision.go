@@ -216,6 +216,9 @@ func installSystem(ctx context.Context, conn *pgx.Conn, cluster, db, appRole str
 			"GRANT SELECT ON tenantkit.cutover_seq, tenantkit.cutovers TO " + role,
 			"GRANT EXECUTE ON FUNCTION tenantkit.check_fence(uuid, bigint) TO " + role,
 			"GRANT EXECUTE ON FUNCTION tenantkit.may_skip_fence(name) TO " + role,
+			"GRANT SELECT, INSERT, DELETE ON tenantkit.job_outbox TO " + role,
+			"REVOKE ALL ON FUNCTION tenantkit.job_outbox_tenants() FROM PUBLIC",
+			"GRANT EXECUTE ON FUNCTION tenantkit.job_outbox_tenants() TO " + role,
 		} {
 			if _, err := tx.Exec(ctx, stmt); err != nil {
 				return fmt.Errorf("placement: install data-plane objects in %s/%s: %w", cluster, db, err)

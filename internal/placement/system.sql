@@ -202,3 +202,40 @@ CREATE OR REPLACE FUNCTION tenantkit.enter(tenant uuid, expected_epoch bigint, a
 RETURNS void LANGUAGE sql VOLATILE AS $$
     SELECT tenantkit.enter(tenant, expected_epoch, pg_catalog.quote_ident(app_schema) || ', pg_temp', false, false, false);
 $$;
+
+-- job_outbox holds the background jobs a tenant's transaction enqueued
+-- (Kit.EnqueueTx), written in that transaction: a job exists if and only if
+-- the transaction commits, with no round trip to the catalog where River's
+-- tables are. The process that committed relays its rows to River at once
+-- and deletes them; rows a process left behind (it died, or the relay
+-- failed) are relayed by any process working jobs. job_id is the River id
+-- the job will have, drawn from River's sequence at enqueue, so a relay
+-- that reached River but not this table is not relayed twice.
+-- The application's role sees and writes only the current tenant's rows:
+-- one tenant's pending jobs (their arguments) are not another's to read or
+-- drop.
+CREATE TABLE IF NOT EXISTS tenantkit.job_outbox (
+    job_id     bigint PRIMARY KEY,
+    tenant_id  uuid NOT NULL,
+    params     jsonb NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+ALTER TABLE tenantkit.job_outbox ENABLE ROW LEVEL SECURITY;
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_policies
+                   WHERE schemaname = 'tenantkit' AND tablename = 'job_outbox' AND policyname = 'job_outbox_tenant') THEN
+        CREATE POLICY job_outbox_tenant ON tenantkit.job_outbox
+            USING (tenant_id = (SELECT NULLIF(pg_catalog.current_setting('tenantkit.tenant_id', true), '')::uuid))
+            WITH CHECK (tenant_id = (SELECT NULLIF(pg_catalog.current_setting('tenantkit.tenant_id', true), '')::uuid));
+    END IF;
+END
+$$;
+
+-- job_outbox_tenants lists the tenants with jobs in job_outbox, for the
+-- relay that picks up what a process left behind: it then reads and deletes
+-- each tenant's rows under that tenant's setting.
+CREATE OR REPLACE FUNCTION tenantkit.job_outbox_tenants()
+RETURNS SETOF uuid LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog AS $$
+    SELECT DISTINCT o.tenant_id FROM tenantkit.job_outbox o
+$$;
