@@ -138,7 +138,7 @@ func (j *jobRunner) enqueueTx(ctx context.Context, jt *jobTx, args river.JobArgs
 		return nil, err
 	}
 	if _, err := jt.Tx.Exec(ctx, "INSERT INTO tenantkit.job_outbox (job_id, tenant_id, params) VALUES ($1, $2, $3)",
-		id, jt.target.Tenant, enc); err != nil {
+		id, jt.target.Tenant, string(enc)); err != nil { // text: bytes would be sent as bytea without prepared statements
 		return nil, fmt.Errorf("tenantkit: EnqueueTx: %w", err)
 	}
 	jt.ids = append(jt.ids, id)
