@@ -225,6 +225,36 @@ func (k *Kit) EnqueueTx(ctx context.Context, tx pgx.Tx, args river.JobArgs, opts
 	return k.jobs.enqueueTx(ctx, jt, args, o)
 }
 
+// JobTenant returns the tenant a job was enqueued for (by Kit.Enqueue,
+// Kit.EnqueueTx or a TenantPeriodicJob): its id and its slug as it was
+// then. ok is false for a job enqueued without a tenant, or whose metadata
+// names none that parses. It is for code that sees River's job rows
+// without a worker's context: event subscribers, error handlers, tools.
+func JobTenant(job *rivertype.JobRow) (id uuid.UUID, slug string, ok bool) {
+	if job == nil {
+		return uuid.Nil, "", false
+	}
+	id, slug, err := jobTenant(job.Metadata)
+	return id, slug, err == nil && id != uuid.Nil
+}
+
+// jobTenant reads the tenant from a job's metadata: uuid.Nil for none, an
+// error for a tenant key that is not a tenant id.
+func jobTenant(metadata []byte) (uuid.UUID, string, error) {
+	var meta struct {
+		Tenant string `json:"tenant_id"`
+		Slug   string `json:"tenant"`
+	}
+	if err := json.Unmarshal(metadata, &meta); err != nil || meta.Tenant == "" {
+		return uuid.Nil, "", nil
+	}
+	id, err := uuid.Parse(meta.Tenant)
+	if err != nil {
+		return uuid.Nil, "", fmt.Errorf("tenantkit: job names tenant %q, not a tenant id", meta.Tenant)
+	}
+	return id, meta.Slug, nil
+}
+
 // tenantOpts is opts with the tenant in its metadata.
 func tenantOpts(opts *river.InsertOpts, t *Tenant) (*river.InsertOpts, error) {
 	var o river.InsertOpts
@@ -316,22 +346,18 @@ type tenantWork struct {
 // metered, whatever its outcome: one job and its wall time in the tenant's
 // usage, and the job metrics; one snoozed here, before it runs, is not.
 func (m *tenantWork) Work(ctx context.Context, job *rivertype.JobRow, doInner func(context.Context) error) (err error) {
-	var meta struct {
-		Tenant string `json:"tenant_id"`
-		Slug   string `json:"tenant"`
-	}
-	if err := json.Unmarshal(job.Metadata, &meta); err != nil || meta.Tenant == "" {
-		return doInner(ctx)
-	}
-	id, err := uuid.Parse(meta.Tenant)
+	id, slug, err := jobTenant(job.Metadata)
 	if err != nil {
-		return river.JobCancel(fmt.Errorf("tenantkit: job names tenant %q, not a tenant id", meta.Tenant))
+		return river.JobCancel(err)
+	}
+	if id == uuid.Nil {
+		return doInner(ctx)
 	}
 	k := m.j.k
 	t, err := k.cache.ByID(ctx, id)
 	switch {
 	case errors.Is(err, ErrTenantNotFound):
-		return river.JobCancel(fmt.Errorf("tenantkit: tenant %s (%s) no longer exists", meta.Slug, id))
+		return river.JobCancel(fmt.Errorf("tenantkit: tenant %s (%s) no longer exists", slug, id))
 	case err != nil:
 		return err
 	case t.Status == StatusDeleted:

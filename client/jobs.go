@@ -9,8 +9,8 @@ import (
 	"time"
 )
 
-// States of a job, River's. A job is pending while the tenant transaction
-// that enqueued it is not known to have committed; available, scheduled
+// States of a job, River's. A job is pending while whatever inserted it
+// with River's Pending option holds it; available, scheduled
 // (to run later) and retryable (after a failed attempt) while it waits to
 // run; running; and at last completed, cancelled or discarded (out of
 // attempts).
@@ -114,7 +114,7 @@ func (c *Client) GetJob(ctx context.Context, id int64) (Job, error) {
 // RetryJob makes a job available to run again at once; one that used all
 // its attempts gets one more. A running job is left as it is (the Job
 // returned shows it running), and a pending one is refused with a 409
-// job-state *Error: it waits for the transaction that enqueued it.
+// job-state *Error: it waits for whatever inserted it to release it.
 func (c *Client) RetryJob(ctx context.Context, id int64) (Job, error) {
 	var j Job
 	return j, c.call(ctx, http.MethodPost, jobPath(id)+"/retry", nil, nil, &j)

@@ -123,7 +123,7 @@ func jobProblem(err error) (*problem.Problem, bool) {
 		return problem.New(http.StatusNotFound, problem.JobNotFound, "no such job"), true
 	case errors.Is(err, jobs.ErrPending):
 		return problem.New(http.StatusConflict, problem.JobState,
-			"the job is pending: it waits for the transaction that enqueued it to commit, so it cannot be retried"), true
+			"the job is pending: it waits for whatever inserted it to release it, so it cannot be retried"), true
 	}
 	return nil, false
 }

@@ -129,6 +129,8 @@ func runDev(ctx context.Context, e env, dataDir string, fresh bool, o serveOptio
 	o.settingsSchema = settings.RestaurantSchema()
 	o.rlsCheck = true
 	o.app, o.workers = orders.Handler, orders.Workers
+	// A resumed demo tenant's held jobs run within seconds.
+	o.suspendedSnooze = 3 * time.Second
 	o.ready = func(addr string) {
 		envPath := filepath.Join(dataDir, "dev.env")
 		url := "http://" + addr

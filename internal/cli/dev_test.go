@@ -19,6 +19,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/tenantkit/tenantkit"
 	"github.com/tenantkit/tenantkit/examples/orders"
 	"github.com/tenantkit/tenantkit/internal/adminapi"
 	"github.com/tenantkit/tenantkit/internal/catalog"
@@ -65,6 +66,7 @@ func TestDev(t *testing.T) {
 	w.requireActive(t, "acme", "free")
 
 	requireReceiptByMail(t, first)
+	requireSuspensionHoldsAReceipt(t, first)
 	requirePlansFlagsSettingsAndRateLimits(t, first, w)
 	requireBrandedEmailThroughIntegrations(t, first)
 	requireLoadUsageAndNoisy(t, first)
@@ -623,5 +625,63 @@ func getJSON(t *testing.T, url string, v any) {
 	defer resp.Body.Close()
 	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// requireSuspensionHoldsAReceipt walks the rest of the receipt demo:
+// suspending acme holds its next receipt job until tenants resume acme.
+// The application refuses a suspended tenant's requests, so the receipt is
+// asked for as the application's own code would, through a Kit on the dev
+// catalog; the dev server's workers hold it, spending no attempt.
+func requireSuspensionHoldsAReceipt(t *testing.T, vars map[string]string) {
+	t.Helper()
+	ctx := context.Background()
+	direct := map[string]string{"TENANTKIT_DATABASE_URL": vars["TENANTKIT_DATABASE_URL"]}
+	const address = "chef@acme.example"
+	before := len(mailTo(t, vars["TENANTKIT_MAIL_URL"], address))
+	if r := runCLI(t, direct, "tenants", "suspend", "acme", "--reason", "unpaid invoice"); r.exit != exitOK {
+		t.Fatalf("suspend acme: %+v", r)
+	}
+	kit, err := tenantkit.New(tenantkit.Config{DatabaseURL: vars["TENANTKIT_DATABASE_URL"], Jobs: &tenantkit.JobsConfig{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kit.Close()
+	acme, err := kit.Lookup(ctx, "acme")
+	if err != nil || acme.Status != tenantkit.StatusSuspended {
+		t.Fatalf("acme: %+v, %v; want it suspended", acme, err)
+	}
+	list, err := tenantkit.Query(tenantkit.WithTenant(ctx, acme), kit, "SELECT id FROM orders ORDER BY id LIMIT 1", nil, pgx.RowTo[int64])
+	if err != nil || len(list) != 1 {
+		t.Fatalf("acme's first order: %v, %v", list, err)
+	}
+	res, err := orders.RequestReceipt(tenantkit.WithTenant(ctx, acme), kit, list[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := strconv.FormatInt(res.Job.ID, 10)
+	time.Sleep(5 * time.Second) // past the dev server's snooze of a suspended tenant's job
+	if r := runCLI(t, direct, "jobs", "show", id); r.exit != exitOK || strings.Contains(r.stdout, "completed") {
+		t.Fatalf("acme's receipt job while acme is suspended: exit %d\n%s%s", r.exit, r.stdout, r.stderr)
+	}
+	if n := len(mailTo(t, vars["TENANTKIT_MAIL_URL"], address)); n != before {
+		t.Fatalf("a receipt went out while acme was suspended (%d mails, %d before)", n, before)
+	}
+	if r := runCLI(t, direct, "tenants", "resume", "acme"); r.exit != exitOK {
+		t.Fatalf("resume acme: %+v", r)
+	}
+	for deadline := time.Now().Add(30 * time.Second); len(mailTo(t, vars["TENANTKIT_MAIL_URL"], address)) == before; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("acme's held receipt was not sent within 30s of tenants resume acme")
+		}
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		r := runCLI(t, direct, "jobs", "show", id)
+		if r.exit == exitOK && strings.Contains(r.stdout, "completed") && strings.Contains(r.stdout, "Attempt:    1 of") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("acme's receipt job after resume, want completed at its first attempt: exit %d\n%s%s", r.exit, r.stdout, r.stderr)
+		}
 	}
 }

@@ -41,6 +41,9 @@ type serveOptions struct {
 	// the Kit they run in (built after them); with them the Kit's jobs are
 	// on and this server works them. nil: no jobs.
 	workers func(kit func() *tenantkit.Kit) *river.Workers
+	// suspendedSnooze is how long a suspended tenant's job waits before
+	// it looks again; zero is the Kit's default (30s).
+	suspendedSnooze time.Duration
 	log     *slog.Logger
 	// rlsCheck audits every target before serving and refuses to serve
 	// when a violation is found.
@@ -111,7 +114,7 @@ func (o serveOptions) kitJobs(kit func() *tenantkit.Kit) *tenantkit.JobsConfig {
 	if o.workers == nil {
 		return nil
 	}
-	return &tenantkit.JobsConfig{Workers: o.workers(kit)}
+	return &tenantkit.JobsConfig{Workers: o.workers(kit), SuspendedSnooze: o.suspendedSnooze}
 }
 
 // serve runs the server until ctx is done.

@@ -22,7 +22,7 @@ var (
 	// ErrPending refuses to retry a pending job: it waits for something
 	// (the tenant transaction that enqueued it to be known committed, say),
 	// and a retry would run it without.
-	ErrPending = errors.New("jobs: the job is pending: it waits for the transaction that enqueued it to commit, so it cannot be retried")
+	ErrPending = errors.New("jobs: the job is pending: it waits for whatever inserted it to release it, so it cannot be retried")
 )
 
 // Job is a job as operators see it: River's row with the tenant it carries

@@ -110,6 +110,13 @@ type TenantkitJobAdmission struct {
 	AdmittedAt time.Time `json:"admitted_at"`
 }
 
+type TenantkitJobOutboxMark struct {
+	Instance  uuid.UUID `json:"instance"`
+	Cluster   string    `json:"cluster"`
+	Database  string    `json:"database"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
 type TenantkitMove struct {
 	ID                uuid.UUID       `json:"id"`
 	TenantID          uuid.UUID       `json:"tenant_id"`
