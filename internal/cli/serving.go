@@ -44,7 +44,7 @@ type serveOptions struct {
 	// suspendedSnooze is how long a suspended tenant's job waits before
 	// it looks again; zero is the Kit's default (30s).
 	suspendedSnooze time.Duration
-	log     *slog.Logger
+	log             *slog.Logger
 	// rlsCheck audits every target before serving and refuses to serve
 	// when a violation is found.
 	rlsCheck bool
