@@ -158,13 +158,20 @@ func (b *bundle) mailTo(t *testing.T, address string) []mailpit.Message {
 	return out
 }
 
+// job reads a job from River. A job enqueued in a transaction reaches
+// River moments after the commit, relayed from the tenant's outbox: job
+// waits for it up to 10 s.
 func (b *bundle) job(t *testing.T, id int64) *rivertype.JobRow {
 	t.Helper()
-	j, err := b.kit.Jobs().JobGet(context.Background(), id)
-	if err != nil {
-		t.Fatal(err)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		j, err := b.kit.Jobs().JobGet(context.Background(), id)
+		if err == nil {
+			return j
+		}
+		if !errors.Is(err, river.ErrNotFound) || time.Now().After(deadline) {
+			t.Fatalf("job %d: %v", id, err)
+		}
 	}
-	return j
 }
 
 // record is a receipt job's record of its send.
