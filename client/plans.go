@@ -19,8 +19,33 @@ type Plan struct {
 	DefaultTier string           `json:"default_tier"`
 	Features    []string         `json:"features"`
 	Limits      map[string]int64 `json:"limits"`
-	CreatedAt   time.Time        `json:"created_at"`
-	UpdatedAt   time.Time        `json:"updated_at"`
+	// Billing is the plan's Stripe prices; nil when it bills nothing.
+	Billing   *PlanBilling `json:"billing,omitempty"`
+	CreatedAt time.Time    `json:"created_at"`
+	UpdatedAt time.Time    `json:"updated_at"`
+}
+
+// PlanBilling is how a plan is billed on Stripe: the prices of its
+// subscription items. Every field is optional.
+type PlanBilling struct {
+	// BasePrice is a flat recurring price, quantity one.
+	BasePrice string `json:"base_price,omitempty"`
+	// SeatPrice is a per-seat price; its quantity is the tenant's usage
+	// gauge SeatGauge ("users" by default).
+	SeatPrice string `json:"seat_price,omitempty"`
+	SeatGauge string `json:"seat_gauge,omitempty"`
+	// Metered binds usage metrics (api_calls, db_ms, bandwidth_bytes,
+	// storage_bytes, jobs, job_ms) to metered prices.
+	Metered map[string]MeteredPrice `json:"metered,omitempty"`
+	// TrialDays is the trial of a new subscription on the plan.
+	TrialDays int `json:"trial_days,omitempty"`
+}
+
+// MeteredPrice is a metered price and the event name of the Billing Meter
+// it bills from.
+type MeteredPrice struct {
+	Price string `json:"price"`
+	Meter string `json:"meter"`
 }
 
 // PlanParams are the fields of a plan. Name names it; on update, nil
@@ -35,6 +60,10 @@ type PlanParams struct {
 	DefaultTier *string           `json:"default_tier,omitempty"`
 	Features    *[]string         `json:"features,omitempty"`
 	Limits      *map[string]int64 `json:"limits,omitempty"`
+	// Billing, when given, replaces the plan's prices; an empty one
+	// removes them. Each price is checked with Stripe when the server
+	// bills (422 invalid-fields names an unknown one).
+	Billing *PlanBilling `json:"billing,omitempty"`
 }
 
 // SetPlanParams move a tenant to another plan.
@@ -78,7 +107,8 @@ func (c *Client) UpdatePlan(ctx context.Context, p PlanParams) (Plan, error) {
 		DefaultTier *string           `json:"default_tier,omitempty"`
 		Features    *[]string         `json:"features,omitempty"`
 		Limits      *map[string]int64 `json:"limits,omitempty"`
-	}{p.DisplayName, p.Description, p.Rank, p.DefaultTier, p.Features, p.Limits}
+		Billing     *PlanBilling      `json:"billing,omitempty"`
+	}{p.DisplayName, p.Description, p.Rank, p.DefaultTier, p.Features, p.Limits, p.Billing}
 	var out Plan
 	return out, c.call(ctx, http.MethodPatch, planPath(p.Name), nil, body, &out)
 }

@@ -87,6 +87,18 @@ if true; then
     flock "$mp_dir/mailpit.lock" env GOBIN="$mp_dir/bin" "${GO:-go}" install github.com/axllent/mailpit@v1.33.1
   fi
 fi
+# The billing tests run Stripe's own mock API server, stripe-mock, built
+# from its Go module once per machine (internal/stripemock.Ensure does the
+# same, under the same lock, when it is missing or another version);
+# tenantkit dev runs it as the platform's Stripe.
+if true; then
+  sm_dir="$HOME/.cache/tenantkit"
+  if ! "${GO:-go}" version -m "$sm_dir/bin/stripe-mock" 2>/dev/null | grep -q 'mod[[:space:]]*github.com/stripe/stripe-mock[[:space:]]*v0.203.0'; then
+    mkdir -p "$sm_dir/bin"
+    echo "installing stripe-mock v0.203.0 (go install)…"
+    flock "$sm_dir/stripe-mock.lock" env GOBIN="$sm_dir/bin" "${GO:-go}" install github.com/stripe/stripe-mock@v0.203.0
+  fi
+fi
 
 [ ${#missing[@]} -eq 0 ] && exit 0
 

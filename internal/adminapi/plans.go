@@ -18,6 +18,8 @@ type planPatch struct {
 	DefaultTier *string           `json:"default_tier,omitempty"`
 	Features    *[]string         `json:"features,omitempty"`
 	Limits      *map[string]int64 `json:"limits,omitempty"`
+	// Billing replaces the plan's Stripe prices; {} removes them.
+	Billing *catalog.PlanBilling `json:"billing,omitempty"`
 }
 
 func (a *API) listPlans(w http.ResponseWriter, r *http.Request) {
@@ -55,7 +57,7 @@ func (a *API) updatePlan(w http.ResponseWriter, r *http.Request) {
 	}
 	pl, err := a.store.UpdatePlan(r.Context(), actor(r), catalog.PlanParams{
 		Name: r.PathValue("name"), DisplayName: p.DisplayName, Description: p.Description,
-		Rank: p.Rank, DefaultTier: p.DefaultTier, Features: p.Features, Limits: p.Limits,
+		Rank: p.Rank, DefaultTier: p.DefaultTier, Features: p.Features, Limits: p.Limits, Billing: p.Billing,
 	})
 	a.respond(w, r, pl, err)
 }

@@ -35,6 +35,13 @@ func (e *ValidationError) Error() string {
 
 func (e *ValidationError) add(field, msg string) { e.Fields = append(e.Fields, FieldError{field, msg}) }
 
+// Invalid returns a *ValidationError of the given fields, or nil when
+// there are none: for checks made outside the catalog (Stripe's prices).
+func Invalid(fields ...FieldError) error {
+	e := &ValidationError{Fields: fields}
+	return e.orNil()
+}
+
 func (e *ValidationError) orNil() error {
 	if e == nil || len(e.Fields) == 0 {
 		return nil

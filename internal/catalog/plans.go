@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -42,8 +43,10 @@ type Plan struct {
 	DefaultTier string           `json:"default_tier"`
 	Features    []string         `json:"features"`
 	Limits      map[string]int64 `json:"limits"`
-	CreatedAt   time.Time        `json:"created_at"`
-	UpdatedAt   time.Time        `json:"updated_at"`
+	// Billing is the plan's Stripe prices; nil when it bills nothing.
+	Billing   *PlanBilling `json:"billing,omitempty"`
+	CreatedAt time.Time    `json:"created_at"`
+	UpdatedAt time.Time    `json:"updated_at"`
 }
 
 // PlanParams are the fields of a plan. On update, nil leaves a field as
@@ -56,6 +59,9 @@ type PlanParams struct {
 	DefaultTier *string           `json:"default_tier,omitempty"`
 	Features    *[]string         `json:"features,omitempty"`
 	Limits      *map[string]int64 `json:"limits,omitempty"`
+	// Billing, when given, replaces the plan's prices; an empty one
+	// removes them.
+	Billing *PlanBilling `json:"billing,omitempty"`
 }
 
 // Violation is one limit a tenant's current usage exceeds.
@@ -158,6 +164,18 @@ func listPlans(ctx context.Context, q *catalogdb.Queries) ([]Plan, error) {
 			p.Limits[l.Name] = l.Value
 		}
 	}
+	bills, err := q.PlanBillings(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, b := range bills {
+		if p := byName[b.Plan]; p != nil {
+			p.Billing = &PlanBilling{}
+			if err := json.Unmarshal(b.Billing, p.Billing); err != nil {
+				return nil, fmt.Errorf("catalog: plan %s's billing: %w", b.Plan, err)
+			}
+		}
+	}
 	return plans, nil
 }
 
@@ -220,6 +238,23 @@ func validatePlanParams(v *ValidationError, p PlanParams, create bool) {
 	if p.Limits != nil {
 		validateLimits(v, "limits", *p.Limits)
 	}
+	if p.Billing != nil {
+		validatePlanBilling(v, *p.Billing)
+	}
+}
+
+// checkPlanParams validates p, and checks its prices with the store's
+// PlanCheck (Stripe's answer) when it has one.
+func (s *Store) checkPlanParams(ctx context.Context, p PlanParams, create bool) error {
+	v := &ValidationError{}
+	validatePlanParams(v, p, create)
+	if err := v.orNil(); err != nil {
+		return err
+	}
+	if p.Billing != nil && s.planCheck != nil && !p.Billing.Empty() {
+		return s.planCheck(ctx, p.Billing.normalized())
+	}
+	return nil
 }
 
 func validateLimits(v *ValidationError, field string, limits map[string]int64) {
@@ -246,9 +281,7 @@ func sortedKeys[V any](m map[string]V) []string {
 
 // CreatePlan creates a plan.
 func (s *Store) CreatePlan(ctx context.Context, actor string, p PlanParams) (Plan, error) {
-	v := &ValidationError{}
-	validatePlanParams(v, p, true)
-	if err := v.orNil(); err != nil {
+	if err := s.checkPlanParams(ctx, p, true); err != nil {
 		return Plan{}, err
 	}
 	var out Plan
@@ -277,9 +310,7 @@ func (s *Store) CreatePlan(ctx context.Context, actor string, p PlanParams) (Pla
 // UpdatePlan changes a plan. Every tenant on it sees the change on its
 // next request. It does not check tenants' usage against lowered limits.
 func (s *Store) UpdatePlan(ctx context.Context, actor string, p PlanParams) (Plan, error) {
-	v := &ValidationError{}
-	validatePlanParams(v, p, false)
-	if err := v.orNil(); err != nil {
+	if err := s.checkPlanParams(ctx, p, false); err != nil {
 		return Plan{}, err
 	}
 	var out Plan
@@ -314,6 +345,9 @@ func (s *Store) UpdatePlan(ctx context.Context, actor string, p PlanParams) (Pla
 }
 
 func replacePlanSets(ctx context.Context, q *catalogdb.Queries, plan string, p PlanParams) error {
+	if err := setPlanBilling(ctx, q, plan, p.Billing); err != nil {
+		return err
+	}
 	if p.Features != nil {
 		if err := q.DeletePlanFeatures(ctx, plan); err != nil {
 			return err

@@ -30,6 +30,12 @@ type StoreConfig struct {
 	// committed write, for buses other than LISTEN/NOTIFY (the catalog's
 	// triggers notify PostgreSQL listeners themselves). Defaults to nil.
 	AfterCommitFunc func(context.Context, bus.Message)
+	// PlanCheck, when set, checks the prices of a plan being created or
+	// changed before anything is written (billing checks each with
+	// Stripe); its error is returned as is, a *ValidationError naming the
+	// fields for prices Stripe does not know. Defaults to nil: prices are
+	// checked for form only.
+	PlanCheck func(context.Context, PlanBilling) error
 }
 
 // Store reads and writes the catalog. Every write runs in one transaction
@@ -38,6 +44,7 @@ type Store struct {
 	pool        *pgxpool.Pool
 	q           *catalogdb.Queries
 	afterCommit func(context.Context, bus.Message)
+	planCheck   func(context.Context, PlanBilling) error
 }
 
 // NewStore returns a Store.
@@ -45,7 +52,7 @@ func NewStore(cfg StoreConfig) (*Store, error) {
 	if cfg.Pool == nil {
 		return nil, errors.New("catalog: StoreConfig.Pool is required")
 	}
-	return &Store{pool: cfg.Pool, q: catalogdb.New(cfg.Pool), afterCommit: cfg.AfterCommitFunc}, nil
+	return &Store{pool: cfg.Pool, q: catalogdb.New(cfg.Pool), afterCommit: cfg.AfterCommitFunc, planCheck: cfg.PlanCheck}, nil
 }
 
 // CreateParams are the fields of a new tenant.

@@ -168,24 +168,56 @@ func (a apiOps) ListPlans(ctx context.Context) ([]catalog.Plan, error) {
 	}
 	out := make([]catalog.Plan, len(ps))
 	for i, p := range ps {
-		out[i] = catalog.Plan(p)
+		out[i] = planOf(p)
 	}
 	return out, nil
 }
 
+// planOf is the client's plan as the catalog's: the same fields.
+func planOf(p client.Plan) catalog.Plan {
+	var b *catalog.PlanBilling
+	if p.Billing != nil {
+		b = &catalog.PlanBilling{BasePrice: p.Billing.BasePrice, SeatPrice: p.Billing.SeatPrice, SeatGauge: p.Billing.SeatGauge, TrialDays: p.Billing.TrialDays}
+		for m, mp := range p.Billing.Metered {
+			if b.Metered == nil {
+				b.Metered = map[string]catalog.MeteredPrice{}
+			}
+			b.Metered[m] = catalog.MeteredPrice(mp)
+		}
+	}
+	return catalog.Plan{Name: p.Name, DisplayName: p.DisplayName, Description: p.Description, Rank: p.Rank, DefaultTier: p.DefaultTier,
+		Features: p.Features, Limits: p.Limits, Billing: b, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt}
+}
+
+// planParamsOf is the catalog's plan params as the client's.
+func planParamsOf(p catalog.PlanParams) client.PlanParams {
+	var b *client.PlanBilling
+	if p.Billing != nil {
+		b = &client.PlanBilling{BasePrice: p.Billing.BasePrice, SeatPrice: p.Billing.SeatPrice, SeatGauge: p.Billing.SeatGauge, TrialDays: p.Billing.TrialDays}
+		for m, mp := range p.Billing.Metered {
+			if b.Metered == nil {
+				b.Metered = map[string]client.MeteredPrice{}
+			}
+			b.Metered[m] = client.MeteredPrice(mp)
+		}
+	}
+	return client.PlanParams{Name: p.Name, DisplayName: p.DisplayName, Description: p.Description, Rank: p.Rank,
+		DefaultTier: p.DefaultTier, Features: p.Features, Limits: p.Limits, Billing: b}
+}
+
 func (a apiOps) GetPlan(ctx context.Context, name string) (catalog.Plan, error) {
 	p, err := a.c.GetPlan(ctx, name)
-	return catalog.Plan(p), apiErr(err)
+	return planOf(p), apiErr(err)
 }
 
 func (a apiOps) CreatePlan(ctx context.Context, p catalog.PlanParams) (catalog.Plan, error) {
-	out, err := a.c.CreatePlan(ctx, client.PlanParams(p))
-	return catalog.Plan(out), apiErr(err)
+	out, err := a.c.CreatePlan(ctx, planParamsOf(p))
+	return planOf(out), apiErr(err)
 }
 
 func (a apiOps) UpdatePlan(ctx context.Context, p catalog.PlanParams) (catalog.Plan, error) {
-	out, err := a.c.UpdatePlan(ctx, client.PlanParams(p))
-	return catalog.Plan(out), apiErr(err)
+	out, err := a.c.UpdatePlan(ctx, planParamsOf(p))
+	return planOf(out), apiErr(err)
 }
 
 func (a apiOps) DeletePlan(ctx context.Context, name string) error {

@@ -162,6 +162,11 @@ type planFlags struct {
 	rank                           int
 	features, limits               []string
 	clearFeatures, clearLimits     bool
+	// Billing: the plan's Stripe prices.
+	basePrice, seatPrice, seatGauge string
+	metered                         []string
+	trialDays                       int
+	clearBilling                    bool
 }
 
 func (f *planFlags) register(cmd *cobra.Command, update bool) {
@@ -183,6 +188,76 @@ func (f *planFlags) register(cmd *cobra.Command, update bool) {
 		fs.BoolVar(&f.clearFeatures, "clear-features", false, "remove every feature of the plan")
 		fs.BoolVar(&f.clearLimits, "clear-limits", false, "remove every limit of the plan (all unlimited)")
 	}
+	fs.StringVar(&f.basePrice, "base-price", "", "Stripe price billed flat each period (price_…; empty removes it)")
+	fs.StringVar(&f.seatPrice, "seat-price", "", "Stripe price billed per seat (price_…; empty removes it)")
+	fs.StringVar(&f.seatGauge, "seat-gauge", "", "usage gauge that counts seats (default users)")
+	fs.StringArrayVar(&f.metered, "metered", nil, "metered price of a usage metric, METRIC=PRICE@METER_EVENT_NAME (repeatable; METRIC= removes it); metrics: "+strings.Join(catalog.MeteredMetrics, ", "))
+	fs.IntVar(&f.trialDays, "trial-days", 0, "trial days of a new subscription on the plan")
+	if update {
+		fs.BoolVar(&f.clearBilling, "clear-billing", false, "remove every Stripe price of the plan")
+	}
+}
+
+// billingChanged says whether any billing flag was given.
+func (f *planFlags) billingChanged(cmd *cobra.Command) bool {
+	for _, n := range []string{"base-price", "seat-price", "seat-gauge", "metered", "trial-days", "clear-billing"} {
+		if cmd.Flags().Changed(n) {
+			return true
+		}
+	}
+	return false
+}
+
+// billing applies the billing flags to the plan's current prices (none on
+// create): a flag given changes its price, the others stay.
+func (f *planFlags) billing(cmd *cobra.Command, current *catalog.PlanBilling) (*catalog.PlanBilling, error) {
+	changed := cmd.Flags().Changed
+	if f.clearBilling {
+		if changed("base-price") || changed("seat-price") || changed("seat-gauge") || changed("metered") || changed("trial-days") {
+			return nil, usageError{fmt.Errorf("give --clear-billing or prices, not both")}
+		}
+		return &catalog.PlanBilling{}, nil
+	}
+	b := catalog.PlanBilling{}
+	if current != nil {
+		b = *current
+		b.Metered = maps.Clone(current.Metered)
+	}
+	if changed("base-price") {
+		b.BasePrice = f.basePrice
+	}
+	if changed("seat-price") {
+		b.SeatPrice = f.seatPrice
+		if f.seatPrice == "" {
+			b.SeatGauge = ""
+		}
+	}
+	if changed("seat-gauge") {
+		b.SeatGauge = f.seatGauge
+	}
+	if changed("trial-days") {
+		b.TrialDays = f.trialDays
+	}
+	for _, kv := range f.metered {
+		metric, rest, ok := strings.Cut(kv, "=")
+		metric = strings.TrimSpace(metric)
+		if !ok || metric == "" {
+			return nil, usageError{fmt.Errorf("--metered %q: want METRIC=PRICE@METER_EVENT_NAME, or METRIC= to remove it", kv)}
+		}
+		if rest == "" {
+			delete(b.Metered, metric)
+			continue
+		}
+		price, meter, ok := strings.Cut(rest, "@")
+		if !ok || price == "" || meter == "" {
+			return nil, usageError{fmt.Errorf("--metered %q: want METRIC=PRICE@METER_EVENT_NAME", kv)}
+		}
+		if b.Metered == nil {
+			b.Metered = map[string]catalog.MeteredPrice{}
+		}
+		b.Metered[metric] = catalog.MeteredPrice{Price: price, Meter: meter}
+	}
+	return &b, nil
 }
 
 // params are the plan params of the flags given: on update, only those.
@@ -248,6 +323,11 @@ func plansCreate(e env, g *globals) *cobra.Command {
 		if err != nil {
 			return err
 		}
+		if f.billingChanged(cmd) {
+			if p.Billing, err = f.billing(cmd, nil); err != nil {
+				return err
+			}
+		}
 		return withPlans(g, func(ctx context.Context, ops planOps) error {
 			pl, err := ops.CreatePlan(ctx, p)
 			if err != nil {
@@ -272,10 +352,19 @@ func plansUpdate(e env, g *globals) *cobra.Command {
 		if err != nil {
 			return err
 		}
-		if p == (catalog.PlanParams{Name: args[0]}) {
-			return usageError{fmt.Errorf("plans update: give --display-name, --description, --rank, --tier, --feature, --limit, --clear-features or --clear-limits")}
+		if p == (catalog.PlanParams{Name: args[0]}) && !f.billingChanged(cmd) {
+			return usageError{fmt.Errorf("plans update: give --display-name, --description, --rank, --tier, --feature, --limit, --clear-features, --clear-limits, a price or --clear-billing")}
 		}
 		return withPlans(g, func(ctx context.Context, ops planOps) error {
+			if f.billingChanged(cmd) {
+				cur, err := ops.GetPlan(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				if p.Billing, err = f.billing(cmd, cur.Billing); err != nil {
+					return err
+				}
+			}
 			pl, err := ops.UpdatePlan(ctx, p)
 			if err != nil {
 				return err
@@ -316,6 +405,7 @@ func printPlan(w io.Writer, format string, p catalog.Plan) error {
 		{"Name", p.Name}, {"Display name", p.DisplayName}, {"Description", orDash(p.Description)},
 		{"Rank", strconv.Itoa(p.Rank)}, {"Default tier", p.DefaultTier},
 		{"Features", orDash(featureList(p.Features))}, {"Limits", orDash(limitList(p.Limits))},
+		{"Billing", orDash(billingList(p.Billing))},
 		{"Created", p.CreatedAt.UTC().Format(time.RFC3339)}, {"Updated", p.UpdatedAt.UTC().Format(time.RFC3339)},
 	}
 	for _, r := range rows {
@@ -348,4 +438,25 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// billingList is a plan's prices on one line.
+func billingList(b *catalog.PlanBilling) string {
+	if b == nil {
+		return ""
+	}
+	var parts []string
+	if b.BasePrice != "" {
+		parts = append(parts, "base "+b.BasePrice)
+	}
+	if b.SeatPrice != "" {
+		parts = append(parts, "per seat ("+b.SeatGauge+") "+b.SeatPrice)
+	}
+	for _, m := range slices.Sorted(maps.Keys(b.Metered)) {
+		parts = append(parts, fmt.Sprintf("%s %s@%s", m, b.Metered[m].Price, b.Metered[m].Meter))
+	}
+	if b.TrialDays > 0 {
+		parts = append(parts, fmt.Sprintf("trial %d days", b.TrialDays))
+	}
+	return strings.Join(parts, "; ")
 }

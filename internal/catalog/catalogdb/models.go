@@ -192,6 +192,12 @@ type TenantkitPlan struct {
 	Description string    `json:"description"`
 }
 
+type TenantkitPlanBilling struct {
+	Plan      string          `json:"plan"`
+	Billing   json.RawMessage `json:"billing"`
+	UpdatedAt time.Time       `json:"updated_at"`
+}
+
 type TenantkitPlanFeature struct {
 	Plan    string `json:"plan"`
 	Feature string `json:"feature"`

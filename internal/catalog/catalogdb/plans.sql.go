@@ -7,6 +7,7 @@ package catalogdb
 
 import (
 	"context"
+	"encoding/json"
 
 	"github.com/google/uuid"
 )
@@ -52,6 +53,15 @@ DELETE FROM tenantkit.plans WHERE name = $1
 
 func (q *Queries) DeletePlan(ctx context.Context, name string) error {
 	_, err := q.db.Exec(ctx, deletePlan, name)
+	return err
+}
+
+const deletePlanBilling = `-- name: DeletePlanBilling :exec
+DELETE FROM tenantkit.plan_billing WHERE plan = $1
+`
+
+func (q *Queries) DeletePlanBilling(ctx context.Context, plan string) error {
+	_, err := q.db.Exec(ctx, deletePlanBilling, plan)
 	return err
 }
 
@@ -155,6 +165,35 @@ func (q *Queries) GetPlanForUpdate(ctx context.Context, name string) (TenantkitP
 	return i, err
 }
 
+const planBillings = `-- name: PlanBillings :many
+SELECT plan, billing FROM tenantkit.plan_billing
+`
+
+type PlanBillingsRow struct {
+	Plan    string          `json:"plan"`
+	Billing json.RawMessage `json:"billing"`
+}
+
+func (q *Queries) PlanBillings(ctx context.Context) ([]PlanBillingsRow, error) {
+	rows, err := q.db.Query(ctx, planBillings)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []PlanBillingsRow
+	for rows.Next() {
+		var i PlanBillingsRow
+		if err := rows.Scan(&i.Plan, &i.Billing); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const planFeatures = `-- name: PlanFeatures :many
 SELECT plan, feature FROM tenantkit.plan_features ORDER BY plan, feature
 `
@@ -212,6 +251,21 @@ func (q *Queries) PlanTenantCount(ctx context.Context, plan string) (int64, erro
 	var count int64
 	err := row.Scan(&count)
 	return count, err
+}
+
+const setPlanBilling = `-- name: SetPlanBilling :exec
+INSERT INTO tenantkit.plan_billing (plan, billing) VALUES ($1, $2)
+ON CONFLICT (plan) DO UPDATE SET billing = EXCLUDED.billing, updated_at = now()
+`
+
+type SetPlanBillingParams struct {
+	Plan    string          `json:"plan"`
+	Billing json.RawMessage `json:"billing"`
+}
+
+func (q *Queries) SetPlanBilling(ctx context.Context, arg SetPlanBillingParams) error {
+	_, err := q.db.Exec(ctx, setPlanBilling, arg.Plan, arg.Billing)
+	return err
 }
 
 const setTenantLimit = `-- name: SetTenantLimit :exec

@@ -77,3 +77,13 @@ ON CONFLICT (tenant_id, name) DO UPDATE SET value = EXCLUDED.value, measured_at 
 
 -- name: TenantUsage :many
 SELECT * FROM tenantkit.tenant_usage WHERE tenant_id = @tenant_id ORDER BY name;
+
+-- name: PlanBillings :many
+SELECT plan, billing FROM tenantkit.plan_billing;
+
+-- name: SetPlanBilling :exec
+INSERT INTO tenantkit.plan_billing (plan, billing) VALUES (@plan, @billing)
+ON CONFLICT (plan) DO UPDATE SET billing = EXCLUDED.billing, updated_at = now();
+
+-- name: DeletePlanBilling :exec
+DELETE FROM tenantkit.plan_billing WHERE plan = @plan;
