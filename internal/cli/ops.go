@@ -64,7 +64,12 @@ func connect(ctx context.Context, g *globals) (tenantOps, func(), error) {
 		closers = append(closers, func() { _ = r.Close() })
 		after = func(ctx context.Context, m bus.Message) { _ = r.Publish(ctx, m) }
 	}
-	store, err := catalog.NewStore(catalog.StoreConfig{Pool: pool, AfterCommitFunc: after})
+	check, err := g.planCheck()
+	if err != nil {
+		pool.Close()
+		return nil, nil, err
+	}
+	store, err := catalog.NewStore(catalog.StoreConfig{Pool: pool, AfterCommitFunc: after, PlanCheck: check})
 	if err != nil {
 		pool.Close()
 		return nil, nil, err

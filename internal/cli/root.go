@@ -12,6 +12,9 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/tenantkit/tenantkit/internal/billing"
+	"github.com/tenantkit/tenantkit/internal/catalog"
 )
 
 // Exit statuses.
@@ -46,6 +49,23 @@ type globals struct {
 	// kmsKeyURI names a cloud KMS key-encryption key, kmsCredentials its
 	// client's credentials file.
 	kmsKeyURI, kmsCredentials string
+	// billing is how to reach Stripe, from the environment only (a secret
+	// key is never a flag, whose default --help would print); billingOn
+	// says a key is set.
+	billing   billing.Config
+	billingOn bool
+}
+
+// planCheck is the check of plans' Stripe prices when billing is on.
+func (g *globals) planCheck() (func(context.Context, catalog.PlanBilling) error, error) {
+	if !g.billingOn {
+		return nil, nil
+	}
+	b, err := billing.New(g.billing)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("%s: %w", billing.EnvSecretKey, err)}
+	}
+	return b.CheckPrices, nil
 }
 
 type usageError struct{ error }
@@ -109,6 +129,7 @@ func newRoot(e env) *cobra.Command {
 	pf.StringVar(&g.vaultAddr, "vault-addr", e.getenv("TENANTKIT_VAULT_ADDR"), "Vault address for a transit key-encryption key instead of --key-file (env TENANTKIT_VAULT_ADDR)")
 	pf.StringVar(&g.vaultKey, "vault-key", e.getenv("TENANTKIT_VAULT_KEY"), "Vault transit key name (env TENANTKIT_VAULT_KEY)")
 	g.vaultToken = e.getenv("TENANTKIT_VAULT_TOKEN")
+	g.billing, g.billingOn = billing.FromEnv(e.getenv)
 	pf.StringVar(&g.kmsKeyURI, "kms-key-uri", e.getenv("TENANTKIT_KMS_KEY_URI"), "cloud KMS key-encryption key, aws-kms://arn:aws:kms:… (env TENANTKIT_KMS_KEY_URI)")
 	pf.StringVar(&g.kmsCredentials, "kms-credentials", e.getenv("TENANTKIT_KMS_CREDENTIALS"), "credentials file of the KMS client (env TENANTKIT_KMS_CREDENTIALS; default: the SDK's chain)")
 	pf.StringVar(&g.integrations, "integrations", e.getenv("TENANTKIT_INTEGRATIONS"), "the platform's integration defaults, a 0600 JSON file (env TENANTKIT_INTEGRATIONS)")

@@ -32,6 +32,10 @@ func newServe(e env, g *globals) *cobra.Command {
 				return usageError{errors.New("serve needs TENANTKIT_ADMIN_TOKEN (or --token) of at least 16 characters")}
 			}
 			o.log = slog.New(slog.NewTextHandler(e.stderr, nil))
+			var err error
+			if o.planCheck, err = g.planCheck(); err != nil {
+				return err
+			}
 			if s := e.getenv("TENANTKIT_JWT_SECRET"); s != "" {
 				if len(s) < 32 {
 					return usageError{errors.New("TENANTKIT_JWT_SECRET must be at least 32 characters")}

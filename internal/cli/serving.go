@@ -41,6 +41,8 @@ type serveOptions struct {
 	// the Kit they run in (built after them); with them the Kit's jobs are
 	// on and this server works them. nil: no jobs.
 	workers func(kit func() *tenantkit.Kit) *river.Workers
+	// planCheck checks plans' Stripe prices when billing is on.
+	planCheck func(context.Context, catalog.PlanBilling) error
 	// suspendedSnooze is how long a suspended tenant's job waits before
 	// it looks again; zero is the Kit's default (30s).
 	suspendedSnooze time.Duration
@@ -180,7 +182,7 @@ func serve(ctx context.Context, o serveOptions) error {
 	}
 	srv, err := server.New(server.Config{Pool: pool, Kit: kit, AdminToken: o.adminToken, App: app,
 		Migrations: o.migrations, AfterCommitFunc: after, Logger: o.log,
-		Gatherer: metrics, SettingsSchema: o.settingsSchema, Registry: reg})
+		Gatherer: metrics, SettingsSchema: o.settingsSchema, Registry: reg, PlanCheck: o.planCheck})
 	if err != nil {
 		return err
 	}

@@ -61,6 +61,9 @@ type Config struct {
 	Jobs *river.Client[pgx.Tx]
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+	// PlanCheck checks a plan's Stripe prices before the admin API writes
+	// them (billing.Billing.CheckPrices). Defaults to nil: billing is off.
+	PlanCheck func(context.Context, catalog.PlanBilling) error
 }
 
 // JobsUIPath is where River's UI is served, to holders of the admin
@@ -84,7 +87,7 @@ func New(cfg Config) (*Server, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	store, err := catalog.NewStore(catalog.StoreConfig{Pool: cfg.Pool, AfterCommitFunc: cfg.AfterCommitFunc})
+	store, err := catalog.NewStore(catalog.StoreConfig{Pool: cfg.Pool, AfterCommitFunc: cfg.AfterCommitFunc, PlanCheck: cfg.PlanCheck})
 	if err != nil {
 		return nil, err
 	}
