@@ -474,7 +474,7 @@ func TestOneTenantsBacklogDoesNotHoldUpAnothersJob(t *testing.T) {
 	w.mu.Unlock()
 	t.Logf("globex's job started %v after it was enqueued, behind a backlog of %d acme jobs (%d had run by then); %d of acme's ran in between",
 		wait.Round(time.Millisecond), backlog, ranBefore, acmeRan)
-	if acmeRan > backlog/10 {
+	if acmeRan > backlog/20 { // with the cap at 2, acme runs at most 40 jobs/s: about 6s
 		t.Errorf("globex's job waited for %d of acme's jobs", acmeRan)
 	}
 	if most > 2 {
