@@ -444,6 +444,9 @@ func (s *Store) SetTenantPlan(ctx context.Context, actor, ref string, p SetPlanP
 			return bus.Message{}, err
 		}
 		t = fromRow(row)
+		if err := billPlanChanged(ctx, q, t, before.Plan); err != nil {
+			return bus.Message{}, err
+		}
 		return tenantMessage(t, ""), audit(ctx, q, actor, "tenant.set_plan", t.ID,
 			map[string]any{"plan": before.Plan}, map[string]any{"plan": t.Plan, "forced": p.Force})
 	})
@@ -601,7 +604,24 @@ func (s *Store) SetUsage(ctx context.Context, ref, name string, value int64) err
 	if err != nil {
 		return err
 	}
-	return s.q.SetUsage(ctx, catalogdb.SetUsageParams{TenantID: t.ID, Name: name, Value: value})
+	// A change of the seat gauge of a billed plan is written to the
+	// billing outbox in the same transaction; the same value again is not.
+	return s.write(ctx, func(q *catalogdb.Queries) (bus.Message, error) {
+		usage, err := q.TenantUsage(ctx, t.ID)
+		if err != nil {
+			return bus.Message{}, err
+		}
+		changed := true
+		for _, u := range usage {
+			if u.Name == name {
+				changed = u.Value != value
+			}
+		}
+		if err := q.SetUsage(ctx, catalogdb.SetUsageParams{TenantID: t.ID, Name: name, Value: value}); err != nil || !changed {
+			return bus.Message{}, err
+		}
+		return bus.Message{}, billSeats(ctx, q, t, name, value)
+	})
 }
 
 // TenantUsage lists a tenant's recorded usage.

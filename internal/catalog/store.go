@@ -114,6 +114,9 @@ func (s *Store) CreateTenant(ctx context.Context, actor string, p CreateParams) 
 			return bus.Message{}, err
 		}
 		t = fromRow(row)
+		if err := billCreated(ctx, q, t); err != nil {
+			return bus.Message{}, err
+		}
 		return tenantMessage(t, ""), audit(ctx, q, actor, "tenant.create", t.ID, nil, t)
 	})
 	return t, err
@@ -240,6 +243,11 @@ func (s *Store) UpdateTenant(ctx context.Context, actor, ref string, p UpdatePar
 			return bus.Message{}, err
 		}
 		t = fromRow(row)
+		if plan != before.Plan {
+			if err := billPlanChanged(ctx, q, t, before.Plan); err != nil {
+				return bus.Message{}, err
+			}
+		}
 		return tenantMessage(t, ""), audit(ctx, q, actor, "tenant.update", t.ID, before, t)
 	})
 	return t, err
@@ -295,6 +303,11 @@ func (s *Store) setStatus(ctx context.Context, actor, ref, action, status, reaso
 			return bus.Message{}, err
 		}
 		t = fromRow(row)
+		if status == StatusDeleted {
+			if err := billDeleted(ctx, q, t); err != nil {
+				return bus.Message{}, err
+			}
+		}
 		return tenantMessage(t, ""), audit(ctx, q, actor, action, t.ID, before, t)
 	})
 	return t, err

@@ -32,6 +32,27 @@ type TenantkitAuditLog struct {
 	After      []byte    `json:"after"`
 }
 
+type TenantkitBillingAccount struct {
+	TenantID       uuid.UUID       `json:"tenant_id"`
+	CustomerID     string          `json:"customer_id"`
+	SubscriptionID string          `json:"subscription_id"`
+	Items          json.RawMessage `json:"items"`
+	SyncedAt       *time.Time      `json:"synced_at"`
+	UpdatedAt      time.Time       `json:"updated_at"`
+}
+
+type TenantkitBillingOutbox struct {
+	ID            int64           `json:"id"`
+	TenantID      uuid.UUID       `json:"tenant_id"`
+	Op            string          `json:"op"`
+	Payload       json.RawMessage `json:"payload"`
+	CreatedAt     time.Time       `json:"created_at"`
+	Attempts      int32           `json:"attempts"`
+	NextAttemptAt time.Time       `json:"next_attempt_at"`
+	LastError     string          `json:"last_error"`
+	DoneAt        *time.Time      `json:"done_at"`
+}
+
 type TenantkitBranding struct {
 	TenantID     uuid.UUID `json:"tenant_id"`
 	DisplayName  string    `json:"display_name"`

@@ -1,0 +1,35 @@
+-- tenantkit:phase expand
+-- +goose Up
+-- A tenant's account on Stripe, as the billing sync last left it.
+CREATE TABLE tenantkit.billing_accounts (
+    tenant_id       uuid PRIMARY KEY REFERENCES tenantkit.tenants (id),
+    customer_id     text NOT NULL DEFAULT '',
+    subscription_id text NOT NULL DEFAULT '',
+    -- The subscription's items: Stripe price id → subscription item id.
+    items           jsonb NOT NULL DEFAULT '{}',
+    synced_at       timestamptz,
+    updated_at      timestamptz NOT NULL DEFAULT now()
+);
+
+-- The transactional outbox between the catalog and Stripe: each catalog
+-- change that Stripe must follow (a tenant subscribes, changes plan, seats,
+-- is deleted) writes a row in the change's own transaction. The billing
+-- sync applies a tenant's rows one at a time, in order, each with a Stripe
+-- idempotency key derived from its id, and retries a failed one with
+-- backoff: a change is neither lost nor applied twice.
+CREATE TABLE tenantkit.billing_outbox (
+    id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    tenant_id       uuid NOT NULL REFERENCES tenantkit.tenants (id),
+    op              text NOT NULL CHECK (op IN ('subscribe', 'change_plan', 'seats', 'cancel')),
+    payload         jsonb NOT NULL DEFAULT '{}',
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    attempts        integer NOT NULL DEFAULT 0,
+    next_attempt_at timestamptz NOT NULL DEFAULT now(),
+    last_error      text NOT NULL DEFAULT '',
+    done_at         timestamptz
+);
+CREATE INDEX billing_outbox_pending ON tenantkit.billing_outbox (tenant_id, id) WHERE done_at IS NULL;
+
+-- +goose Down
+DROP TABLE tenantkit.billing_outbox;
+DROP TABLE tenantkit.billing_accounts;

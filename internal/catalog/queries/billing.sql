@@ -1,0 +1,48 @@
+-- name: PlanBillingOf :one
+SELECT billing FROM tenantkit.plan_billing WHERE plan = @plan;
+
+-- name: InsertBillingOutbox :exec
+INSERT INTO tenantkit.billing_outbox (tenant_id, op, payload) VALUES (@tenant_id, @op, @payload);
+
+-- name: BillingAccountExists :one
+SELECT EXISTS (SELECT 1 FROM tenantkit.billing_accounts a WHERE a.tenant_id = @tenant_id::uuid)
+    OR EXISTS (SELECT 1 FROM tenantkit.billing_outbox o WHERE o.tenant_id = @tenant_id::uuid);
+
+-- name: ClaimBillingOutbox :one
+-- The oldest pending change of a tenant no other sync holds, due now: a
+-- tenant's changes are applied one at a time and in order. The advisory
+-- lock, held until the claiming transaction ends, keeps other syncs off
+-- the tenant's later changes while this one runs.
+SELECT o.id, o.tenant_id, o.op, o.payload, o.attempts, o.created_at
+FROM tenantkit.billing_outbox o
+WHERE o.done_at IS NULL AND o.next_attempt_at <= now()
+  AND NOT (o.tenant_id = ANY (@skip_tenants::uuid[]))
+  AND o.id = (SELECT min(p.id) FROM tenantkit.billing_outbox p WHERE p.tenant_id = o.tenant_id AND p.done_at IS NULL)
+  AND pg_try_advisory_xact_lock(hashtextextended('tenantkit.billing:' || o.tenant_id::text, 0))
+ORDER BY o.id
+LIMIT 1;
+
+-- name: GetBillingAccount :one
+SELECT * FROM tenantkit.billing_accounts WHERE tenant_id = @tenant_id;
+
+-- name: UpsertBillingAccount :exec
+INSERT INTO tenantkit.billing_accounts (tenant_id, customer_id, subscription_id, items, synced_at)
+VALUES (@tenant_id, @customer_id, @subscription_id, @items, now())
+ON CONFLICT (tenant_id) DO UPDATE SET customer_id = EXCLUDED.customer_id, subscription_id = EXCLUDED.subscription_id,
+    items = EXCLUDED.items, synced_at = now(), updated_at = now();
+
+-- name: FinishBillingOutbox :exec
+UPDATE tenantkit.billing_outbox SET done_at = now(), attempts = attempts + 1, last_error = '' WHERE id = @id;
+
+-- name: FailBillingOutbox :exec
+UPDATE tenantkit.billing_outbox
+SET attempts = attempts + 1, last_error = @last_error, next_attempt_at = now() + @backoff::interval
+WHERE id = @id;
+
+-- name: TenantBillingOutbox :many
+SELECT * FROM tenantkit.billing_outbox WHERE tenant_id = @tenant_id ORDER BY id DESC LIMIT @max;
+
+-- name: BillingBacklog :one
+SELECT count(*) AS pending, coalesce(min(created_at), now())::timestamptz AS oldest,
+       coalesce(max(attempts), 0)::integer AS most_attempts
+FROM tenantkit.billing_outbox WHERE done_at IS NULL;
