@@ -56,6 +56,10 @@ type JobsConfig struct {
 	// Periodic are jobs that run once per period for every active tenant
 	// (see TenantPeriodicJob); they need Workers. Defaults to none.
 	Periodic []TenantPeriodicJob
+	// PlatformPeriodic are River periodic jobs of the platform, not of a
+	// tenant (the billing sync, say): River's elected leader enqueues
+	// them. They need Workers. Defaults to none.
+	PlatformPeriodic []*river.PeriodicJob
 }
 
 // Job metadata keys: every tenant job names its tenant.
@@ -138,6 +142,7 @@ func (k *Kit) buildJobs() error {
 	if err := j.buildPeriodic(rc); err != nil {
 		return err
 	}
+	rc.PeriodicJobs = append(rc.PeriodicJobs, c.PlatformPeriodic...)
 	client, err := river.NewClient(riverpgxv5.New(k.pool), rc)
 	if err != nil {
 		return fmt.Errorf("tenantkit: jobs: %w", err)

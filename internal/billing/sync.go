@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"strconv"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 	"github.com/stripe/stripe-go/v86"
 
 	"github.com/tenantkit/tenantkit/internal/catalog"
@@ -254,4 +257,47 @@ func itemsOf(sub *stripe.Subscription) map[string]string {
 		}
 	}
 	return out
+}
+
+// DrainArgs is the River job that drains the billing outbox. Its periodic
+// declaration (DrainPeriodic) runs it every few seconds on River's leader;
+// it is unique while one waits or runs.
+type DrainArgs struct{}
+
+// Kind is the job's kind.
+func (DrainArgs) Kind() string { return "tenantkit_billing_sync" }
+
+// InsertOpts keeps one drain at a time.
+func (DrainArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: river.QueueDefault, MaxAttempts: 3, UniqueOpts: river.UniqueOpts{ByState: []rivertype.JobState{
+		rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning, rivertype.JobStateRetryable, rivertype.JobStateScheduled,
+	}}}
+}
+
+// DrainWorker works DrainArgs: it applies up to 500 changes due, and logs
+// the last one Stripe did not take (each is retried on its own backoff).
+type DrainWorker struct {
+	river.WorkerDefaults[DrainArgs]
+	Syncer *Syncer
+	Logger *slog.Logger
+}
+
+// Work drains the outbox.
+func (w *DrainWorker) Work(ctx context.Context, _ *river.Job[DrainArgs]) error {
+	res, err := w.Syncer.Drain(ctx, 500, nil)
+	if res.Failed > 0 && w.Logger != nil {
+		w.Logger.WarnContext(ctx, "billing: Stripe did not take some changes; they are retried", "failed", res.Failed, "applied", res.Applied, "last", res.LastError)
+	}
+	return err
+}
+
+// DrainPeriodic is the periodic declaration of the drain, every interval
+// (5s when zero), and at start.
+func DrainPeriodic(interval time.Duration) *river.PeriodicJob {
+	if interval <= 0 {
+		interval = 5 * time.Second
+	}
+	return river.NewPeriodicJob(river.PeriodicInterval(interval), func() (river.JobArgs, *river.InsertOpts) {
+		return DrainArgs{}, nil
+	}, &river.PeriodicJobOpts{RunOnStart: true})
 }

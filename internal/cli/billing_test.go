@@ -2,11 +2,14 @@ package cli
 
 import (
 	"context"
+	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/tenantkit/tenantkit/internal/pgcluster"
 	"github.com/tenantkit/tenantkit/internal/stripemock"
 	"github.com/tenantkit/tenantkit/tenantkittest"
 )
@@ -61,5 +64,99 @@ func TestPlansPricesAreCheckedWithStripeWhenBillingIsOn(t *testing.T) {
 	vars["TENANTKIT_STRIPE_SECRET_KEY"] = "pk_test_123"
 	if r := runCLI(t, vars, "plans", "list"); r.exit != exitUsage || !strings.Contains(r.stderr, "TENANTKIT_STRIPE_SECRET_KEY") {
 		t.Fatalf("a publishable key: exit %d\n%s", r.exit, r.stderr)
+	}
+}
+
+// TestServeSyncsTenantsToStripe: serve with billing on and no application
+// runs River for the billing sync alone. A plan given prices through the
+// admin API (checked with Stripe) and a tenant created on it through the
+// API: within seconds the drain job has made the tenant's customer and
+// subscription, carrying its tenant id.
+func TestServeSyncsTenantsToStripe(t *testing.T) {
+	t.Parallel()
+	db := tenantkittest.NewCatalog(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	s, err := stripemock.Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	p, err := stripemock.NewProxy(s.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	port, err := pgcluster.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	vars := map[string]string{"TENANTKIT_DATABASE_URL": db.OwnerDSN(), "TENANTKIT_ADMIN_TOKEN": testToken,
+		"TENANTKIT_STRIPE_SECRET_KEY": stripemock.TestKey, "TENANTKIT_STRIPE_API_BASE": p.URL()}
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	stderr := &tenantkittest.SyncBuffer{}
+	done := make(chan int, 1)
+	go func() {
+		done <- run(sctx, []string{"serve", "--addr", addr}, env{stdin: strings.NewReader(""), stdout: io.Discard, stderr: stderr, getenv: mapEnv(vars)})
+	}()
+	base := "http://" + addr
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		select {
+		case code := <-done:
+			t.Fatalf("serve exited %d before serving:\n%s", code, stderr)
+		default:
+		}
+		if resp, err := http.Get(base + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve not ready after a minute:\n%s", stderr)
+		}
+	}
+	api := func(method, path, body string) (int, string) {
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+testToken)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	p.Override(http.MethodGet, "/v1/prices/price_gone", http.StatusNotFound,
+		`{"error":{"type":"invalid_request_error","code":"resource_missing","message":"No such price: 'price_gone'","param":"id"}}`)
+	if code, body := api(http.MethodPatch, "/api/v1/plans/pro", `{"billing":{"base_price":"price_gone"}}`); code != http.StatusUnprocessableEntity ||
+		!strings.Contains(body, "billing.base_price") {
+		t.Fatalf("a price Stripe does not have, through the API: %d %s", code, body)
+	}
+	if code, body := api(http.MethodPatch, "/api/v1/plans/pro", `{"billing":{"base_price":"price_pro","trial_days":7}}`); code != http.StatusOK {
+		t.Fatalf("pro's prices: %d %s", code, body)
+	}
+	code, body := api(http.MethodPost, "/api/v1/tenants", `{"slug":"acme","name":"Acme","plan":"pro"}`)
+	if code != http.StatusCreated {
+		t.Fatalf("create acme: %d %s", code, body)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		subs := p.CallsTo(http.MethodPost, "/v1/subscriptions")
+		if len(subs) == 1 && subs[0].Status == http.StatusOK {
+			if f := subs[0].Form; f.Get("items[0][price]") != "price_pro" || f.Get("trial_period_days") != "7" || f.Get("metadata[tenant]") != "acme" {
+				t.Fatalf("acme's subscription: %v", f)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no subscription for acme 30s after it was created: %+v\n%s", subs, stderr)
+		}
+	}
+	stop()
+	if code := <-done; code != exitOK {
+		t.Fatalf("serve exited %d:\n%s", code, stderr)
 	}
 }

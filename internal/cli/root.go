@@ -56,14 +56,23 @@ type globals struct {
 	billingOn bool
 }
 
-// planCheck is the check of plans' Stripe prices when billing is on.
-func (g *globals) planCheck() (func(context.Context, catalog.PlanBilling) error, error) {
+// stripe is the platform's Stripe when billing is on, nil otherwise.
+func (g *globals) stripe() (*billing.Billing, error) {
 	if !g.billingOn {
 		return nil, nil
 	}
 	b, err := billing.New(g.billing)
 	if err != nil {
 		return nil, usageError{fmt.Errorf("%s: %w", billing.EnvSecretKey, err)}
+	}
+	return b, nil
+}
+
+// planCheck is the check of plans' Stripe prices when billing is on.
+func (g *globals) planCheck() (func(context.Context, catalog.PlanBilling) error, error) {
+	b, err := g.stripe()
+	if b == nil || err != nil {
+		return nil, err
 	}
 	return b.CheckPrices, nil
 }

@@ -33,7 +33,7 @@ func newServe(e env, g *globals) *cobra.Command {
 			}
 			o.log = slog.New(slog.NewTextHandler(e.stderr, nil))
 			var err error
-			if o.planCheck, err = g.planCheck(); err != nil {
+			if o.billing, err = g.stripe(); err != nil {
 				return err
 			}
 			if s := e.getenv("TENANTKIT_JWT_SECRET"); s != "" {

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/tenantkit/tenantkit"
+	"github.com/tenantkit/tenantkit/internal/billing"
 	"github.com/tenantkit/tenantkit/internal/bus"
 	"github.com/tenantkit/tenantkit/internal/catalog"
 	"github.com/tenantkit/tenantkit/internal/jobs"
@@ -41,8 +42,9 @@ type serveOptions struct {
 	// the Kit they run in (built after them); with them the Kit's jobs are
 	// on and this server works them. nil: no jobs.
 	workers func(kit func() *tenantkit.Kit) *river.Workers
-	// planCheck checks plans' Stripe prices when billing is on.
-	planCheck func(context.Context, catalog.PlanBilling) error
+	// billing is the platform's Stripe when billing is on: plans' prices
+	// are checked with it, and the billing outbox drained to it.
+	billing *billing.Billing
 	// suspendedSnooze is how long a suspended tenant's job waits before
 	// it looks again; zero is the Kit's default (30s).
 	suspendedSnooze time.Duration
@@ -112,11 +114,29 @@ func (o serveOptions) kitIntegrations() tenantkit.IntegrationsConfig {
 
 // kitJobs is the Kit's jobs configuration: on, working the application's
 // workers, when it has any.
-func (o serveOptions) kitJobs(kit func() *tenantkit.Kit) *tenantkit.JobsConfig {
-	if o.workers == nil {
-		return nil
+// With billing on, its workers also drain the billing outbox (a River
+// periodic job on the leader), even without an application.
+func (o serveOptions) kitJobs(kit func() *tenantkit.Kit, pool *pgxpool.Pool) (*tenantkit.JobsConfig, error) {
+	if o.workers == nil && o.billing == nil {
+		return nil, nil
 	}
-	return &tenantkit.JobsConfig{Workers: o.workers(kit), SuspendedSnooze: o.suspendedSnooze}
+	workers := river.NewWorkers()
+	if o.workers != nil {
+		workers = o.workers(kit)
+	}
+	cfg := &tenantkit.JobsConfig{Workers: workers, SuspendedSnooze: o.suspendedSnooze}
+	if o.billing != nil {
+		store, err := catalog.NewStore(catalog.StoreConfig{Pool: pool})
+		if err != nil {
+			return nil, err
+		}
+		sync := billing.NewSyncer(o.billing, store, billing.SyncConfig{})
+		if err := river.AddWorkerSafely(workers, &billing.DrainWorker{Syncer: sync, Logger: o.log}); err != nil {
+			return nil, err
+		}
+		cfg.PlatformPeriodic = append(cfg.PlatformPeriodic, billing.DrainPeriodic(0))
+	}
+	return cfg, nil
 }
 
 // serve runs the server until ctx is done.
@@ -134,6 +154,10 @@ func serve(ctx context.Context, o serveOptions) error {
 	o.log = slog.New(tenantkit.LogHandler(o.log.Handler()))
 	// The workers reach the Kit when a job runs, which Start begins.
 	var kit *tenantkit.Kit
+	jobsCfg, err := o.kitJobs(func() *tenantkit.Kit { return kit }, pool)
+	if err != nil {
+		return err
+	}
 	kit, err = tenantkit.New(tenantkit.Config{
 		Pool: pool, DatabaseURL: o.databaseURL, RedisURL: o.redisURL, Logger: o.log,
 		Observability:  o.kitObservability(),
@@ -141,7 +165,7 @@ func serve(ctx context.Context, o serveOptions) error {
 		SettingsSchema: o.settingsSchema,
 		RateLimit:      tenantkit.RateLimitConfig{Disabled: o.noRateLimit, FailOpen: o.rateLimitFailOpen},
 		Integrations:   o.kitIntegrations(),
-		Jobs:           o.kitJobs(func() *tenantkit.Kit { return kit }),
+		Jobs:           jobsCfg,
 		Registerer:     metrics,
 	})
 	if err != nil {
@@ -182,7 +206,7 @@ func serve(ctx context.Context, o serveOptions) error {
 	}
 	srv, err := server.New(server.Config{Pool: pool, Kit: kit, AdminToken: o.adminToken, App: app,
 		Migrations: o.migrations, AfterCommitFunc: after, Logger: o.log,
-		Gatherer: metrics, SettingsSchema: o.settingsSchema, Registry: reg, PlanCheck: o.planCheck})
+		Gatherer: metrics, SettingsSchema: o.settingsSchema, Registry: reg, PlanCheck: o.planCheck()})
 	if err != nil {
 		return err
 	}
@@ -284,4 +308,13 @@ func upgradeSystem(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) er
 	}
 	log.Debug("data-plane objects up to date", "databases", n)
 	return nil
+}
+
+// planCheck is the check of plans' prices with Stripe, nil with billing
+// off.
+func (o serveOptions) planCheck() func(context.Context, catalog.PlanBilling) error {
+	if o.billing == nil {
+		return nil
+	}
+	return o.billing.CheckPrices
 }
