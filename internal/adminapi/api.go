@@ -153,6 +153,7 @@ func (a *API) table() []route {
 		{path: "/api/v1/tenants/{ref}/integrations/{type}", methods: map[string]http.HandlerFunc{"GET": a.getIntegration, "PUT": a.putIntegration, "DELETE": a.deleteIntegration}},
 		{path: "/api/v1/tenants/{ref}/integrations/{type}/test", methods: map[string]http.HandlerFunc{"POST": a.testIntegration}},
 		{path: "/api/v1/tenants/{ref}/usage", methods: map[string]http.HandlerFunc{"GET": a.tenantUsage}},
+		{path: "/api/v1/tenants/{ref}/billing", methods: map[string]http.HandlerFunc{"GET": a.tenantBilling}},
 		{path: "/api/v1/usage", methods: map[string]http.HandlerFunc{"GET": a.exportUsage}},
 		{path: "/api/v1/load", methods: map[string]http.HandlerFunc{"GET": a.load}},
 		{path: "/api/v1/jobs", methods: map[string]http.HandlerFunc{"GET": a.listJobs}},

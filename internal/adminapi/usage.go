@@ -76,6 +76,12 @@ func parseWindow(s string) (time.Duration, error) {
 	return d, CheckLoadWindow(d)
 }
 
+// tenantBilling answers a tenant's billing on Stripe and its outbox.
+func (a *API) tenantBilling(w http.ResponseWriter, r *http.Request) {
+	st, err := a.store.TenantBilling(r.Context(), r.PathValue("ref"))
+	a.respond(w, r, st, err)
+}
+
 func (a *API) tenantUsage(w http.ResponseWriter, r *http.Request) {
 	period := PeriodOr(r.URL.Query().Get("period"), time.Now())
 	u, err := a.store.UsageFor(r.Context(), r.PathValue("ref"), period)

@@ -155,6 +155,20 @@ func TestServeSyncsTenantsToStripe(t *testing.T) {
 			t.Fatalf("no subscription for acme 30s after it was created: %+v\n%s", subs, stderr)
 		}
 	}
+	viaServer := map[string]string{"TENANTKIT_SERVER": base, "TENANTKIT_ADMIN_TOKEN": testToken}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		r := runCLI(t, viaServer, "billing", "status", "acme")
+		if r.exit == exitOK && strings.Contains(r.stdout, "Subscription:  sub_") && strings.Contains(r.stdout, "Backlog:       none\n") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("tenantkit billing status acme: exit %d\n%s%s", r.exit, r.stdout, r.stderr)
+		}
+	}
+	if r := runCLI(t, map[string]string{"TENANTKIT_DATABASE_URL": db.OwnerDSN()}, "billing", "status", "nosuch"); r.exit != exitError ||
+		r.stderr != "tenantkit: no such tenant\n" {
+		t.Fatalf("billing status of an unknown tenant: exit %d\n%s", r.exit, r.stderr)
+	}
 	stop()
 	if code := <-done; code != exitOK {
 		t.Fatalf("serve exited %d:\n%s", code, stderr)

@@ -1,0 +1,63 @@
+package client
+
+import (
+	"context"
+	"net/http"
+	"time"
+)
+
+// BillingStatus is a tenant's billing on Stripe, as the catalog knows it.
+type BillingStatus struct {
+	Tenant  Tenant         `json:"tenant"`
+	Account BillingAccount `json:"account"`
+	// Backlog are the changes not yet applied to Stripe, oldest first;
+	// Recent the last ones applied.
+	Backlog []BillingChange `json:"backlog"`
+	Recent  []BillingChange `json:"recent"`
+}
+
+// BillingAccount is a tenant's customer and subscription on Stripe.
+type BillingAccount struct {
+	CustomerID     string `json:"customer_id,omitempty"`
+	SubscriptionID string `json:"subscription_id,omitempty"`
+	// Items are the subscription's items: price id → item id.
+	Items    map[string]string `json:"items,omitempty"`
+	SyncedAt *time.Time        `json:"synced_at,omitempty"`
+}
+
+// Billing changes.
+const (
+	BillingSubscribe  = "subscribe"
+	BillingChangePlan = "change_plan"
+	BillingSeats      = "seats"
+	BillingCancel     = "cancel"
+)
+
+// BillingChange is one change the catalog asks of Stripe, applied in order
+// per tenant and retried with backoff until Stripe takes it.
+type BillingChange struct {
+	ID       int64  `json:"id"`
+	TenantID string `json:"tenant_id"`
+	Op       string `json:"op"`
+	Change   struct {
+		Slug        string       `json:"slug"`
+		Name        string       `json:"name"`
+		Plan        string       `json:"plan"`
+		Billing     *PlanBilling `json:"billing,omitempty"`
+		FromPlan    string       `json:"from_plan,omitempty"`
+		FromBilling *PlanBilling `json:"from_billing,omitempty"`
+		Upgrade     bool         `json:"upgrade,omitempty"`
+		Seats       int64        `json:"seats"`
+	} `json:"change"`
+	CreatedAt     time.Time  `json:"created_at"`
+	Attempts      int        `json:"attempts"`
+	NextAttemptAt time.Time  `json:"next_attempt_at,omitzero"`
+	LastError     string     `json:"last_error,omitempty"`
+	DoneAt        *time.Time `json:"done_at,omitempty"`
+}
+
+// TenantBilling returns a tenant's billing status.
+func (c *Client) TenantBilling(ctx context.Context, ref string) (BillingStatus, error) {
+	var st BillingStatus
+	return st, c.call(ctx, http.MethodGet, tenantPath(ref)+"/billing", nil, nil, &st)
+}
