@@ -417,6 +417,12 @@ type SetPlanParams struct {
 // change whose limits the tenant's current usage exceeds is refused with
 // a *LimitExceededError unless forced.
 func (s *Store) SetTenantPlan(ctx context.Context, actor, ref string, p SetPlanParams) (Tenant, error) {
+	return s.setTenantPlan(ctx, actor, ref, p, true)
+}
+
+// setTenantPlan is SetTenantPlan; bill says the change goes to the billing
+// outbox (not when it came from Stripe).
+func (s *Store) setTenantPlan(ctx context.Context, actor, ref string, p SetPlanParams, bill bool) (Tenant, error) {
 	var t Tenant
 	err := s.write(ctx, func(q *catalogdb.Queries) (bus.Message, error) {
 		before, err := s.getLive(ctx, q, ref)
@@ -444,8 +450,10 @@ func (s *Store) SetTenantPlan(ctx context.Context, actor, ref string, p SetPlanP
 			return bus.Message{}, err
 		}
 		t = fromRow(row)
-		if err := billPlanChanged(ctx, q, t, before.Plan); err != nil {
-			return bus.Message{}, err
+		if bill {
+			if err := billPlanChanged(ctx, q, t, before.Plan); err != nil {
+				return bus.Message{}, err
+			}
 		}
 		return tenantMessage(t, ""), audit(ctx, q, actor, "tenant.set_plan", t.ID,
 			map[string]any{"plan": before.Plan}, map[string]any{"plan": t.Plan, "forced": p.Force})

@@ -338,6 +338,9 @@ func (s *Store) LoadContext(ctx context.Context, id uuid.UUID) (*TenantContext, 
 	if err := json.Unmarshal(row.Placement, &tc.Placement); err != nil {
 		return nil, err
 	}
+	if err := json.Unmarshal(row.PastDue, &tc.PastDue); err != nil {
+		return nil, err
+	}
 	return tc, nil
 }
 

@@ -59,6 +59,9 @@ type TenantContext struct {
 	// schema's defaults, and their version (0: never written).
 	StoredSettings  json.RawMessage `json:"stored_settings,omitempty"`
 	SettingsVersion int64           `json:"settings_version"`
+	// PastDue is set while an invoice of the tenant's is unpaid: the
+	// application may show a banner; past GraceUntil billing suspends it.
+	PastDue *PastDue `json:"past_due,omitempty"`
 	// Extra is attached by the data plane when it loads the context (the
 	// settings with defaults, say). Defaults to nil.
 	Extra any `json:"-"`
@@ -106,4 +109,10 @@ func fromRow(r catalogdb.TenantkitTenant) Tenant {
 		ID: r.ID, Slug: r.Slug, Name: r.Name, Status: r.Status, SuspensionReason: r.SuspensionReason,
 		Plan: r.Plan, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, DeletedAt: r.DeletedAt,
 	}
+}
+
+// PastDue is a tenant's unpaid invoice, from billing's dunning.
+type PastDue struct {
+	Since      time.Time `json:"past_due_since"`
+	GraceUntil time.Time `json:"grace_until"`
 }

@@ -2,12 +2,15 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stripe/stripe-go/v86/webhook"
 
 	"github.com/tenantkit/tenantkit/internal/pgcluster"
 	"github.com/tenantkit/tenantkit/internal/stripemock"
@@ -93,13 +96,13 @@ func TestServeSyncsTenantsToStripe(t *testing.T) {
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	vars := map[string]string{"TENANTKIT_DATABASE_URL": db.OwnerDSN(), "TENANTKIT_ADMIN_TOKEN": testToken,
-		"TENANTKIT_STRIPE_SECRET_KEY": stripemock.TestKey, "TENANTKIT_STRIPE_API_BASE": p.URL()}
+		"TENANTKIT_STRIPE_SECRET_KEY": stripemock.TestKey, "TENANTKIT_STRIPE_API_BASE": p.URL(), "TENANTKIT_STRIPE_WEBHOOK_SECRET": "whsec_serve_test"}
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
 	stderr := &tenantkittest.SyncBuffer{}
 	done := make(chan int, 1)
 	go func() {
-		done <- run(sctx, []string{"serve", "--addr", addr}, env{stdin: strings.NewReader(""), stdout: io.Discard, stderr: stderr, getenv: mapEnv(vars)})
+		done <- run(sctx, []string{"serve", "--addr", addr, "--billing-grace", "0s"}, env{stdin: strings.NewReader(""), stdout: io.Discard, stderr: stderr, getenv: mapEnv(vars)})
 	}()
 	base := "http://" + addr
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
@@ -163,6 +166,52 @@ func TestServeSyncsTenantsToStripe(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("tenantkit billing status acme: exit %d\n%s%s", r.exit, r.stdout, r.stderr)
+		}
+	}
+	// Dunning through the webhook: a signed failed payment suspends acme
+	// at once (grace 0); a signed paid invoice resumes it; a bad signature
+	// is refused.
+	var acme struct{ ID string }
+	_, body = api(http.MethodGet, "/api/v1/tenants/acme", "")
+	_ = json.Unmarshal([]byte(body), &acme)
+	hook := func(id, typ, key string) (int, string) {
+		payload, _ := json.Marshal(map[string]any{"id": id, "object": "event", "api_version": "2026-06-24.dahlia", "created": time.Now().Unix(),
+			"type": typ, "data": map[string]any{"object": map[string]any{"id": "in_1", "object": "invoice",
+				"parent": map[string]any{"subscription_details": map[string]any{"metadata": map[string]string{"tenant_id": acme.ID}}}}}})
+		sp := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: payload, Secret: key, Timestamp: time.Now()})
+		req, _ := http.NewRequest(http.MethodPost, base+"/webhooks/stripe", strings.NewReader(string(payload)))
+		req.Header.Set("Stripe-Signature", sp.Header)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	status := func() string {
+		_, body := api(http.MethodGet, "/api/v1/tenants/acme", "")
+		var tn struct {
+			Status           string `json:"status"`
+			SuspensionReason string `json:"suspension_reason"`
+		}
+		_ = json.Unmarshal([]byte(body), &tn)
+		return tn.Status + " " + tn.SuspensionReason
+	}
+	if code, body := hook("evt_bad", "invoice.payment_failed", "whsec_not_ours"); code != http.StatusBadRequest || !strings.Contains(body, "bad-signature") {
+		t.Fatalf("a bad signature: %d %s", code, body)
+	}
+	for _, step := range []struct{ id, typ, want string }{
+		{"evt_failed", "invoice.payment_failed", "suspended payment overdue"},
+		{"evt_paid", "invoice.paid", "active "},
+	} {
+		if code, body := hook(step.id, step.typ, "whsec_serve_test"); code != http.StatusOK {
+			t.Fatalf("%s: %d %s", step.typ, code, body)
+		}
+		for deadline := time.Now().Add(15 * time.Second); status() != step.want; time.Sleep(100 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("after %s acme is %q, want %q", step.typ, status(), step.want)
+			}
 		}
 	}
 	if r := runCLI(t, map[string]string{"TENANTKIT_DATABASE_URL": db.OwnerDSN()}, "billing", "status", "nosuch"); r.exit != exitError ||

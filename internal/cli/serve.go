@@ -4,10 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/tenantkit/tenantkit/examples/orders"
+	"github.com/tenantkit/tenantkit/internal/billing"
 	"github.com/tenantkit/tenantkit/internal/catalog"
 	"github.com/tenantkit/tenantkit/internal/registry"
 )
@@ -36,6 +38,7 @@ func newServe(e env, g *globals) *cobra.Command {
 			if o.billing, err = g.stripe(); err != nil {
 				return err
 			}
+			o.webhookSecret = e.getenv(billing.EnvWebhookSecret)
 			if s := e.getenv("TENANTKIT_JWT_SECRET"); s != "" {
 				if len(s) < 32 {
 					return usageError{errors.New("TENANTKIT_JWT_SECRET must be at least 32 characters")}
@@ -76,6 +79,7 @@ func newServe(e env, g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&o.baseDomain, "base-domain", "localhost", "tenants are served on SLUG.BASE-DOMAIN")
 	cmd.Flags().BoolVar(&o.noMover, "no-mover", false, "run no move runner here (another process works the moves)")
 	cmd.Flags().BoolVar(&o.rlsCheck, "rls-check", false, "audit row-level security on every target first; refuse to serve on a violation")
+	cmd.Flags().DurationVar(&o.billingGrace, "billing-grace", 7*24*time.Hour, "with billing on, how long a tenant whose payment failed keeps working before it is suspended (0: at once)")
 	rateLimitFlags(cmd, &o)
 	observeFlags(cmd, &o.observe, e, false)
 	configFlag(cmd, e, &configPath)

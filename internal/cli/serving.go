@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -45,6 +46,11 @@ type serveOptions struct {
 	// billing is the platform's Stripe when billing is on: plans' prices
 	// are checked with it, and the billing outbox drained to it.
 	billing *billing.Billing
+	// webhookSecret verifies Stripe's events at /webhooks/stripe; without
+	// it the route is not served.
+	webhookSecret string
+	// billingGrace is how long a past-due tenant keeps working.
+	billingGrace time.Duration
 	// suspendedSnooze is how long a suspended tenant's job waits before
 	// it looks again; zero is the Kit's default (30s).
 	suspendedSnooze time.Duration
@@ -135,6 +141,14 @@ func (o serveOptions) kitJobs(kit func() *tenantkit.Kit, pool *pgxpool.Pool) (*t
 			return nil, err
 		}
 		cfg.PlatformPeriodic = append(cfg.PlatformPeriodic, billing.DrainPeriodic(0))
+		if err := river.AddWorkerSafely(workers, &billing.EventWorker{Store: store, Config: billing.EventsConfig{Grace: o.billingGrace}, Logger: o.log}); err != nil {
+			return nil, err
+		}
+		if err := river.AddWorkerSafely(workers, &billing.OverdueWorker{Store: store, Logger: o.log}); err != nil {
+			return nil, err
+		}
+		cfg.PlatformPeriodic = append(cfg.PlatformPeriodic, river.NewPeriodicJob(river.PeriodicInterval(time.Minute),
+			func() (river.JobArgs, *river.InsertOpts) { return billing.OverdueArgs{}, nil }, &river.PeriodicJobOpts{RunOnStart: true}))
 	}
 	return cfg, nil
 }
@@ -204,9 +218,20 @@ func serve(ctx context.Context, o serveOptions) error {
 			return err
 		}
 	}
+	var webhook http.Handler
+	if o.billing != nil && o.webhookSecret != "" {
+		store, err := catalog.NewStore(catalog.StoreConfig{Pool: pool, AfterCommitFunc: after})
+		if err != nil {
+			return err
+		}
+		webhook = billing.Webhook(store, o.webhookSecret, func(ctx context.Context, tx pgx.Tx, args river.JobArgs) error {
+			_, err := kit.Jobs().InsertTx(ctx, tx, args, nil)
+			return err
+		}, o.log)
+	}
 	srv, err := server.New(server.Config{Pool: pool, Kit: kit, AdminToken: o.adminToken, App: app,
 		Migrations: o.migrations, AfterCommitFunc: after, Logger: o.log,
-		Gatherer: metrics, SettingsSchema: o.settingsSchema, Registry: reg, PlanCheck: o.planCheck()})
+		Gatherer: metrics, SettingsSchema: o.settingsSchema, Registry: reg, PlanCheck: o.planCheck(), StripeWebhook: webhook})
 	if err != nil {
 		return err
 	}

@@ -68,6 +68,8 @@ const (
 	// JobState refuses what a job's state does not allow (retrying a
 	// pending job).
 	JobState = "job-state"
+	// BadSignature refuses a webhook whose signature does not verify.
+	BadSignature = "bad-signature"
 )
 
 // FieldError names one invalid field: by name with a message (problems of

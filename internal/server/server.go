@@ -21,6 +21,7 @@ import (
 
 	"github.com/tenantkit/tenantkit"
 	"github.com/tenantkit/tenantkit/internal/adminapi"
+	"github.com/tenantkit/tenantkit/internal/billing"
 	"github.com/tenantkit/tenantkit/internal/bus"
 	"github.com/tenantkit/tenantkit/internal/catalog"
 	"github.com/tenantkit/tenantkit/internal/jobs"
@@ -64,6 +65,10 @@ type Config struct {
 	// PlanCheck checks a plan's Stripe prices before the admin API writes
 	// them (billing.Billing.CheckPrices). Defaults to nil: billing is off.
 	PlanCheck func(context.Context, catalog.PlanBilling) error
+	// StripeWebhook, when set, serves Stripe's events at
+	// billing.WebhookPath, outside the admin API's authentication (the
+	// events are signed). Defaults to nil: not served.
+	StripeWebhook http.Handler
 }
 
 // JobsUIPath is where River's UI is served, to holders of the admin
@@ -142,6 +147,10 @@ func New(cfg Config) (*Server, error) {
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if metrics != nil && r.URL.Path == "/metrics" {
 			metrics.ServeHTTP(w, r)
+			return
+		}
+		if cfg.StripeWebhook != nil && r.URL.Path == billing.WebhookPath {
+			cfg.StripeWebhook.ServeHTTP(w, r)
 			return
 		}
 		if r.URL.Path == JobsUIPath || strings.HasPrefix(r.URL.Path, JobsUIPath+"/") {

@@ -83,6 +83,30 @@ func (q *Queries) ClaimBillingOutbox(ctx context.Context, skipTenants []uuid.UUI
 	return i, err
 }
 
+const clearPastDue = `-- name: ClearPastDue :one
+UPDATE tenantkit.billing_accounts a
+SET past_due_since = NULL, grace_until = NULL, suspended_by_billing = false, updated_at = now()
+FROM (SELECT b.tenant_id, b.suspended_by_billing AS was FROM tenantkit.billing_accounts b WHERE b.tenant_id = $1::uuid FOR UPDATE) old
+WHERE a.tenant_id = old.tenant_id
+RETURNING old.was
+`
+
+func (q *Queries) ClearPastDue(ctx context.Context, tenantID uuid.UUID) (bool, error) {
+	row := q.db.QueryRow(ctx, clearPastDue, tenantID)
+	var was bool
+	err := row.Scan(&was)
+	return was, err
+}
+
+const ensureBillingAccount = `-- name: EnsureBillingAccount :exec
+INSERT INTO tenantkit.billing_accounts (tenant_id) VALUES ($1) ON CONFLICT (tenant_id) DO NOTHING
+`
+
+func (q *Queries) EnsureBillingAccount(ctx context.Context, tenantID uuid.UUID) error {
+	_, err := q.db.Exec(ctx, ensureBillingAccount, tenantID)
+	return err
+}
+
 const failBillingOutbox = `-- name: FailBillingOutbox :exec
 UPDATE tenantkit.billing_outbox
 SET attempts = attempts + 1, last_error = $1, next_attempt_at = now() + $2::interval
@@ -100,6 +124,21 @@ func (q *Queries) FailBillingOutbox(ctx context.Context, arg FailBillingOutboxPa
 	return err
 }
 
+const finishBillingEvent = `-- name: FinishBillingEvent :exec
+UPDATE tenantkit.billing_events SET handled_at = now(), tenant_id = $1, outcome = $2 WHERE id = $3
+`
+
+type FinishBillingEventParams struct {
+	TenantID pgtype.UUID `json:"tenant_id"`
+	Outcome  string      `json:"outcome"`
+	ID       string      `json:"id"`
+}
+
+func (q *Queries) FinishBillingEvent(ctx context.Context, arg FinishBillingEventParams) error {
+	_, err := q.db.Exec(ctx, finishBillingEvent, arg.TenantID, arg.Outcome, arg.ID)
+	return err
+}
+
 const finishBillingOutbox = `-- name: FinishBillingOutbox :exec
 UPDATE tenantkit.billing_outbox SET done_at = now(), attempts = attempts + 1, last_error = '' WHERE id = $1
 `
@@ -110,7 +149,7 @@ func (q *Queries) FinishBillingOutbox(ctx context.Context, id int64) error {
 }
 
 const getBillingAccount = `-- name: GetBillingAccount :one
-SELECT tenant_id, customer_id, subscription_id, items, synced_at, updated_at FROM tenantkit.billing_accounts WHERE tenant_id = $1
+SELECT tenant_id, customer_id, subscription_id, items, synced_at, past_due_since, grace_until, suspended_by_billing, subscription_event_at, updated_at FROM tenantkit.billing_accounts WHERE tenant_id = $1
 `
 
 func (q *Queries) GetBillingAccount(ctx context.Context, tenantID uuid.UUID) (TenantkitBillingAccount, error) {
@@ -122,9 +161,58 @@ func (q *Queries) GetBillingAccount(ctx context.Context, tenantID uuid.UUID) (Te
 		&i.SubscriptionID,
 		&i.Items,
 		&i.SyncedAt,
+		&i.PastDueSince,
+		&i.GraceUntil,
+		&i.SuspendedByBilling,
+		&i.SubscriptionEventAt,
 		&i.UpdatedAt,
 	)
 	return i, err
+}
+
+const getBillingEvent = `-- name: GetBillingEvent :one
+SELECT id, type, created, payload, received_at, handled_at, tenant_id, outcome FROM tenantkit.billing_events WHERE id = $1
+`
+
+func (q *Queries) GetBillingEvent(ctx context.Context, id string) (TenantkitBillingEvent, error) {
+	row := q.db.QueryRow(ctx, getBillingEvent, id)
+	var i TenantkitBillingEvent
+	err := row.Scan(
+		&i.ID,
+		&i.Type,
+		&i.Created,
+		&i.Payload,
+		&i.ReceivedAt,
+		&i.HandledAt,
+		&i.TenantID,
+		&i.Outcome,
+	)
+	return i, err
+}
+
+const insertBillingEvent = `-- name: InsertBillingEvent :one
+INSERT INTO tenantkit.billing_events (id, type, created, payload) VALUES ($1, $2, $3, $4)
+ON CONFLICT (id) DO NOTHING
+RETURNING id
+`
+
+type InsertBillingEventParams struct {
+	ID      string          `json:"id"`
+	Type    string          `json:"type"`
+	Created time.Time       `json:"created"`
+	Payload json.RawMessage `json:"payload"`
+}
+
+func (q *Queries) InsertBillingEvent(ctx context.Context, arg InsertBillingEventParams) (string, error) {
+	row := q.db.QueryRow(ctx, insertBillingEvent,
+		arg.ID,
+		arg.Type,
+		arg.Created,
+		arg.Payload,
+	)
+	var id string
+	err := row.Scan(&id)
+	return id, err
 }
 
 const insertBillingOutbox = `-- name: InsertBillingOutbox :exec
@@ -142,6 +230,32 @@ func (q *Queries) InsertBillingOutbox(ctx context.Context, arg InsertBillingOutb
 	return err
 }
 
+const overdueTenants = `-- name: OverdueTenants :many
+SELECT a.tenant_id FROM tenantkit.billing_accounts a JOIN tenantkit.tenants t ON t.id = a.tenant_id
+WHERE a.grace_until IS NOT NULL AND a.grace_until <= $1 AND t.status = 'active'
+ORDER BY a.grace_until LIMIT 500
+`
+
+func (q *Queries) OverdueTenants(ctx context.Context, now *time.Time) ([]uuid.UUID, error) {
+	rows, err := q.db.Query(ctx, overdueTenants, now)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []uuid.UUID
+	for rows.Next() {
+		var tenant_id uuid.UUID
+		if err := rows.Scan(&tenant_id); err != nil {
+			return nil, err
+		}
+		items = append(items, tenant_id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const planBillingOf = `-- name: PlanBillingOf :one
 SELECT billing FROM tenantkit.plan_billing WHERE plan = $1
 `
@@ -151,6 +265,74 @@ func (q *Queries) PlanBillingOf(ctx context.Context, plan string) (json.RawMessa
 	var billing json.RawMessage
 	err := row.Scan(&billing)
 	return billing, err
+}
+
+const planByBasePrice = `-- name: PlanByBasePrice :many
+SELECT plan FROM tenantkit.plan_billing WHERE billing->>'base_price' = $1::text
+`
+
+func (q *Queries) PlanByBasePrice(ctx context.Context, price string) ([]string, error) {
+	rows, err := q.db.Query(ctx, planByBasePrice, price)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []string
+	for rows.Next() {
+		var plan string
+		if err := rows.Scan(&plan); err != nil {
+			return nil, err
+		}
+		items = append(items, plan)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const setPastDue = `-- name: SetPastDue :exec
+UPDATE tenantkit.billing_accounts
+SET past_due_since = coalesce(past_due_since, $1), grace_until = coalesce(grace_until, $2), updated_at = now()
+WHERE tenant_id = $3
+`
+
+type SetPastDueParams struct {
+	Since      *time.Time `json:"since"`
+	GraceUntil *time.Time `json:"grace_until"`
+	TenantID   uuid.UUID  `json:"tenant_id"`
+}
+
+func (q *Queries) SetPastDue(ctx context.Context, arg SetPastDueParams) error {
+	_, err := q.db.Exec(ctx, setPastDue, arg.Since, arg.GraceUntil, arg.TenantID)
+	return err
+}
+
+const setSubscriptionEventAt = `-- name: SetSubscriptionEventAt :one
+UPDATE tenantkit.billing_accounts SET subscription_event_at = $1, updated_at = now()
+WHERE tenant_id = $2 AND (subscription_event_at IS NULL OR subscription_event_at < $1)
+RETURNING tenant_id
+`
+
+type SetSubscriptionEventAtParams struct {
+	At       *time.Time `json:"at"`
+	TenantID uuid.UUID  `json:"tenant_id"`
+}
+
+func (q *Queries) SetSubscriptionEventAt(ctx context.Context, arg SetSubscriptionEventAtParams) (uuid.UUID, error) {
+	row := q.db.QueryRow(ctx, setSubscriptionEventAt, arg.At, arg.TenantID)
+	var tenant_id uuid.UUID
+	err := row.Scan(&tenant_id)
+	return tenant_id, err
+}
+
+const setSuspendedByBilling = `-- name: SetSuspendedByBilling :exec
+UPDATE tenantkit.billing_accounts SET suspended_by_billing = true, updated_at = now() WHERE tenant_id = $1
+`
+
+func (q *Queries) SetSuspendedByBilling(ctx context.Context, tenantID uuid.UUID) error {
+	_, err := q.db.Exec(ctx, setSuspendedByBilling, tenantID)
+	return err
 }
 
 const tenantBillingOutbox = `-- name: TenantBillingOutbox :many
@@ -190,6 +372,17 @@ func (q *Queries) TenantBillingOutbox(ctx context.Context, arg TenantBillingOutb
 		return nil, err
 	}
 	return items, nil
+}
+
+const tenantByCustomer = `-- name: TenantByCustomer :one
+SELECT tenant_id FROM tenantkit.billing_accounts WHERE customer_id = $1 AND customer_id <> ''
+`
+
+func (q *Queries) TenantByCustomer(ctx context.Context, customerID string) (uuid.UUID, error) {
+	row := q.db.QueryRow(ctx, tenantByCustomer, customerID)
+	var tenant_id uuid.UUID
+	err := row.Scan(&tenant_id)
+	return tenant_id, err
 }
 
 const upsertBillingAccount = `-- name: UpsertBillingAccount :exec

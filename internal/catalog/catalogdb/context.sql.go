@@ -34,7 +34,9 @@ SELECT t.id, t.slug, t.name, t.status, t.suspension_reason, t.plan, t.created_at
     COALESCE((SELECT to_jsonb(pl) - 'tenant_id' - 'created_at' - 'updated_at' FROM tenantkit.placements pl WHERE pl.tenant_id = t.id), 'null')::jsonb AS placement,
     COALESCE((SELECT s.doc FROM tenantkit.tenant_settings s WHERE s.tenant_id = t.id), '{}')::jsonb AS settings,
     COALESCE((SELECT s.version FROM tenantkit.tenant_settings s WHERE s.tenant_id = t.id), 0)::bigint AS settings_version,
-    p.rank AS plan_rank
+    p.rank AS plan_rank,
+    COALESCE((SELECT jsonb_build_object('past_due_since', a.past_due_since, 'grace_until', a.grace_until)
+        FROM tenantkit.billing_accounts a WHERE a.tenant_id = t.id AND a.past_due_since IS NOT NULL), 'null')::jsonb AS past_due
 FROM tenantkit.tenants t
 JOIN tenantkit.plans p ON p.name = t.plan
 WHERE t.id = $1
@@ -50,6 +52,7 @@ type LoadContextByIDRow struct {
 	Settings        json.RawMessage `json:"settings"`
 	SettingsVersion int64           `json:"settings_version"`
 	PlanRank        int32           `json:"plan_rank"`
+	PastDue         json.RawMessage `json:"past_due"`
 }
 
 // The tenant context in one round trip: the tenant, its plan, the plan's
@@ -75,6 +78,7 @@ func (q *Queries) LoadContextByID(ctx context.Context, id uuid.UUID) (LoadContex
 		&i.Settings,
 		&i.SettingsVersion,
 		&i.PlanRank,
+		&i.PastDue,
 	)
 	return i, err
 }

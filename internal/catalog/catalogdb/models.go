@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 type TenantkitAppTarget struct {
@@ -33,12 +34,27 @@ type TenantkitAuditLog struct {
 }
 
 type TenantkitBillingAccount struct {
-	TenantID       uuid.UUID       `json:"tenant_id"`
-	CustomerID     string          `json:"customer_id"`
-	SubscriptionID string          `json:"subscription_id"`
-	Items          json.RawMessage `json:"items"`
-	SyncedAt       *time.Time      `json:"synced_at"`
-	UpdatedAt      time.Time       `json:"updated_at"`
+	TenantID            uuid.UUID       `json:"tenant_id"`
+	CustomerID          string          `json:"customer_id"`
+	SubscriptionID      string          `json:"subscription_id"`
+	Items               json.RawMessage `json:"items"`
+	SyncedAt            *time.Time      `json:"synced_at"`
+	PastDueSince        *time.Time      `json:"past_due_since"`
+	GraceUntil          *time.Time      `json:"grace_until"`
+	SuspendedByBilling  bool            `json:"suspended_by_billing"`
+	SubscriptionEventAt *time.Time      `json:"subscription_event_at"`
+	UpdatedAt           time.Time       `json:"updated_at"`
+}
+
+type TenantkitBillingEvent struct {
+	ID         string          `json:"id"`
+	Type       string          `json:"type"`
+	Created    time.Time       `json:"created"`
+	Payload    json.RawMessage `json:"payload"`
+	ReceivedAt time.Time       `json:"received_at"`
+	HandledAt  *time.Time      `json:"handled_at"`
+	TenantID   pgtype.UUID     `json:"tenant_id"`
+	Outcome    string          `json:"outcome"`
 }
 
 type TenantkitBillingOutbox struct {

@@ -8,7 +8,29 @@ CREATE TABLE tenantkit.billing_accounts (
     -- The subscription's items: Stripe price id → subscription item id.
     items           jsonb NOT NULL DEFAULT '{}',
     synced_at       timestamptz,
+    -- Dunning: since when an invoice is unpaid, until when the tenant
+    -- keeps working, and whether billing (not an operator) suspended it.
+    past_due_since  timestamptz,
+    grace_until     timestamptz,
+    suspended_by_billing boolean NOT NULL DEFAULT false,
+    -- The time of the newest subscription event applied, so an older one
+    -- arriving late changes nothing.
+    subscription_event_at timestamptz,
     updated_at      timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX billing_accounts_grace ON tenantkit.billing_accounts (grace_until) WHERE grace_until IS NOT NULL;
+
+-- Stripe's webhook events, each stored once by its id as it arrives (a
+-- replay is recognised and not handled again) and handled by a job.
+CREATE TABLE tenantkit.billing_events (
+    id          text PRIMARY KEY,
+    type        text NOT NULL,
+    created     timestamptz NOT NULL,
+    payload     jsonb NOT NULL,
+    received_at timestamptz NOT NULL DEFAULT now(),
+    handled_at  timestamptz,
+    tenant_id   uuid,
+    outcome     text NOT NULL DEFAULT ''
 );
 
 -- The transactional outbox between the catalog and Stripe: each catalog
@@ -31,5 +53,6 @@ CREATE TABLE tenantkit.billing_outbox (
 CREATE INDEX billing_outbox_pending ON tenantkit.billing_outbox (tenant_id, id) WHERE done_at IS NULL;
 
 -- +goose Down
+DROP TABLE tenantkit.billing_events;
 DROP TABLE tenantkit.billing_outbox;
 DROP TABLE tenantkit.billing_accounts;

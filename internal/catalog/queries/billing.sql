@@ -46,3 +46,48 @@ SELECT * FROM tenantkit.billing_outbox WHERE tenant_id = @tenant_id ORDER BY id 
 SELECT count(*) AS pending, coalesce(min(created_at), now())::timestamptz AS oldest,
        coalesce(max(attempts), 0)::integer AS most_attempts
 FROM tenantkit.billing_outbox WHERE done_at IS NULL;
+
+-- name: InsertBillingEvent :one
+INSERT INTO tenantkit.billing_events (id, type, created, payload) VALUES (@id, @type, @created, @payload)
+ON CONFLICT (id) DO NOTHING
+RETURNING id;
+
+-- name: GetBillingEvent :one
+SELECT * FROM tenantkit.billing_events WHERE id = @id;
+
+-- name: FinishBillingEvent :exec
+UPDATE tenantkit.billing_events SET handled_at = now(), tenant_id = @tenant_id, outcome = @outcome WHERE id = @id;
+
+-- name: TenantByCustomer :one
+SELECT tenant_id FROM tenantkit.billing_accounts WHERE customer_id = @customer_id AND customer_id <> '';
+
+-- name: EnsureBillingAccount :exec
+INSERT INTO tenantkit.billing_accounts (tenant_id) VALUES (@tenant_id) ON CONFLICT (tenant_id) DO NOTHING;
+
+-- name: SetPastDue :exec
+UPDATE tenantkit.billing_accounts
+SET past_due_since = coalesce(past_due_since, @since), grace_until = coalesce(grace_until, @grace_until), updated_at = now()
+WHERE tenant_id = @tenant_id;
+
+-- name: ClearPastDue :one
+UPDATE tenantkit.billing_accounts a
+SET past_due_since = NULL, grace_until = NULL, suspended_by_billing = false, updated_at = now()
+FROM (SELECT b.tenant_id, b.suspended_by_billing AS was FROM tenantkit.billing_accounts b WHERE b.tenant_id = @tenant_id::uuid FOR UPDATE) old
+WHERE a.tenant_id = old.tenant_id
+RETURNING old.was;
+
+-- name: SetSuspendedByBilling :exec
+UPDATE tenantkit.billing_accounts SET suspended_by_billing = true, updated_at = now() WHERE tenant_id = @tenant_id;
+
+-- name: OverdueTenants :many
+SELECT a.tenant_id FROM tenantkit.billing_accounts a JOIN tenantkit.tenants t ON t.id = a.tenant_id
+WHERE a.grace_until IS NOT NULL AND a.grace_until <= @now AND t.status = 'active'
+ORDER BY a.grace_until LIMIT 500;
+
+-- name: SetSubscriptionEventAt :one
+UPDATE tenantkit.billing_accounts SET subscription_event_at = @at, updated_at = now()
+WHERE tenant_id = @tenant_id AND (subscription_event_at IS NULL OR subscription_event_at < @at)
+RETURNING tenant_id;
+
+-- name: PlanByBasePrice :many
+SELECT plan FROM tenantkit.plan_billing WHERE billing->>'base_price' = @price::text;

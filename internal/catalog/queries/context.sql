@@ -22,7 +22,9 @@ SELECT sqlc.embed(t),
     COALESCE((SELECT to_jsonb(pl) - 'tenant_id' - 'created_at' - 'updated_at' FROM tenantkit.placements pl WHERE pl.tenant_id = t.id), 'null')::jsonb AS placement,
     COALESCE((SELECT s.doc FROM tenantkit.tenant_settings s WHERE s.tenant_id = t.id), '{}')::jsonb AS settings,
     COALESCE((SELECT s.version FROM tenantkit.tenant_settings s WHERE s.tenant_id = t.id), 0)::bigint AS settings_version,
-    p.rank AS plan_rank
+    p.rank AS plan_rank,
+    COALESCE((SELECT jsonb_build_object('past_due_since', a.past_due_since, 'grace_until', a.grace_until)
+        FROM tenantkit.billing_accounts a WHERE a.tenant_id = t.id AND a.past_due_since IS NOT NULL), 'null')::jsonb AS past_due
 FROM tenantkit.tenants t
 JOIN tenantkit.plans p ON p.name = t.plan
 WHERE t.id = @id;
