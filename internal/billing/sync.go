@@ -301,3 +301,6 @@ func DrainPeriodic(interval time.Duration) *river.PeriodicJob {
 		return DrainArgs{}, nil
 	}, &river.PeriodicJobOpts{RunOnStart: true})
 }
+
+// Billing is the Stripe the Syncer talks to.
+func (s *Syncer) Billing() *Billing { return s.b }

@@ -336,3 +336,113 @@ func (s *Store) BillingBacklogNow(ctx context.Context) (BillingBacklog, error) {
 	}
 	return b, nil
 }
+
+// MeteredUsage is one tenant's usage of one metered metric in a period,
+// beside what was reported of it to Stripe.
+type MeteredUsage struct {
+	TenantID   uuid.UUID `json:"tenant_id"`
+	Slug       string    `json:"slug"`
+	CustomerID string    `json:"customer_id"`
+	Metric     string    `json:"metric"`
+	Meter      string    `json:"meter"`
+	// Catalog is the catalog's total of the period.
+	Catalog int64 `json:"catalog"`
+	// Reported is what Stripe confirmed: the sum of the events' values,
+	// or the last value of a last-value metric (storage_bytes).
+	Reported int64 `json:"reported"`
+	// Unconfirmed are the events written but not confirmed by Stripe.
+	Unconfirmed []UsageEvent `json:"unconfirmed,omitempty"`
+	// Events are every event of the period, in order.
+	Events []UsageEvent `json:"events"`
+	// NextSeq is the seq of the next event.
+	NextSeq int `json:"-"`
+	// LastTotal is the catalog total the last event brought Stripe to.
+	LastTotal int64 `json:"-"`
+}
+
+// UsageEvent is one meter event, written before it is sent.
+type UsageEvent struct {
+	Seq        int        `json:"seq"`
+	Value      int64      `json:"value"`
+	Total      int64      `json:"total"`
+	Identifier string     `json:"identifier"`
+	ReportedAt *time.Time `json:"reported_at,omitempty"`
+	Final      bool       `json:"final,omitempty"`
+}
+
+// LastValueMetrics are the metrics a meter takes the last value of, not
+// the sum: each event carries the current value.
+var LastValueMetrics = map[string]bool{"storage_bytes": true}
+
+// MeteredUsageOf returns, for period, every tenant with a Stripe customer
+// (or only slug's) and each metered metric of its plan: the catalog's
+// total beside what was reported.
+func (s *Store) MeteredUsageOf(ctx context.Context, period, slug string) ([]MeteredUsage, error) {
+	if _, err := ParsePeriod(period); err != nil {
+		return nil, err
+	}
+	rows, err := s.q.BilledUsage(ctx, catalogdb.BilledUsageParams{Period: period, Slug: slug})
+	if err != nil {
+		return nil, err
+	}
+	var tenant uuid.UUID
+	if slug != "" {
+		t, err := s.GetTenant(ctx, slug)
+		if err != nil {
+			return nil, err
+		}
+		tenant = t.ID
+	}
+	reports, err := s.q.UsageReportsOf(ctx, catalogdb.UsageReportsOfParams{Period: period, TenantID: tenant})
+	if err != nil {
+		return nil, err
+	}
+	type key struct {
+		t uuid.UUID
+		m string
+	}
+	events := map[key][]catalogdb.TenantkitBillingUsageReport{}
+	for _, r := range reports {
+		events[key{r.TenantID, r.Metric}] = append(events[key{r.TenantID, r.Metric}], r)
+	}
+	var out []MeteredUsage
+	for _, r := range rows {
+		var b PlanBilling
+		if err := json.Unmarshal(r.Billing, &b); err != nil {
+			return nil, err
+		}
+		totals := map[string]int64{"api_calls": r.ApiCalls.Int64, "db_ms": r.DbUs.Int64 / 1000, "bandwidth_bytes": r.BandwidthBytes.Int64,
+			"storage_bytes": r.StorageBytes.Int64, "jobs": r.Jobs.Int64, "job_ms": r.JobUs.Int64 / 1000}
+		for _, m := range sortedKeys(b.Metered) {
+			mu := MeteredUsage{TenantID: r.ID, Slug: r.Slug, CustomerID: r.CustomerID, Metric: m, Meter: b.Metered[m].Meter,
+				Catalog: totals[m], NextSeq: 1, Events: []UsageEvent{}}
+			for _, e := range events[key{r.ID, m}] {
+				ev := UsageEvent{Seq: int(e.Seq), Value: e.Value, Total: e.Total, Identifier: e.Identifier, ReportedAt: e.ReportedAt, Final: e.Final}
+				mu.Events = append(mu.Events, ev)
+				mu.NextSeq, mu.LastTotal = ev.Seq+1, ev.Total
+				if ev.ReportedAt == nil {
+					mu.Unconfirmed = append(mu.Unconfirmed, ev)
+					continue
+				}
+				if LastValueMetrics[m] {
+					mu.Reported = ev.Value
+				} else {
+					mu.Reported += ev.Value
+				}
+			}
+			out = append(out, mu)
+		}
+	}
+	return out, nil
+}
+
+// RecordUsageEvent writes a meter event before it is sent.
+func (s *Store) RecordUsageEvent(ctx context.Context, mu MeteredUsage, period string, e UsageEvent) error {
+	return s.q.InsertUsageReport(ctx, catalogdb.InsertUsageReportParams{TenantID: mu.TenantID, Period: period, Metric: mu.Metric,
+		Seq: int32(e.Seq), Meter: mu.Meter, Value: e.Value, Total: e.Total, Identifier: e.Identifier, Final: e.Final})
+}
+
+// ConfirmUsageEvent records that Stripe took the event.
+func (s *Store) ConfirmUsageEvent(ctx context.Context, identifier string) error {
+	return s.q.ConfirmUsageReport(ctx, identifier)
+}

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tenantkit/tenantkit/internal/billing"
 	"github.com/tenantkit/tenantkit/internal/catalog"
 )
 
@@ -35,7 +37,7 @@ func (a apiOps) TenantBilling(ctx context.Context, ref string) (catalog.BillingS
 
 func newBilling(e env, g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "billing", Short: "The platform billing its tenants on Stripe"}
-	cmd.AddCommand(billingStatus(e, g))
+	cmd.AddCommand(billingStatus(e, g), billingReport(e, g))
 	return group(cmd)
 }
 
@@ -96,4 +98,65 @@ func joinComma(s []string) string {
 		out += v
 	}
 	return out
+}
+
+func billingReport(e env, g *globals) *cobra.Command {
+	var period, slug string
+	var resend bool
+	cmd := &cobra.Command{
+		Use:   "report [--period YYYY-MM] [--tenant SLUG] [--resend]",
+		Short: "Report tenants' metered usage to Stripe's Billing Meters; safe to run again",
+		Long: "Sends, for each billed tenant and metered metric, the usage counted since the last report as one\n" +
+			"meter event whose identifier is unique to the tenant, metric, period and event, written in the\n" +
+			"catalog before it is sent: events Stripe did not confirm are sent again with their identifier, and\n" +
+			"Stripe counts each once. Then prints the catalog's usage beside what Stripe confirmed.",
+		Args: exactArgs(0, "no arguments"),
+	}
+	cmd.Flags().StringVar(&period, "period", "", "billing month, YYYY-MM (default: the current month, UTC)")
+	cmd.Flags().StringVar(&slug, "tenant", "", "report only this tenant")
+	cmd.Flags().BoolVar(&resend, "resend", false, "send again every event of the period Stripe confirmed, with its identifier")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if g.databaseURL == "" || g.server != "" {
+			return usageError{errors.New("billing report runs against the catalog: TENANTKIT_DATABASE_URL or --database-url, without --server")}
+		}
+		b, err := g.stripe()
+		if err != nil {
+			return err
+		}
+		if b == nil {
+			return usageError{errors.New("billing report needs " + billing.EnvSecretKey)}
+		}
+		if period == "" {
+			period = time.Now().UTC().Format("2006-01")
+		}
+		ops, done, err := connectAs[directOps](cmd.Context(), g)
+		if err != nil {
+			return err
+		}
+		defer done()
+		res, err := b.ReportUsage(cmd.Context(), ops.store, period, billing.ReportOptions{Slug: slug, Resend: resend})
+		if err != nil {
+			return problemErr(err)
+		}
+		if g.output == "json" {
+			if err := writeJSON(e.stdout, res); err != nil {
+				return err
+			}
+		} else {
+			fmt.Fprintf(e.stdout, "period %s: %d meter events sent, %d not taken\n", res.Period, len(res.Sent), res.Failed)
+			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "TENANT\tMETRIC\tMETER\tCATALOG\tREPORTED\tUNCONFIRMED\tDIFFERENCE")
+			for _, u := range res.Usage {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\n", u.Slug, u.Metric, u.Meter, u.Catalog, u.Reported, len(u.Unconfirmed), u.Catalog-u.Reported)
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+		}
+		if res.Failed > 0 {
+			return fmt.Errorf("%d meter events were not taken by Stripe (last: %s); run billing report again", res.Failed, res.LastError)
+		}
+		return nil
+	}
+	return cmd
 }

@@ -10,8 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stripe/stripe-go/v86/webhook"
 
+	"github.com/tenantkit/tenantkit/internal/billing"
+	"github.com/tenantkit/tenantkit/internal/catalog"
 	"github.com/tenantkit/tenantkit/internal/pgcluster"
 	"github.com/tenantkit/tenantkit/internal/stripemock"
 	"github.com/tenantkit/tenantkit/tenantkittest"
@@ -221,5 +225,62 @@ func TestServeSyncsTenantsToStripe(t *testing.T) {
 	stop()
 	if code := <-done; code != exitOK {
 		t.Fatalf("serve exited %d:\n%s", code, stderr)
+	}
+}
+
+// TestBillingReportCanRunAgain: tenantkit billing report sends acme's new
+// usage to its meter and prints the reconciliation; run again it sends
+// nothing and shows no difference. It needs the catalog and a key.
+func TestBillingReportCanRunAgain(t *testing.T) {
+	t.Parallel()
+	db := tenantkittest.NewCatalog(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	s, err := stripemock.Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	vars := map[string]string{"TENANTKIT_DATABASE_URL": db.OwnerDSN(), "TENANTKIT_STRIPE_SECRET_KEY": stripemock.TestKey, "TENANTKIT_STRIPE_API_BASE": s.URL()}
+	if r := runCLI(t, vars, "plans", "update", "pro", "--base-price", "price_pro", "--metered", "api_calls=price_api@api_calls"); r.exit != exitOK {
+		t.Fatalf("plans update: %+v", r)
+	}
+	if r := runCLI(t, vars, "tenants", "create", "acme", "--name", "Acme", "--plan", "pro"); r.exit != exitOK {
+		t.Fatalf("tenants create: %+v", r)
+	}
+	pool, err := pgxpool.New(ctx, db.OwnerDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	store, err := catalog.NewStore(catalog.StoreConfig{Pool: pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := billing.New(billing.Config{SecretKey: stripemock.TestKey, APIBase: s.URL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := billing.NewSyncer(b, store, billing.SyncConfig{}).Drain(ctx, 10, nil); err != nil || res.Applied != 1 {
+		t.Fatalf("drain: %+v, %v", res, err)
+	}
+	acme, _ := store.GetTenant(ctx, "acme")
+	period := time.Now().UTC().Format("2006-01")
+	if _, err := store.WriteUsage(ctx, catalog.UsageBatch{ID: uuid.New(), Deltas: []catalog.UsageDelta{{Tenant: acme.ID, Period: period, APICalls: 42}}}); err != nil {
+		t.Fatal(err)
+	}
+	r := runCLI(t, vars, "billing", "report", "--tenant", "acme")
+	if r.exit != exitOK || !strings.Contains(r.stdout, "1 meter events sent, 0 not taken") || !strings.Contains(r.stdout, "acme    api_calls  api_calls  42       42        0            0") {
+		t.Fatalf("billing report: exit %d\n%s%s", r.exit, r.stdout, r.stderr)
+	}
+	if r := runCLI(t, vars, "billing", "report"); r.exit != exitOK || !strings.Contains(r.stdout, "0 meter events sent") {
+		t.Fatalf("billing report again: exit %d\n%s%s", r.exit, r.stdout, r.stderr)
+	}
+	if r := runCLI(t, map[string]string{"TENANTKIT_SERVER": "http://127.0.0.1:1", "TENANTKIT_ADMIN_TOKEN": testToken}, "billing", "report"); r.exit != exitUsage {
+		t.Fatalf("billing report through a server: %+v", r)
+	}
+	delete(vars, "TENANTKIT_STRIPE_SECRET_KEY")
+	if r := runCLI(t, vars, "billing", "report"); r.exit != exitUsage || !strings.Contains(r.stderr, "TENANTKIT_STRIPE_SECRET_KEY") {
+		t.Fatalf("billing report without a key: %+v", r)
 	}
 }

@@ -147,6 +147,11 @@ func (o serveOptions) kitJobs(kit func() *tenantkit.Kit, pool *pgxpool.Pool) (*t
 		if err := river.AddWorkerSafely(workers, &billing.OverdueWorker{Store: store, Logger: o.log}); err != nil {
 			return nil, err
 		}
+		if err := river.AddWorkerSafely(workers, &billing.ReportWorker{Billing: o.billing, Store: store, Logger: o.log}); err != nil {
+			return nil, err
+		}
+		cfg.PlatformPeriodic = append(cfg.PlatformPeriodic, river.NewPeriodicJob(river.PeriodicInterval(time.Hour),
+			func() (river.JobArgs, *river.InsertOpts) { return billing.ReportArgs{}, nil }, nil))
 		cfg.PlatformPeriodic = append(cfg.PlatformPeriodic, river.NewPeriodicJob(river.PeriodicInterval(time.Minute),
 			func() (river.JobArgs, *river.InsertOpts) { return billing.OverdueArgs{}, nil }, &river.PeriodicJobOpts{RunOnStart: true}))
 	}

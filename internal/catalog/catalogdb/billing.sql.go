@@ -14,6 +14,67 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
+const billedUsage = `-- name: BilledUsage :many
+SELECT t.id, t.slug, a.customer_id, pb.billing, u.api_calls, u.db_us, u.bandwidth_bytes, u.storage_bytes, u.jobs, u.job_us
+FROM tenantkit.tenants t
+JOIN tenantkit.billing_accounts a ON a.tenant_id = t.id AND a.customer_id <> ''
+JOIN tenantkit.plan_billing pb ON pb.plan = t.plan
+LEFT JOIN tenantkit.usage_periods u ON u.tenant_id = t.id AND u.period = $1
+WHERE ($2::text = '' OR t.slug = $2::text)
+ORDER BY t.slug
+`
+
+type BilledUsageParams struct {
+	Period string `json:"period"`
+	Slug   string `json:"slug"`
+}
+
+type BilledUsageRow struct {
+	ID             uuid.UUID       `json:"id"`
+	Slug           string          `json:"slug"`
+	CustomerID     string          `json:"customer_id"`
+	Billing        json.RawMessage `json:"billing"`
+	ApiCalls       pgtype.Int8     `json:"api_calls"`
+	DbUs           pgtype.Int8     `json:"db_us"`
+	BandwidthBytes pgtype.Int8     `json:"bandwidth_bytes"`
+	StorageBytes   pgtype.Int8     `json:"storage_bytes"`
+	Jobs           pgtype.Int8     `json:"jobs"`
+	JobUs          pgtype.Int8     `json:"job_us"`
+}
+
+// Each tenant with a customer on Stripe, its plan's prices and its usage
+// in a period.
+func (q *Queries) BilledUsage(ctx context.Context, arg BilledUsageParams) ([]BilledUsageRow, error) {
+	rows, err := q.db.Query(ctx, billedUsage, arg.Period, arg.Slug)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []BilledUsageRow
+	for rows.Next() {
+		var i BilledUsageRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Slug,
+			&i.CustomerID,
+			&i.Billing,
+			&i.ApiCalls,
+			&i.DbUs,
+			&i.BandwidthBytes,
+			&i.StorageBytes,
+			&i.Jobs,
+			&i.JobUs,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const billingAccountExists = `-- name: BillingAccountExists :one
 SELECT EXISTS (SELECT 1 FROM tenantkit.billing_accounts a WHERE a.tenant_id = $1::uuid)
     OR EXISTS (SELECT 1 FROM tenantkit.billing_outbox o WHERE o.tenant_id = $1::uuid)
@@ -96,6 +157,15 @@ func (q *Queries) ClearPastDue(ctx context.Context, tenantID uuid.UUID) (bool, e
 	var was bool
 	err := row.Scan(&was)
 	return was, err
+}
+
+const confirmUsageReport = `-- name: ConfirmUsageReport :exec
+UPDATE tenantkit.billing_usage_reports SET reported_at = now() WHERE identifier = $1
+`
+
+func (q *Queries) ConfirmUsageReport(ctx context.Context, identifier string) error {
+	_, err := q.db.Exec(ctx, confirmUsageReport, identifier)
+	return err
 }
 
 const ensureBillingAccount = `-- name: EnsureBillingAccount :exec
@@ -227,6 +297,38 @@ type InsertBillingOutboxParams struct {
 
 func (q *Queries) InsertBillingOutbox(ctx context.Context, arg InsertBillingOutboxParams) error {
 	_, err := q.db.Exec(ctx, insertBillingOutbox, arg.TenantID, arg.Op, arg.Payload)
+	return err
+}
+
+const insertUsageReport = `-- name: InsertUsageReport :exec
+INSERT INTO tenantkit.billing_usage_reports (tenant_id, period, metric, seq, meter, value, total, identifier, final)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+`
+
+type InsertUsageReportParams struct {
+	TenantID   uuid.UUID `json:"tenant_id"`
+	Period     string    `json:"period"`
+	Metric     string    `json:"metric"`
+	Seq        int32     `json:"seq"`
+	Meter      string    `json:"meter"`
+	Value      int64     `json:"value"`
+	Total      int64     `json:"total"`
+	Identifier string    `json:"identifier"`
+	Final      bool      `json:"final"`
+}
+
+func (q *Queries) InsertUsageReport(ctx context.Context, arg InsertUsageReportParams) error {
+	_, err := q.db.Exec(ctx, insertUsageReport,
+		arg.TenantID,
+		arg.Period,
+		arg.Metric,
+		arg.Seq,
+		arg.Meter,
+		arg.Value,
+		arg.Total,
+		arg.Identifier,
+		arg.Final,
+	)
 	return err
 }
 
@@ -407,4 +509,46 @@ func (q *Queries) UpsertBillingAccount(ctx context.Context, arg UpsertBillingAcc
 		arg.Items,
 	)
 	return err
+}
+
+const usageReportsOf = `-- name: UsageReportsOf :many
+SELECT tenant_id, period, metric, seq, meter, value, total, identifier, created_at, reported_at, final FROM tenantkit.billing_usage_reports WHERE period = $1 AND ($2::uuid = '00000000-0000-0000-0000-000000000000'::uuid OR tenant_id = $2::uuid)
+ORDER BY tenant_id, metric, seq
+`
+
+type UsageReportsOfParams struct {
+	Period   string    `json:"period"`
+	TenantID uuid.UUID `json:"tenant_id"`
+}
+
+func (q *Queries) UsageReportsOf(ctx context.Context, arg UsageReportsOfParams) ([]TenantkitBillingUsageReport, error) {
+	rows, err := q.db.Query(ctx, usageReportsOf, arg.Period, arg.TenantID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []TenantkitBillingUsageReport
+	for rows.Next() {
+		var i TenantkitBillingUsageReport
+		if err := rows.Scan(
+			&i.TenantID,
+			&i.Period,
+			&i.Metric,
+			&i.Seq,
+			&i.Meter,
+			&i.Value,
+			&i.Total,
+			&i.Identifier,
+			&i.CreatedAt,
+			&i.ReportedAt,
+			&i.Final,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }

@@ -69,6 +69,20 @@ type TenantkitBillingOutbox struct {
 	DoneAt        *time.Time      `json:"done_at"`
 }
 
+type TenantkitBillingUsageReport struct {
+	TenantID   uuid.UUID  `json:"tenant_id"`
+	Period     string     `json:"period"`
+	Metric     string     `json:"metric"`
+	Seq        int32      `json:"seq"`
+	Meter      string     `json:"meter"`
+	Value      int64      `json:"value"`
+	Total      int64      `json:"total"`
+	Identifier string     `json:"identifier"`
+	CreatedAt  time.Time  `json:"created_at"`
+	ReportedAt *time.Time `json:"reported_at"`
+	Final      bool       `json:"final"`
+}
+
 type TenantkitBranding struct {
 	TenantID     uuid.UUID `json:"tenant_id"`
 	DisplayName  string    `json:"display_name"`

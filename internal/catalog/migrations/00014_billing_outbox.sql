@@ -52,7 +52,30 @@ CREATE TABLE tenantkit.billing_outbox (
 );
 CREATE INDEX billing_outbox_pending ON tenantkit.billing_outbox (tenant_id, id) WHERE done_at IS NULL;
 
+-- What was reported of each tenant's metered usage to Stripe's Billing
+-- Meters, one row per meter event: the event's identifier is unique to
+-- (tenant, metric, period, seq), written here before it is sent, so a
+-- report run again sends an event Stripe did not confirm with the same
+-- identifier, and Stripe counts it once. value is what the event carries
+-- (the usage added since the row before, or the latest value of a
+-- last-value metric); total the catalog's total it brings Stripe to.
+CREATE TABLE tenantkit.billing_usage_reports (
+    tenant_id   uuid NOT NULL REFERENCES tenantkit.tenants (id),
+    period      text NOT NULL,
+    metric      text NOT NULL,
+    seq         integer NOT NULL,
+    meter       text NOT NULL,
+    value       bigint NOT NULL,
+    total       bigint NOT NULL,
+    identifier  text NOT NULL UNIQUE,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    reported_at timestamptz,
+    final       boolean NOT NULL DEFAULT false,
+    PRIMARY KEY (tenant_id, period, metric, seq)
+);
+
 -- +goose Down
+DROP TABLE tenantkit.billing_usage_reports;
 DROP TABLE tenantkit.billing_events;
 DROP TABLE tenantkit.billing_outbox;
 DROP TABLE tenantkit.billing_accounts;

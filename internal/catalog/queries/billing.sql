@@ -91,3 +91,25 @@ RETURNING tenant_id;
 
 -- name: PlanByBasePrice :many
 SELECT plan FROM tenantkit.plan_billing WHERE billing->>'base_price' = @price::text;
+
+-- name: BilledUsage :many
+-- Each tenant with a customer on Stripe, its plan's prices and its usage
+-- in a period.
+SELECT t.id, t.slug, a.customer_id, pb.billing, u.api_calls, u.db_us, u.bandwidth_bytes, u.storage_bytes, u.jobs, u.job_us
+FROM tenantkit.tenants t
+JOIN tenantkit.billing_accounts a ON a.tenant_id = t.id AND a.customer_id <> ''
+JOIN tenantkit.plan_billing pb ON pb.plan = t.plan
+LEFT JOIN tenantkit.usage_periods u ON u.tenant_id = t.id AND u.period = @period
+WHERE (@slug::text = '' OR t.slug = @slug::text)
+ORDER BY t.slug;
+
+-- name: UsageReportsOf :many
+SELECT * FROM tenantkit.billing_usage_reports WHERE period = @period AND (@tenant_id::uuid = '00000000-0000-0000-0000-000000000000'::uuid OR tenant_id = @tenant_id::uuid)
+ORDER BY tenant_id, metric, seq;
+
+-- name: InsertUsageReport :exec
+INSERT INTO tenantkit.billing_usage_reports (tenant_id, period, metric, seq, meter, value, total, identifier, final)
+VALUES (@tenant_id, @period, @metric, @seq, @meter, @value, @total, @identifier, @final);
+
+-- name: ConfirmUsageReport :exec
+UPDATE tenantkit.billing_usage_reports SET reported_at = now() WHERE identifier = @identifier;
