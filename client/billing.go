@@ -61,3 +61,25 @@ func (c *Client) TenantBilling(ctx context.Context, ref string) (BillingStatus, 
 	var st BillingStatus
 	return st, c.call(ctx, http.MethodGet, tenantPath(ref)+"/billing", nil, nil, &st)
 }
+
+// BillingPortal returns the URL of a Stripe Customer Portal session of the
+// tenant that comes back to returnURL (409 billing-not-ready while the
+// tenant has no customer on Stripe; 501 when the server does not bill).
+func (c *Client) BillingPortal(ctx context.Context, ref, returnURL string) (string, error) {
+	var out struct {
+		URL string `json:"url"`
+	}
+	err := c.call(ctx, http.MethodPost, tenantPath(ref)+"/billing/portal", nil, map[string]string{"return_url": returnURL}, &out)
+	return out.URL, err
+}
+
+// BillingCheckout returns the URL of a Stripe Checkout session that
+// subscribes the tenant to plan.
+func (c *Client) BillingCheckout(ctx context.Context, ref, plan, successURL, cancelURL string) (string, error) {
+	var out struct {
+		URL string `json:"url"`
+	}
+	err := c.call(ctx, http.MethodPost, tenantPath(ref)+"/billing/checkout", nil,
+		map[string]string{"plan": plan, "success_url": successURL, "cancel_url": cancelURL}, &out)
+	return out.URL, err
+}

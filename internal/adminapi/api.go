@@ -19,6 +19,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/tenantkit/tenantkit/api"
+	"github.com/tenantkit/tenantkit/internal/billing"
 	"github.com/tenantkit/tenantkit/internal/catalog"
 	"github.com/tenantkit/tenantkit/internal/placement"
 	"github.com/tenantkit/tenantkit/internal/problem"
@@ -49,6 +50,9 @@ type Config struct {
 	// insert-only client of jobs.Schema, see jobs.NewClient). Without it
 	// the jobs routes answer 501. Defaults to nil.
 	Jobs *river.Client[pgx.Tx]
+	// Billing opens Stripe's Customer Portal and Checkout for tenants.
+	// Without it (billing off) those routes answer 501. Defaults to nil.
+	Billing BillingSessions
 	// Logger receives errors that are not the client's. Defaults to
 	// slog.Default().
 	Logger *slog.Logger
@@ -60,6 +64,7 @@ type API struct {
 	prov     *placement.Provisioner
 	registry *registry.Registry
 	jobs     *river.Client[pgx.Tx]
+	billing  BillingSessions
 	schema   *settings.Schema
 	token    []byte
 	ready    func(context.Context) error
@@ -78,7 +83,7 @@ func New(cfg Config) (*API, error) {
 	if len(cfg.Token) < 16 {
 		return nil, errors.New("adminapi: Config.Token must be at least 16 characters")
 	}
-	a := &API{store: cfg.Store, prov: cfg.Provisioner, registry: cfg.Registry, jobs: cfg.Jobs, schema: cfg.SettingsSchema, token: []byte(cfg.Token), ready: cfg.ReadyFunc, log: cfg.Logger, mux: http.NewServeMux()}
+	a := &API{store: cfg.Store, prov: cfg.Provisioner, registry: cfg.Registry, jobs: cfg.Jobs, billing: cfg.Billing, schema: cfg.SettingsSchema, token: []byte(cfg.Token), ready: cfg.ReadyFunc, log: cfg.Logger, mux: http.NewServeMux()}
 	if a.log == nil {
 		a.log = slog.Default()
 	}
@@ -154,6 +159,8 @@ func (a *API) table() []route {
 		{path: "/api/v1/tenants/{ref}/integrations/{type}/test", methods: map[string]http.HandlerFunc{"POST": a.testIntegration}},
 		{path: "/api/v1/tenants/{ref}/usage", methods: map[string]http.HandlerFunc{"GET": a.tenantUsage}},
 		{path: "/api/v1/tenants/{ref}/billing", methods: map[string]http.HandlerFunc{"GET": a.tenantBilling}},
+		{path: "/api/v1/tenants/{ref}/billing/portal", methods: map[string]http.HandlerFunc{"POST": a.billingPortal}},
+		{path: "/api/v1/tenants/{ref}/billing/checkout", methods: map[string]http.HandlerFunc{"POST": a.billingCheckout}},
 		{path: "/api/v1/usage", methods: map[string]http.HandlerFunc{"GET": a.exportUsage}},
 		{path: "/api/v1/load", methods: map[string]http.HandlerFunc{"GET": a.load}},
 		{path: "/api/v1/jobs", methods: map[string]http.HandlerFunc{"GET": a.listJobs}},
@@ -555,6 +562,10 @@ func ProblemFor(err error) *problem.Problem {
 	}
 	if p, ok := jobProblem(err); ok {
 		return p
+	}
+	if errors.Is(err, billing.ErrNoCustomer) {
+		return problem.New(http.StatusConflict, problem.BillingNotReady,
+			"the tenant has no customer on Stripe yet: its plan has no prices, or its subscription still waits in the billing outbox")
 	}
 	var (
 		v  *catalog.ValidationError

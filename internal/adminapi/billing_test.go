@@ -1,10 +1,16 @@
 package adminapi_test
 
 import (
+	"context"
 	"net/http"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/tenantkit/tenantkit/internal/adminapi"
+	"github.com/tenantkit/tenantkit/internal/billing"
 	"github.com/tenantkit/tenantkit/internal/catalog"
+	"github.com/tenantkit/tenantkit/internal/stripemock"
 )
 
 // TestTenantBillingRoute: a plan given prices through PATCH, a tenant
@@ -31,4 +37,62 @@ func TestTenantBillingRoute(t *testing.T) {
 		t.Fatalf("globex, on a plan without prices: %+v", st)
 	}
 	wantProblem(t, b.do(t, "GET", "/api/v1/tenants/nosuch/billing", ""), http.StatusNotFound, "tenant-not-found")
+}
+
+// TestBillingPortalAndCheckoutRoutes: with billing off both routes are 501;
+// with it on, a tenant billing has not synced is 409 billing-not-ready,
+// bad URLs and a plan without prices are 422 naming the field, and a
+// synced tenant gets the URL of Stripe's page (stripe-mock's), opened for
+// its customer with its tenant in the Checkout subscription's metadata.
+func TestBillingPortalAndCheckoutRoutes(t *testing.T) {
+	t.Parallel()
+	off := setup(t)
+	wantProblem(t, off.do(t, "POST", "/api/v1/tenants/acme/billing/portal", `{"return_url":"https://app.example/"}`), http.StatusNotImplemented, "not-implemented")
+	wantProblem(t, off.do(t, "POST", "/api/v1/tenants/acme/billing/checkout", `{"plan":"pro","success_url":"https://a.example/","cancel_url":"https://a.example/"}`),
+		http.StatusNotImplemented, "not-implemented")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	sm, err := stripemock.Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sm.Stop)
+	proxy, err := stripemock.NewProxy(sm.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = proxy.Close() })
+	bl, err := billing.New(billing.Config{SecretKey: stripemock.TestKey, APIBase: proxy.URL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var store *catalog.Store
+	b := setup(t, func(c *adminapi.Config) { store = c.Store; c.Billing = billing.Sessions{Billing: bl, Store: c.Store} })
+	decode[catalog.Plan](t, b.do(t, "PATCH", "/api/v1/plans/pro", `{"billing":{"base_price":"price_pro"}}`), http.StatusOK)
+	decode[catalog.Tenant](t, b.do(t, "POST", "/api/v1/tenants", `{"slug":"acme","name":"Acme","plan":"pro"}`), http.StatusCreated)
+	wantProblem(t, b.do(t, "POST", "/api/v1/tenants/acme/billing/portal", `{"return_url":"https://app.example/"}`), http.StatusConflict, "billing-not-ready")
+	if res, err := billing.NewSyncer(bl, store, billing.SyncConfig{}).Drain(ctx, 10, nil); err != nil || res.Applied != 1 {
+		t.Fatalf("drain: %+v, %v", res, err)
+	}
+	wantProblem(t, b.do(t, "POST", "/api/v1/tenants/acme/billing/portal", `{"return_url":"not a url"}`), http.StatusUnprocessableEntity, "invalid-fields")
+	wantProblem(t, b.do(t, "POST", "/api/v1/tenants/acme/billing/checkout", `{"plan":"free","success_url":"https://a.example/","cancel_url":"ftp://x"}`),
+		http.StatusUnprocessableEntity, "invalid-fields")
+	wantProblem(t, b.do(t, "POST", "/api/v1/tenants/nosuch/billing/portal", `{"return_url":"https://app.example/"}`), http.StatusNotFound, "tenant-not-found")
+
+	portal := decode[adminapi.SessionURL](t, b.do(t, "POST", "/api/v1/tenants/acme/billing/portal", `{"return_url":"https://app.example/"}`), http.StatusOK)
+	checkout := decode[adminapi.SessionURL](t, b.do(t, "POST", "/api/v1/tenants/acme/billing/checkout",
+		`{"plan":"pro","success_url":"https://app.example/ok","cancel_url":"https://app.example/no"}`), http.StatusOK)
+	if !strings.HasPrefix(portal.URL, "https://") || !strings.HasPrefix(checkout.URL, "https://") {
+		t.Fatalf("portal %q, checkout %q", portal.URL, checkout.URL)
+	}
+	acme, _ := store.GetTenant(ctx, "acme")
+	calls := proxy.CallsTo("POST", "/v1/checkout/sessions")
+	if len(calls) != 1 || calls[0].Form.Get("mode") != "subscription" || calls[0].Form.Get("line_items[0][price]") != "price_pro" ||
+		calls[0].Form.Get("subscription_data[metadata][tenant_id]") != acme.ID.String() || calls[0].Form.Get("customer") == "" {
+		t.Fatalf("checkout session: %+v", calls)
+	}
+	if p := proxy.CallsTo("POST", "/v1/billing_portal/sessions"); len(p) != 1 || p[0].Form.Get("return_url") != "https://app.example/" {
+		t.Fatalf("portal session: %+v", p)
+	}
 }

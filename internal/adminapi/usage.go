@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tenantkit/tenantkit/internal/catalog"
+	"github.com/tenantkit/tenantkit/internal/problem"
 )
 
 // Bounds of the window GET /api/v1/load ranks tenants over: at least a
@@ -80,6 +81,59 @@ func parseWindow(s string) (time.Duration, error) {
 func (a *API) tenantBilling(w http.ResponseWriter, r *http.Request) {
 	st, err := a.store.TenantBilling(r.Context(), r.PathValue("ref"))
 	a.respond(w, r, st, err)
+}
+
+// BillingSessions opens Stripe's hosted pages for a tenant
+// (billing.Sessions).
+type BillingSessions interface {
+	Portal(ctx context.Context, ref, returnURL string) (string, error)
+	Checkout(ctx context.Context, ref, plan, successURL, cancelURL string) (string, error)
+}
+
+// SessionURL is the answer of the portal and checkout routes.
+type SessionURL struct {
+	URL string `json:"url"`
+}
+
+func (a *API) billingOff(w http.ResponseWriter, r *http.Request) bool {
+	if a.billing != nil {
+		return false
+	}
+	problem.Write(w, r, problem.New(http.StatusNotImplemented, problem.NotImplemented,
+		"billing is off: the server has no TENANTKIT_STRIPE_SECRET_KEY"))
+	return true
+}
+
+// billingPortal opens the tenant's Customer Portal.
+func (a *API) billingPortal(w http.ResponseWriter, r *http.Request) {
+	if a.billingOff(w, r) {
+		return
+	}
+	var in struct {
+		ReturnURL string `json:"return_url"`
+	}
+	if !a.decode(w, r, &in) {
+		return
+	}
+	u, err := a.billing.Portal(r.Context(), r.PathValue("ref"), in.ReturnURL)
+	a.respond(w, r, SessionURL{URL: u}, err)
+}
+
+// billingCheckout opens Checkout for the tenant's subscription to a plan.
+func (a *API) billingCheckout(w http.ResponseWriter, r *http.Request) {
+	if a.billingOff(w, r) {
+		return
+	}
+	var in struct {
+		Plan       string `json:"plan"`
+		SuccessURL string `json:"success_url"`
+		CancelURL  string `json:"cancel_url"`
+	}
+	if !a.decode(w, r, &in) {
+		return
+	}
+	u, err := a.billing.Checkout(r.Context(), r.PathValue("ref"), in.Plan, in.SuccessURL, in.CancelURL)
+	a.respond(w, r, SessionURL{URL: u}, err)
 }
 
 func (a *API) tenantUsage(w http.ResponseWriter, r *http.Request) {

@@ -19,6 +19,8 @@ import (
 // through a server.
 type billingOps interface {
 	TenantBilling(ctx context.Context, ref string) (catalog.BillingStatus, error)
+	BillingPortal(ctx context.Context, ref, returnURL string) (string, error)
+	BillingCheckout(ctx context.Context, ref, plan, successURL, cancelURL string) (string, error)
 }
 
 var (
@@ -35,9 +37,46 @@ func (a apiOps) TenantBilling(ctx context.Context, ref string) (catalog.BillingS
 	return conv[catalog.BillingStatus](a.c.TenantBilling(ctx, ref))
 }
 
+func (a apiOps) BillingPortal(ctx context.Context, ref, returnURL string) (string, error) {
+	u, err := a.c.BillingPortal(ctx, ref, returnURL)
+	return u, apiErr(err)
+}
+
+func (a apiOps) BillingCheckout(ctx context.Context, ref, plan, successURL, cancelURL string) (string, error) {
+	u, err := a.c.BillingCheckout(ctx, ref, plan, successURL, cancelURL)
+	return u, apiErr(err)
+}
+
+// sessions is billing's Stripe pages against the catalog, when the
+// environment has a key.
+func (d directOps) sessions() (billing.Sessions, error) {
+	if d.stripe == nil {
+		return billing.Sessions{}, usageError{errors.New("billing is off: set " + billing.EnvSecretKey + ", or use --server")}
+	}
+	return billing.Sessions{Billing: d.stripe, Store: d.store}, nil
+}
+
+func (d directOps) BillingPortal(ctx context.Context, ref, returnURL string) (string, error) {
+	s, err := d.sessions()
+	if err != nil {
+		return "", err
+	}
+	u, err := s.Portal(ctx, ref, returnURL)
+	return u, problemErr(err)
+}
+
+func (d directOps) BillingCheckout(ctx context.Context, ref, plan, successURL, cancelURL string) (string, error) {
+	s, err := d.sessions()
+	if err != nil {
+		return "", err
+	}
+	u, err := s.Checkout(ctx, ref, plan, successURL, cancelURL)
+	return u, problemErr(err)
+}
+
 func newBilling(e env, g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "billing", Short: "The platform billing its tenants on Stripe"}
-	cmd.AddCommand(billingStatus(e, g), billingReport(e, g))
+	cmd.AddCommand(billingStatus(e, g), billingReport(e, g), billingPortal(e, g), billingCheckout(e, g))
 	return group(cmd)
 }
 
@@ -159,4 +198,60 @@ func billingReport(e env, g *globals) *cobra.Command {
 		return nil
 	}
 	return cmd
+}
+
+func billingPortal(e env, g *globals) *cobra.Command {
+	var returnURL string
+	cmd := &cobra.Command{
+		Use:   "portal SLUG [--return-url URL]",
+		Short: "Print the URL of the tenant's Stripe Customer Portal (plan, payment method, invoices)",
+		Args:  exactArgs(1, "one tenant SLUG"),
+	}
+	cmd.Flags().StringVar(&returnURL, "return-url", "https://example.com/", "where the portal sends the user back")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		ops, done, err := connectAs[billingOps](cmd.Context(), g)
+		if err != nil {
+			return err
+		}
+		defer done()
+		u, err := ops.BillingPortal(cmd.Context(), args[0], returnURL)
+		if err != nil {
+			return err
+		}
+		return printURL(e, g, u)
+	}
+	return cmd
+}
+
+func billingCheckout(e env, g *globals) *cobra.Command {
+	var plan, success, cancel string
+	cmd := &cobra.Command{
+		Use:   "checkout SLUG --plan PLAN --success-url URL --cancel-url URL",
+		Short: "Print the URL of a Stripe Checkout that subscribes the tenant to a plan",
+		Args:  exactArgs(1, "one tenant SLUG"),
+	}
+	cmd.Flags().StringVar(&plan, "plan", "", "the plan to subscribe to")
+	cmd.Flags().StringVar(&success, "success-url", "", "where Checkout sends the user after paying")
+	cmd.Flags().StringVar(&cancel, "cancel-url", "", "where Checkout sends the user who gives up")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		ops, done, err := connectAs[billingOps](cmd.Context(), g)
+		if err != nil {
+			return err
+		}
+		defer done()
+		u, err := ops.BillingCheckout(cmd.Context(), args[0], plan, success, cancel)
+		if err != nil {
+			return err
+		}
+		return printURL(e, g, u)
+	}
+	return cmd
+}
+
+func printURL(e env, g *globals, u string) error {
+	if g.output == "json" {
+		return writeJSON(e.stdout, map[string]string{"url": u})
+	}
+	_, err := fmt.Fprintln(e.stdout, u)
+	return err
 }

@@ -218,6 +218,17 @@ func TestServeSyncsTenantsToStripe(t *testing.T) {
 			}
 		}
 	}
+	if r := runCLI(t, viaServer, "billing", "portal", "acme", "--return-url", "https://app.example/"); r.exit != exitOK || !strings.HasPrefix(r.stdout, "https://") {
+		t.Fatalf("billing portal through the server: exit %d\n%s%s", r.exit, r.stdout, r.stderr)
+	}
+	if r := runCLI(t, viaServer, "billing", "checkout", "acme", "--plan", "pro", "--success-url", "https://app.example/ok", "--cancel-url", "nope"); r.exit != exitError ||
+		!strings.Contains(r.stderr, "cancel_url") {
+		t.Fatalf("billing checkout with a bad URL: exit %d\n%s%s", r.exit, r.stdout, r.stderr)
+	}
+	if r := runCLI(t, map[string]string{"TENANTKIT_DATABASE_URL": db.OwnerDSN()}, "billing", "portal", "acme"); r.exit != exitUsage ||
+		!strings.Contains(r.stderr, "billing is off") {
+		t.Fatalf("billing portal against the catalog without a key: exit %d\n%s", r.exit, r.stderr)
+	}
 	if r := runCLI(t, map[string]string{"TENANTKIT_DATABASE_URL": db.OwnerDSN()}, "billing", "status", "nosuch"); r.exit != exitError ||
 		r.stderr != "tenantkit: no such tenant\n" {
 		t.Fatalf("billing status of an unknown tenant: exit %d\n%s", r.exit, r.stderr)

@@ -11,6 +11,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/tenantkit/tenantkit/internal/adminapi"
+	"github.com/tenantkit/tenantkit/internal/billing"
 	"github.com/tenantkit/tenantkit/internal/bus"
 	"github.com/tenantkit/tenantkit/internal/catalog"
 	"github.com/tenantkit/tenantkit/internal/placement"
@@ -64,10 +65,14 @@ func connect(ctx context.Context, g *globals) (tenantOps, func(), error) {
 		closers = append(closers, func() { _ = r.Close() })
 		after = func(ctx context.Context, m bus.Message) { _ = r.Publish(ctx, m) }
 	}
-	check, err := g.planCheck()
+	stripe, err := g.stripe()
 	if err != nil {
 		pool.Close()
 		return nil, nil, err
+	}
+	var check func(context.Context, catalog.PlanBilling) error
+	if stripe != nil {
+		check = stripe.CheckPrices
 	}
 	store, err := catalog.NewStore(catalog.StoreConfig{Pool: pool, AfterCommitFunc: after, PlanCheck: check})
 	if err != nil {
@@ -79,7 +84,7 @@ func connect(ctx context.Context, g *globals) (tenantOps, func(), error) {
 			c()
 		}
 	}
-	ops := directOps{store: store, pool: pool, actor: cliActor()}
+	ops := directOps{store: store, stripe: stripe, pool: pool, actor: cliActor()}
 	if g.migrations != "" {
 		fsys, err := migrationsFS(g.migrations)
 		if err != nil {
@@ -108,6 +113,8 @@ func cliActor() string {
 // errors as the admin API.
 type directOps struct {
 	store *catalog.Store
+	// stripe is the platform's Stripe; nil with billing off.
+	stripe *billing.Billing
 	// pool is the catalog's, which store uses too.
 	pool  *pgxpool.Pool
 	prov  *placement.Provisioner // nil without --migrations

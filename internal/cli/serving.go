@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/tenantkit/tenantkit"
+	"github.com/tenantkit/tenantkit/internal/adminapi"
 	"github.com/tenantkit/tenantkit/internal/billing"
 	"github.com/tenantkit/tenantkit/internal/bus"
 	"github.com/tenantkit/tenantkit/internal/catalog"
@@ -223,6 +224,14 @@ func serve(ctx context.Context, o serveOptions) error {
 			return err
 		}
 	}
+	var sessions adminapi.BillingSessions
+	if o.billing != nil {
+		store, err := catalog.NewStore(catalog.StoreConfig{Pool: pool, AfterCommitFunc: after})
+		if err != nil {
+			return err
+		}
+		sessions = billing.Sessions{Billing: o.billing, Store: store}
+	}
 	var webhook http.Handler
 	if o.billing != nil && o.webhookSecret != "" {
 		store, err := catalog.NewStore(catalog.StoreConfig{Pool: pool, AfterCommitFunc: after})
@@ -236,7 +245,8 @@ func serve(ctx context.Context, o serveOptions) error {
 	}
 	srv, err := server.New(server.Config{Pool: pool, Kit: kit, AdminToken: o.adminToken, App: app,
 		Migrations: o.migrations, AfterCommitFunc: after, Logger: o.log,
-		Gatherer: metrics, SettingsSchema: o.settingsSchema, Registry: reg, PlanCheck: o.planCheck(), StripeWebhook: webhook})
+		Gatherer: metrics, SettingsSchema: o.settingsSchema, Registry: reg, PlanCheck: o.planCheck(), StripeWebhook: webhook,
+		Billing: sessions})
 	if err != nil {
 		return err
 	}

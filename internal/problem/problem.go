@@ -70,6 +70,9 @@ const (
 	JobState = "job-state"
 	// BadSignature refuses a webhook whose signature does not verify.
 	BadSignature = "bad-signature"
+	// BillingNotReady refuses a Stripe page for a tenant billing has not
+	// synced yet.
+	BillingNotReady = "billing-not-ready"
 )
 
 // FieldError names one invalid field: by name with a message (problems of

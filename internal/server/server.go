@@ -69,6 +69,9 @@ type Config struct {
 	// billing.WebhookPath, outside the admin API's authentication (the
 	// events are signed). Defaults to nil: not served.
 	StripeWebhook http.Handler
+	// Billing opens Stripe's Customer Portal and Checkout for tenants
+	// (billing.Sessions). Defaults to nil: those routes answer 501.
+	Billing adminapi.BillingSessions
 }
 
 // JobsUIPath is where River's UI is served, to holders of the admin
@@ -115,7 +118,7 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	api, err := adminapi.New(adminapi.Config{
-		Store: store, Token: cfg.AdminToken, Logger: log, Provisioner: prov, SettingsSchema: schema, Registry: cfg.Registry, Jobs: jobsClient,
+		Store: store, Token: cfg.AdminToken, Logger: log, Provisioner: prov, SettingsSchema: schema, Registry: cfg.Registry, Jobs: jobsClient, Billing: cfg.Billing,
 		ReadyFunc: func(ctx context.Context) error {
 			ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			defer cancel()
