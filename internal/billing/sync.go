@@ -280,11 +280,16 @@ type DrainWorker struct {
 	river.WorkerDefaults[DrainArgs]
 	Syncer *Syncer
 	Logger *slog.Logger
+	// Metrics counts the changes Stripe did not take. Defaults to nil.
+	Metrics *Metrics
 }
 
 // Work drains the outbox.
 func (w *DrainWorker) Work(ctx context.Context, _ *river.Job[DrainArgs]) error {
 	res, err := w.Syncer.Drain(ctx, 500, nil)
+	if w.Metrics != nil {
+		w.Metrics.SyncErrors.Add(float64(res.Failed))
+	}
 	if res.Failed > 0 && w.Logger != nil {
 		w.Logger.WarnContext(ctx, "billing: Stripe did not take some changes; they are retried", "failed", res.Failed, "applied", res.Applied, "last", res.LastError)
 	}

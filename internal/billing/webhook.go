@@ -103,6 +103,19 @@ type EventWorker struct {
 	Store  *catalog.Store
 	Config EventsConfig
 	Logger *slog.Logger
+	// Metrics counts the events handled. Defaults to nil: none.
+	Metrics *Metrics
+}
+
+// finish records an event's outcome, and counts it.
+func (w *EventWorker) finish(ctx context.Context, e catalog.BillingEvent, tenant uuid.UUID, outcome string) error {
+	if err := w.Store.FinishBillingEvent(ctx, e.ID, tenant, outcome); err != nil {
+		return err
+	}
+	if w.Metrics != nil {
+		w.Metrics.Events.WithLabelValues(eventType(e.Type), outcomeClass(outcome)).Inc()
+	}
+	return nil
 }
 
 // stripeObject is the part of an event's object the handlers read.
@@ -141,12 +154,12 @@ func (w *EventWorker) Work(ctx context.Context, job *river.Job[EventArgs]) error
 		} `json:"data"`
 	}
 	if err := json.Unmarshal(e.Payload, &body); err != nil {
-		return w.Store.FinishBillingEvent(ctx, e.ID, uuid.Nil, "unreadable: "+err.Error())
+		return w.finish(ctx, e, uuid.Nil, "unreadable: "+err.Error())
 	}
 	obj := body.Data.Object
 	tenant, err := w.tenantOf(ctx, obj)
 	if errors.Is(err, catalog.ErrTenantNotFound) {
-		return w.Store.FinishBillingEvent(ctx, e.ID, uuid.Nil, "no tenant")
+		return w.finish(ctx, e, uuid.Nil, "no tenant")
 	}
 	if err != nil {
 		return err
@@ -158,7 +171,7 @@ func (w *EventWorker) Work(ctx context.Context, job *river.Job[EventArgs]) error
 	if w.Logger != nil {
 		w.Logger.InfoContext(ctx, "billing: Stripe event", "event", e.ID, "type", e.Type, "tenant", tenant, "outcome", outcome)
 	}
-	return w.Store.FinishBillingEvent(ctx, e.ID, tenant, outcome)
+	return w.finish(ctx, e, tenant, outcome)
 }
 
 // tenantOf finds an event's tenant: the tenant_id tenantkit sets in the

@@ -218,6 +218,11 @@ func TestServeSyncsTenantsToStripe(t *testing.T) {
 			}
 		}
 	}
+	if code, body := api(http.MethodGet, "/metrics", ""); code != http.StatusOK || !strings.Contains(body, "tenantkit_billing_outbox_pending 0\n") ||
+		!strings.Contains(body, `tenantkit_billing_webhook_events_total{outcome="handled",type="invoice.paid"} 1`) ||
+		!strings.Contains(body, "tenantkit_billing_sync_errors_total 0\n") {
+		t.Fatalf("billing metrics: %d\n%s", code, body)
+	}
 	if r := runCLI(t, viaServer, "billing", "portal", "acme", "--return-url", "https://app.example/"); r.exit != exitOK || !strings.HasPrefix(r.stdout, "https://") {
 		t.Fatalf("billing portal through the server: exit %d\n%s%s", r.exit, r.stdout, r.stderr)
 	}

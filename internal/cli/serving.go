@@ -123,7 +123,7 @@ func (o serveOptions) kitIntegrations() tenantkit.IntegrationsConfig {
 // workers, when it has any.
 // With billing on, its workers also drain the billing outbox (a River
 // periodic job on the leader), even without an application.
-func (o serveOptions) kitJobs(kit func() *tenantkit.Kit, pool *pgxpool.Pool) (*tenantkit.JobsConfig, error) {
+func (o serveOptions) kitJobs(kit func() *tenantkit.Kit, pool *pgxpool.Pool, reg prometheus.Registerer) (*tenantkit.JobsConfig, error) {
 	if o.workers == nil && o.billing == nil {
 		return nil, nil
 	}
@@ -138,11 +138,15 @@ func (o serveOptions) kitJobs(kit func() *tenantkit.Kit, pool *pgxpool.Pool) (*t
 			return nil, err
 		}
 		sync := billing.NewSyncer(o.billing, store, billing.SyncConfig{})
-		if err := river.AddWorkerSafely(workers, &billing.DrainWorker{Syncer: sync, Logger: o.log}); err != nil {
+		bm := billing.NewMetrics(store)
+		if err := reg.Register(bm); err != nil {
+			return nil, err
+		}
+		if err := river.AddWorkerSafely(workers, &billing.DrainWorker{Syncer: sync, Logger: o.log, Metrics: bm}); err != nil {
 			return nil, err
 		}
 		cfg.PlatformPeriodic = append(cfg.PlatformPeriodic, billing.DrainPeriodic(0))
-		if err := river.AddWorkerSafely(workers, &billing.EventWorker{Store: store, Config: billing.EventsConfig{Grace: o.billingGrace}, Logger: o.log}); err != nil {
+		if err := river.AddWorkerSafely(workers, &billing.EventWorker{Store: store, Config: billing.EventsConfig{Grace: o.billingGrace}, Logger: o.log, Metrics: bm}); err != nil {
 			return nil, err
 		}
 		if err := river.AddWorkerSafely(workers, &billing.OverdueWorker{Store: store, Logger: o.log}); err != nil {
@@ -174,7 +178,7 @@ func serve(ctx context.Context, o serveOptions) error {
 	o.log = slog.New(tenantkit.LogHandler(o.log.Handler()))
 	// The workers reach the Kit when a job runs, which Start begins.
 	var kit *tenantkit.Kit
-	jobsCfg, err := o.kitJobs(func() *tenantkit.Kit { return kit }, pool)
+	jobsCfg, err := o.kitJobs(func() *tenantkit.Kit { return kit }, pool, metrics)
 	if err != nil {
 		return err
 	}
