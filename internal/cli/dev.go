@@ -21,6 +21,7 @@ import (
 
 	"github.com/tenantkit/tenantkit"
 	"github.com/tenantkit/tenantkit/examples/orders"
+	"github.com/tenantkit/tenantkit/internal/billing"
 	"github.com/tenantkit/tenantkit/internal/bootstrap"
 	"github.com/tenantkit/tenantkit/internal/catalog"
 	"github.com/tenantkit/tenantkit/internal/keys"
@@ -29,6 +30,7 @@ import (
 	"github.com/tenantkit/tenantkit/internal/placement"
 	"github.com/tenantkit/tenantkit/internal/registry"
 	"github.com/tenantkit/tenantkit/internal/settings"
+	"github.com/tenantkit/tenantkit/internal/stripemock"
 )
 
 // Database names of the dev cluster.
@@ -42,6 +44,8 @@ type devSecrets struct {
 	AdminToken string              `json:"admin_token"`
 	// JWTSecret signs the demo users' tokens (tenantkit traffic).
 	JWTSecret string `json:"jwt_secret"`
+	// WebhookSecret signs the Stripe events posted to the dev server.
+	WebhookSecret string `json:"webhook_secret"`
 }
 
 func newDev(e env, g *globals) *cobra.Command {
@@ -68,6 +72,7 @@ func newDev(e env, g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen address")
 	cmd.Flags().StringVar(&dataDir, "data-dir", filepath.Join(".tenantkit", "dev"), "where the cluster and dev.env live")
 	cmd.Flags().BoolVar(&fresh, "fresh", false, "wipe the data directory and start over")
+	cmd.Flags().DurationVar(&o.billingGrace, "billing-grace", 0, "how long a demo tenant whose payment failed keeps working before it is suspended (0: at once)")
 	cmd.Flags().StringVar(&o.baseDomain, "base-domain", "localhost", "tenants are served on SLUG.BASE-DOMAIN")
 	rateLimitFlags(cmd, &o)
 	observeFlags(cmd, &o.observe, e, true)
@@ -124,6 +129,19 @@ func runDev(ctx context.Context, e env, dataDir string, fresh bool, o serveOptio
 	} else {
 		fmt.Fprintln(e.stderr, "tenantkit: mailpit is not installed (make dev installs it): running without a mail server")
 	}
+	// Billing on stripe-mock, Stripe's own mock server: the demo tenants'
+	// subscriptions, their usage on meters, webhooks signed with the
+	// dev secret.
+	stripeMock, err := stripemock.Start(ctx)
+	if err != nil {
+		fmt.Fprintln(e.stderr, "tenantkit: stripe-mock did not start (make dev installs it): running without billing: "+oneLine(err.Error()))
+	} else {
+		defer stripeMock.Stop()
+		if o.billing, err = billing.New(billing.Config{SecretKey: stripemock.TestKey, APIBase: stripeMock.URL()}); err != nil {
+			return err
+		}
+		o.webhookSecret = sec.WebhookSecret
+	}
 	o.databaseURL, o.adminToken, o.jwtSecret = catalogURL, sec.AdminToken, []byte(sec.JWTSecret)
 	o.migrations = orders.Migrations()
 	o.settingsSchema = settings.RestaurantSchema()
@@ -151,12 +169,20 @@ func runDev(ctx context.Context, e env, dataDir string, fresh bool, o serveOptio
 		if mail != nil {
 			vars = append(vars, [2]string{"TENANTKIT_MAIL_URL", mail.URL}, [2]string{"TENANTKIT_MAIL_SMTP_PORT", mail.SMTPPort})
 		}
+		if stripeMock != nil {
+			vars = append(vars, [2]string{billing.EnvSecretKey, stripemock.TestKey}, [2]string{billing.EnvAPIBase, stripeMock.URL()},
+				[2]string{billing.EnvWebhookSecret, sec.WebhookSecret})
+		}
 		if err := writeEnvFile(envPath, vars); err != nil {
 			fmt.Fprintln(e.stderr, "tenantkit: write "+envPath+": "+err.Error())
 		}
 		printBanner(e.stdout, addr, o.baseDomain, envPath, sec.AdminToken)
 		if mail != nil {
 			printMailBanner(e.stdout, mail)
+		}
+		if stripeMock != nil {
+			fmt.Fprintf(e.stdout, "billing: stripe-mock at %s; Stripe's events go to %s%s (signed with %s in dev.env)\n",
+				stripeMock.URL(), url, billing.WebhookPath, billing.EnvWebhookSecret)
 		}
 	}
 	err = serve(ctx, o)
@@ -181,6 +207,9 @@ func loadSecrets(dataDir, envToken string) (devSecrets, error) {
 	}
 	if s.JWTSecret == "" {
 		s.JWTSecret = randomHex(32)
+	}
+	if s.WebhookSecret == "" {
+		s.WebhookSecret = "whsec_" + randomHex(24)
 	}
 	if envToken != "" {
 		if len(envToken) < 16 {
@@ -225,6 +254,15 @@ var demoTenants = []demoTenant{
 	{"globex", "Globex Corporation", "pro", catalog.TierSchema, catalog.Branding{DisplayName: "Globex", PrimaryColor: "#1971c2",
 		LogoURL: "https://globex.example/logo.png", FromName: "Globex", FromEmail: "team@globex.example", SupportURL: "https://globex.example/help"}, 12},
 	{"initech", "Initech", "enterprise", catalog.TierDedicated, catalog.Branding{DisplayName: "Initech", PrimaryColor: "#2f9e44"}, 140},
+}
+
+// demoPrices are the demo plans' Stripe prices.
+var demoPrices = map[string]catalog.PlanBilling{
+	"free": {BasePrice: "price_free"},
+	"pro": {BasePrice: "price_pro", SeatPrice: "price_pro_seat", TrialDays: 14,
+		Metered: map[string]catalog.MeteredPrice{"api_calls": {Price: "price_pro_api_calls", Meter: "api_calls"}}},
+	"enterprise": {BasePrice: "price_enterprise",
+		Metered: map[string]catalog.MeteredPrice{"api_calls": {Price: "price_enterprise_api_calls", Meter: "api_calls"}}},
 }
 
 // devCluster is the name the dev server registers itself under.
@@ -272,6 +310,13 @@ func seedCatalog(ctx context.Context, store *catalog.Store, cluster *pgcluster.C
 		SharedDatabase: devDataDB,
 	}); err != nil && !errors.Is(err, catalog.ErrClusterExists) {
 		return err
+	}
+	// The demo plans' Stripe prices (stripe-mock knows every price id),
+	// before the tenants, so that each gets its subscription.
+	for plan, b := range demoPrices {
+		if _, err := store.UpdatePlan(ctx, actor, catalog.PlanParams{Name: plan, Billing: &b}); err != nil {
+			return err
+		}
 	}
 	for _, d := range demoTenants {
 		if _, err := store.CreateTenant(ctx, actor, catalog.CreateParams{Slug: d.slug, Name: d.name, Plan: d.plan}); err != nil {

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/stripe/stripe-go/v86/webhook"
 
 	"github.com/tenantkit/tenantkit"
 	"github.com/tenantkit/tenantkit/examples/orders"
@@ -70,6 +71,7 @@ func TestDev(t *testing.T) {
 	requirePlansFlagsSettingsAndRateLimits(t, first, w)
 	requireBrandedEmailThroughIntegrations(t, first)
 	requireLoadUsageAndNoisy(t, first)
+	requireBillingInDev(t, first)
 
 	// The CLI through the dev server, with the settings of dev.env.
 	viaServer := map[string]string{"TENANTKIT_SERVER": first["TENANTKIT_URL"], "TENANTKIT_ADMIN_TOKEN": first["TENANTKIT_ADMIN_TOKEN"]}
@@ -682,6 +684,65 @@ func requireSuspensionHoldsAReceipt(t *testing.T, vars map[string]string) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("acme's receipt job after resume, want completed at its first attempt: exit %d\n%s%s", r.exit, r.stdout, r.stderr)
+		}
+	}
+}
+
+// requireBillingInDev walks billing's done-when in make dev: billing is on
+// against stripe-mock, dev.env holds the webhook secret, tenantkit billing
+// status acme shows its subscription; a signed invoice.payment_failed for
+// acme posted to /webhooks/stripe suspends it with "payment overdue" (dev's
+// grace is 0), and a signed invoice.paid resumes it.
+func requireBillingInDev(t *testing.T, vars map[string]string) {
+	t.Helper()
+	secret := vars["TENANTKIT_STRIPE_WEBHOOK_SECRET"]
+	if secret == "" || vars["TENANTKIT_STRIPE_API_BASE"] == "" {
+		t.Fatalf("dev.env has no billing settings: %v", vars)
+	}
+	direct := map[string]string{"TENANTKIT_DATABASE_URL": vars["TENANTKIT_DATABASE_URL"]}
+	var acmeID string
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		r := runCLI(t, direct, "billing", "status", "acme", "-o", "json")
+		var st struct {
+			Tenant  struct{ ID string }
+			Account struct {
+				SubscriptionID string `json:"subscription_id"`
+			}
+		}
+		if r.exit == exitOK && json.Unmarshal([]byte(r.stdout), &st) == nil && strings.HasPrefix(st.Account.SubscriptionID, "sub_") {
+			acmeID = st.Tenant.ID
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("tenantkit billing status acme shows no subscription after 30s: exit %d\n%s%s", r.exit, r.stdout, r.stderr)
+		}
+	}
+	post := func(id, typ string) {
+		payload, _ := json.Marshal(map[string]any{"id": id, "object": "event", "api_version": "2026-06-24.dahlia", "created": time.Now().Unix(),
+			"type": typ, "data": map[string]any{"object": map[string]any{"id": "in_dev", "object": "invoice",
+				"parent": map[string]any{"subscription_details": map[string]any{"metadata": map[string]string{"tenant_id": acmeID}}}}}})
+		sp := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: payload, Secret: secret, Timestamp: time.Now()})
+		req, _ := http.NewRequest(http.MethodPost, vars["TENANTKIT_URL"]+"/webhooks/stripe", bytes.NewReader(payload))
+		req.Header.Set("Stripe-Signature", sp.Header)
+		if code, _, body := do(t, req); code != http.StatusOK {
+			t.Fatalf("POST /webhooks/stripe %s: %d %s", typ, code, body)
+		}
+	}
+	status := func() string {
+		r := runCLI(t, direct, "tenants", "get", "acme", "-o", "json")
+		var tn struct {
+			Status           string `json:"status"`
+			SuspensionReason string `json:"suspension_reason"`
+		}
+		_ = json.Unmarshal([]byte(r.stdout), &tn)
+		return strings.TrimSpace(tn.Status + " " + tn.SuspensionReason)
+	}
+	for _, step := range []struct{ typ, want string }{{"invoice.payment_failed", "suspended payment overdue"}, {"invoice.paid", "active"}} {
+		post("evt_dev_"+strings.ReplaceAll(step.typ, ".", "_"), step.typ)
+		for deadline := time.Now().Add(20 * time.Second); status() != step.want; time.Sleep(100 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("after %s acme is %q, want %q", step.typ, status(), step.want)
+			}
 		}
 	}
 }
