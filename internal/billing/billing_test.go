@@ -15,6 +15,12 @@ import (
 // stripe starts stripe-mock behind a recording proxy, both stopped when
 // the test ends, and a Billing pointed at the proxy.
 func stripe(t *testing.T) (*billing.Billing, *stripemock.Proxy) {
+	b, p, _ := stripeServer(t)
+	return b, p
+}
+
+// stripeServer is stripe, with the stripe-mock server itself.
+func stripeServer(t *testing.T) (*billing.Billing, *stripemock.Proxy, *stripemock.Server) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -32,7 +38,7 @@ func stripe(t *testing.T) (*billing.Billing, *stripemock.Proxy) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return b, p
+	return b, p, s
 }
 
 // TestAPlansPricesAreCheckedWithStripe: every price of a plan is looked up

@@ -22,14 +22,15 @@ func now(int) time.Duration { return 0 }
 // syncBundle is a real catalog with billed plans, and a Syncer talking to
 // stripe-mock through a recording proxy.
 type syncBundle struct {
-	store *catalog.Store
-	sync  *billing.Syncer
-	proxy *stripemock.Proxy
+	store  *catalog.Store
+	sync   *billing.Syncer
+	proxy  *stripemock.Proxy
+	server *stripemock.Server
 }
 
 func newSync(t *testing.T, cfg billing.SyncConfig) *syncBundle {
 	t.Helper()
-	b, p := stripe(t)
+	b, p, server := stripeServer(t)
 	db := tenantkittest.NewCatalog(t)
 	pool, err := pgxpool.New(context.Background(), db.OwnerDSN())
 	if err != nil {
@@ -58,7 +59,7 @@ func newSync(t *testing.T, cfg billing.SyncConfig) *syncBundle {
 			{"id":"si_base","object":"subscription_item","price":{"id":"price_pro","object":"price"}},
 			{"id":"si_seat","object":"subscription_item","price":{"id":"price_seat","object":"price"}},
 			{"id":"si_api","object":"subscription_item","price":{"id":"price_api","object":"price"}}]}}`)
-	return &syncBundle{store: store, sync: billing.NewSyncer(b, store, cfg), proxy: p}
+	return &syncBundle{store: store, sync: billing.NewSyncer(b, store, cfg), proxy: p, server: server}
 }
 
 func (s *syncBundle) drain(t *testing.T) billing.DrainResult {
@@ -160,7 +161,8 @@ func TestATenantsSubscriptionFollowsTheCatalog(t *testing.T) {
 	}
 }
 
-// TestStripeDownDelaysChangesAndLosesNone: while Stripe is unreachable, the
+// TestStripeDownDelaysChangesAndLosesNone: while Stripe is unreachable
+// (stripe-mock stopped), the
 // catalog's changes commit and wait in the outbox, visible with their last
 // error; each retry of a change sends the same idempotency key. When
 // Stripe is back, each change is applied exactly once, in order.
@@ -168,7 +170,7 @@ func TestStripeDownDelaysChangesAndLosesNone(t *testing.T) {
 	t.Parallel()
 	s := newSync(t, billing.SyncConfig{})
 	ctx := context.Background()
-	s.proxy.SetDown(true)
+	s.server.Stop()
 	if _, err := s.store.CreateTenant(ctx, "test", catalog.CreateParams{Slug: "acme", Name: "Acme", Plan: "pro"}); err != nil {
 		t.Fatal(err)
 	}
@@ -187,14 +189,16 @@ func TestStripeDownDelaysChangesAndLosesNone(t *testing.T) {
 	s.drain(t)
 	st, err := s.store.TenantBilling(ctx, "acme")
 	if err != nil || len(st.Backlog) != 2 || st.Backlog[0].Op != catalog.BillingSubscribe || st.Backlog[0].Attempts != 4 ||
-		!strings.Contains(st.Backlog[0].LastError, "503") || st.Backlog[1].Attempts != 0 {
+		!strings.Contains(st.Backlog[0].LastError, "502") || st.Backlog[1].Attempts != 0 {
 		t.Fatalf("the backlog while Stripe is down: %+v, %v", st.Backlog, err)
 	}
 	if bl, err := s.store.BillingBacklogNow(ctx); err != nil || bl.Pending != 2 || bl.MostAttempts != 4 {
 		t.Fatalf("the platform's backlog: %+v, %v", bl, err)
 	}
 
-	s.proxy.SetDown(false)
+	if err := s.server.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
 	if res := s.drain(t); res.Applied != 2 || res.Failed != 0 {
 		t.Fatalf("drain once Stripe is back: %+v", res)
 	}

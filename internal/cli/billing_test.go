@@ -300,3 +300,21 @@ func TestBillingReportCanRunAgain(t *testing.T) {
 		t.Fatalf("billing report without a key: %+v", r)
 	}
 }
+
+// TestServeRefusesUnknownBillingChoices: a billing flag of an unknown
+// value is a one-line usage error before anything starts.
+func TestServeRefusesUnknownBillingChoices(t *testing.T) {
+	t.Parallel()
+	vars := map[string]string{"TENANTKIT_DATABASE_URL": "postgres://127.0.0.1:1/x", "TENANTKIT_ADMIN_TOKEN": testToken}
+	for _, c := range [][]string{
+		{"--billing-cancel", "sometimes"},
+		{"--billing-upgrade-proration", "never"},
+		{"--billing-on-subscription-deleted", "delete"},
+		{"--billing-grace", "-1h"},
+	} {
+		r := runCLI(t, vars, append([]string{"serve"}, c...)...)
+		if r.exit != exitUsage || !strings.Contains(r.stderr, c[0]) || strings.Count(r.stderr, "\n") != 1 {
+			t.Errorf("serve %v: exit %d\n%s", c, r.exit, r.stderr)
+		}
+	}
+}

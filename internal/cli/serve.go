@@ -39,6 +39,9 @@ func newServe(e env, g *globals) *cobra.Command {
 				return err
 			}
 			o.webhookSecret = e.getenv(billing.EnvWebhookSecret)
+			if err := o.checkBillingFlags(); err != nil {
+				return err
+			}
 			if s := e.getenv("TENANTKIT_JWT_SECRET"); s != "" {
 				if len(s) < 32 {
 					return usageError{errors.New("TENANTKIT_JWT_SECRET must be at least 32 characters")}
@@ -80,6 +83,9 @@ func newServe(e env, g *globals) *cobra.Command {
 	cmd.Flags().BoolVar(&o.noMover, "no-mover", false, "run no move runner here (another process works the moves)")
 	cmd.Flags().BoolVar(&o.rlsCheck, "rls-check", false, "audit row-level security on every target first; refuse to serve on a violation")
 	cmd.Flags().DurationVar(&o.billingGrace, "billing-grace", 7*24*time.Hour, "with billing on, how long a tenant whose payment failed keeps working before it is suspended (0: at once)")
+	cmd.Flags().StringVar(&o.billingSync.UpgradeProration, "billing-upgrade-proration", "always_invoice", "proration of a plan upgrade on Stripe: always_invoice or create_prorations")
+	cmd.Flags().StringVar(&o.billingCancel, "billing-cancel", "now", "when a deleted tenant's subscription ends: now or period-end")
+	cmd.Flags().StringVar(&o.billingOnDeleted, "billing-on-subscription-deleted", "suspend", "what a subscription deleted on Stripe's side does to its tenant: suspend or downgrade (to the default plan)")
 	rateLimitFlags(cmd, &o)
 	observeFlags(cmd, &o.observe, e, false)
 	configFlag(cmd, e, &configPath)

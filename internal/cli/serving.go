@@ -52,6 +52,10 @@ type serveOptions struct {
 	webhookSecret string
 	// billingGrace is how long a past-due tenant keeps working.
 	billingGrace time.Duration
+	// billingSync shapes the Stripe calls of catalog changes; billingCancel
+	// is "now" or "period-end"; billingOnDeleted "suspend" or "downgrade".
+	billingSync                     billing.SyncConfig
+	billingCancel, billingOnDeleted string
 	// suspendedSnooze is how long a suspended tenant's job waits before
 	// it looks again; zero is the Kit's default (30s).
 	suspendedSnooze time.Duration
@@ -137,7 +141,9 @@ func (o serveOptions) kitJobs(kit func() *tenantkit.Kit, pool *pgxpool.Pool, reg
 		if err != nil {
 			return nil, err
 		}
-		sync := billing.NewSyncer(o.billing, store, billing.SyncConfig{})
+		sc := o.billingSync
+		sc.CancelAtPeriodEnd = o.billingCancel == "period-end"
+		sync := billing.NewSyncer(o.billing, store, sc)
 		bm := billing.NewMetrics(store)
 		if err := reg.Register(bm); err != nil {
 			return nil, err
@@ -146,7 +152,7 @@ func (o serveOptions) kitJobs(kit func() *tenantkit.Kit, pool *pgxpool.Pool, reg
 			return nil, err
 		}
 		cfg.PlatformPeriodic = append(cfg.PlatformPeriodic, billing.DrainPeriodic(0))
-		if err := river.AddWorkerSafely(workers, &billing.EventWorker{Store: store, Config: billing.EventsConfig{Grace: o.billingGrace}, Logger: o.log, Metrics: bm}); err != nil {
+		if err := river.AddWorkerSafely(workers, &billing.EventWorker{Store: store, Config: billing.EventsConfig{Grace: o.billingGrace, OnSubscriptionDeleted: o.billingOnDeleted}, Logger: o.log, Metrics: bm}); err != nil {
 			return nil, err
 		}
 		if err := river.AddWorkerSafely(workers, &billing.OverdueWorker{Store: store, Logger: o.log}); err != nil {
@@ -361,4 +367,19 @@ func (o serveOptions) planCheck() func(context.Context, catalog.PlanBilling) err
 		return nil
 	}
 	return o.billing.CheckPrices
+}
+
+// checkBillingFlags refuses billing flags of unknown values.
+func (o serveOptions) checkBillingFlags() error {
+	switch {
+	case o.billingGrace < 0:
+		return usageError{errors.New("--billing-grace must not be negative")}
+	case o.billingSync.UpgradeProration != "" && o.billingSync.UpgradeProration != "always_invoice" && o.billingSync.UpgradeProration != "create_prorations":
+		return usageError{fmt.Errorf("--billing-upgrade-proration %q: want always_invoice or create_prorations", o.billingSync.UpgradeProration)}
+	case o.billingCancel != "" && o.billingCancel != "now" && o.billingCancel != "period-end":
+		return usageError{fmt.Errorf("--billing-cancel %q: want now or period-end", o.billingCancel)}
+	case o.billingOnDeleted != "" && o.billingOnDeleted != "suspend" && o.billingOnDeleted != "downgrade":
+		return usageError{fmt.Errorf("--billing-on-subscription-deleted %q: want suspend or downgrade", o.billingOnDeleted)}
+	}
+	return nil
 }
