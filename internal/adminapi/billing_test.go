@@ -53,16 +53,7 @@ func TestBillingPortalAndCheckoutRoutes(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	sm, err := stripemock.Start(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sm.Stop)
-	proxy, err := stripemock.NewProxy(sm.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = proxy.Close() })
+	_, proxy := stripemock.ForTest(t)
 	bl, err := billing.New(billing.Config{SecretKey: stripemock.TestKey, APIBase: proxy.URL()})
 	if err != nil {
 		t.Fatal(err)

@@ -22,18 +22,7 @@ func stripe(t *testing.T) (*billing.Billing, *stripemock.Proxy) {
 // stripeServer is stripe, with the stripe-mock server itself.
 func stripeServer(t *testing.T) (*billing.Billing, *stripemock.Proxy, *stripemock.Server) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	s, err := stripemock.Start(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Stop)
-	p, err := stripemock.NewProxy(s.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = p.Close() })
+	s, p := stripemock.ForTest(t)
 	b, err := billing.New(billing.Config{SecretKey: stripemock.TestKey, APIBase: p.URL(), Timeout: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)

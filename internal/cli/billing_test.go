@@ -30,18 +30,7 @@ import (
 func TestPlansPricesAreCheckedWithStripeWhenBillingIsOn(t *testing.T) {
 	t.Parallel()
 	db := tenantkittest.NewCatalog(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	s, err := stripemock.Start(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Stop)
-	p, err := stripemock.NewProxy(s.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = p.Close() })
+	_, p := stripemock.ForTest(t)
 	p.Override(http.MethodGet, "/v1/prices/price_gone", http.StatusNotFound,
 		`{"error":{"type":"invalid_request_error","code":"resource_missing","message":"No such price: 'price_gone'","param":"id"}}`)
 	vars := map[string]string{"TENANTKIT_DATABASE_URL": db.OwnerDSN(),
@@ -84,16 +73,7 @@ func TestServeSyncsTenantsToStripe(t *testing.T) {
 	db := tenantkittest.NewCatalog(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	s, err := stripemock.Start(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Stop)
-	p, err := stripemock.NewProxy(s.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = p.Close() })
+	_, p := stripemock.ForTest(t)
 	port, err := pgcluster.FreePort()
 	if err != nil {
 		t.Fatal(err)
@@ -252,11 +232,7 @@ func TestBillingReportCanRunAgain(t *testing.T) {
 	db := tenantkittest.NewCatalog(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	s, err := stripemock.Start(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Stop)
+	s, _ := stripemock.ForTest(t)
 	vars := map[string]string{"TENANTKIT_DATABASE_URL": db.OwnerDSN(), "TENANTKIT_STRIPE_SECRET_KEY": stripemock.TestKey, "TENANTKIT_STRIPE_API_BASE": s.URL()}
 	if r := runCLI(t, vars, "plans", "update", "pro", "--base-price", "price_pro", "--metered", "api_calls=price_api@api_calls"); r.exit != exitOK {
 		t.Fatalf("plans update: %+v", r)
