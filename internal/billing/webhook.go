@@ -219,6 +219,15 @@ func (w *EventWorker) now() time.Time {
 
 func (w *EventWorker) handle(ctx context.Context, e catalog.BillingEvent, obj stripeObject, tenant uuid.UUID) (string, error) {
 	switch e.Type {
+	case "invoice.payment_failed", "invoice.paid":
+		// Invoice events are applied in the order Stripe made them: a
+		// failure older than the last payment changes nothing.
+		newer, err := w.Store.InvoiceEventNewer(ctx, tenant, e.Created)
+		if err != nil || !newer {
+			return "older than the tenant's last invoice event", err
+		}
+	}
+	switch e.Type {
 	case "invoice.payment_failed":
 		t, err := w.Store.MarkPastDue(ctx, Actor, tenant, e.Created, w.Config.Grace)
 		if err != nil {

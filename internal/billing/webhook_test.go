@@ -3,6 +3,7 @@ package billing_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -16,6 +17,8 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/stripe/stripe-go/v86/webhook"
 
+	"github.com/tenantkit/tenantkit"
+	"github.com/tenantkit/tenantkit/examples/orders"
 	"github.com/tenantkit/tenantkit/internal/billing"
 	"github.com/tenantkit/tenantkit/internal/catalog"
 	"github.com/tenantkit/tenantkit/internal/jobs"
@@ -187,6 +190,15 @@ func TestDunningOnAControllableClock(t *testing.T) {
 	if e.HandledAt == nil || e.Outcome != "paid, resumed" {
 		t.Fatalf("the paid event: %+v", e)
 	}
+	// A failed payment older than the paid invoice, arriving late, changes
+	// nothing.
+	h.handle(t, event("evt_fail_late", "invoice.payment_failed", failedAt.Add(time.Second), invoice(acme.ID)))
+	if tc, _ := h.store.LoadContext(ctx, acme.ID); tc.Status != catalog.StatusActive || tc.PastDue != nil {
+		t.Fatalf("acme after a late, older failure: %s %+v", tc.Status, tc.PastDue)
+	}
+	if e, _ := h.store.GetBillingEvent(ctx, "evt_fail_late"); e.Outcome != "older than the tenant's last invoice event" {
+		t.Fatalf("the late failure: %q", e.Outcome)
+	}
 }
 
 // TestWithoutGraceAFailedPaymentSuspendsAtOnce: a grace of zero (dev's)
@@ -196,7 +208,7 @@ func TestWithoutGraceAFailedPaymentSuspendsAtOnce(t *testing.T) {
 	h := newHooks(t, 0)
 	ctx := context.Background()
 	acme, _ := h.store.CreateTenant(ctx, "test", catalog.CreateParams{Slug: "acme", Name: "Acme", Plan: "pro"})
-	h.handle(t, event("evt_fail", "invoice.payment_failed", time.Now(), invoice(acme.ID)))
+	h.handle(t, event("evt_fail", "invoice.payment_failed", time.Now().Add(-time.Second), invoice(acme.ID)))
 	if tn, _ := h.store.GetTenant(ctx, "acme"); tn.Status != catalog.StatusSuspended || tn.SuspensionReason != catalog.OverdueReason {
 		t.Fatalf("acme: %s %q", tn.Status, tn.SuspensionReason)
 	}
@@ -234,5 +246,53 @@ func TestSubscriptionEventsOutOfOrderEndInTheNewestState(t *testing.T) {
 	}
 	if e, _ := h.store.GetBillingEvent(ctx, "evt_old"); e.Outcome != "older than the subscription's last event" {
 		t.Fatalf("the late event: %q", e.Outcome)
+	}
+}
+
+// TestAPlanChosenInStripeReachesTheKit: a subscription updated on Stripe's
+// side to enterprise's price moves the tenant to enterprise, and a
+// listening Kit's tenant context (what the next request gets) has
+// enterprise's plan and limits.
+func TestAPlanChosenInStripeReachesTheKit(t *testing.T) {
+	t.Parallel()
+	p := tenantkittest.NewPlatform(t, orders.Migrations())
+	ctx := context.Background()
+	store := p.Store()
+	for plan, price := range map[string]string{"pro": "price_pro", "enterprise": "price_ent"} {
+		if _, err := store.UpdatePlan(ctx, "test", catalog.PlanParams{Name: plan, Billing: &catalog.PlanBilling{BasePrice: price}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	id := p.Tenant(t, "acme", catalog.TierShared)
+	if _, err := store.SetTenantPlan(ctx, "test", "acme", catalog.SetPlanParams{Plan: "pro", Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	kit := p.ListeningKit(t, tenantkit.Config{})
+	if tn, err := kit.Lookup(ctx, "acme"); err != nil || tn.Plan != "pro" {
+		t.Fatalf("acme before: %+v, %v", tn, err)
+	}
+	enterprise, err := store.GetPlan(ctx, "enterprise")
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := event("evt_portal", "customer.subscription.updated", time.Now(), map[string]any{"id": "sub_1", "object": "subscription",
+		"metadata": map[string]string{"tenant_id": id.String()},
+		"items": map[string]any{"object": "list", "data": []any{map[string]any{"id": "si_1", "price": map[string]any{"id": "price_ent"}}}}})
+	if _, err := store.RecordBillingEvent(ctx, catalog.BillingEvent{ID: "evt_portal", Type: "customer.subscription.updated", Created: time.Now(), Payload: payload},
+		func(context.Context, pgx.Tx) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	w := &billing.EventWorker{Store: store}
+	if err := w.Work(ctx, &river.Job[billing.EventArgs]{Args: billing.EventArgs{ID: "evt_portal"}}); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		tn, err := kit.Lookup(ctx, "acme")
+		if err == nil && tn.Plan == "enterprise" && fmt.Sprint(tn.Limits) == fmt.Sprint(enterprise.Limits) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the Kit's acme 10s after Stripe's change: %+v, %v; want enterprise's limits %v", tn, err, enterprise.Limits)
+		}
 	}
 }

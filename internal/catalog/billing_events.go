@@ -194,6 +194,19 @@ func (s *Store) SubscriptionEventNewer(ctx context.Context, tenant uuid.UUID, at
 	return err == nil, err
 }
 
+// InvoiceEventNewer records at as the time of the newest invoice event
+// applied for tenant, and says whether it is newer than any before.
+func (s *Store) InvoiceEventNewer(ctx context.Context, tenant uuid.UUID, at time.Time) (bool, error) {
+	if err := s.q.EnsureBillingAccount(ctx, tenant); err != nil {
+		return false, err
+	}
+	_, err := s.q.SetInvoiceEventAt(ctx, catalogdb.SetInvoiceEventAtParams{TenantID: tenant, At: &at})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
 // PlanByBasePrice finds the plan whose base price is price.
 func (s *Store) PlanByBasePrice(ctx context.Context, price string) (string, error) {
 	plans, err := s.q.PlanByBasePrice(ctx, price)

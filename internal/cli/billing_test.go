@@ -158,8 +158,11 @@ func TestServeSyncsTenantsToStripe(t *testing.T) {
 	var acme struct{ ID string }
 	_, body = api(http.MethodGet, "/api/v1/tenants/acme", "")
 	_ = json.Unmarshal([]byte(body), &acme)
+	// Each event is made a second after the one before, as Stripe's are.
+	made := time.Now().Add(-time.Minute)
 	hook := func(id, typ, key string) (int, string) {
-		payload, _ := json.Marshal(map[string]any{"id": id, "object": "event", "api_version": "2026-06-24.dahlia", "created": time.Now().Unix(),
+		made = made.Add(time.Second)
+		payload, _ := json.Marshal(map[string]any{"id": id, "object": "event", "api_version": "2026-06-24.dahlia", "created": made.Unix(),
 			"type": typ, "data": map[string]any{"object": map[string]any{"id": "in_1", "object": "invoice",
 				"parent": map[string]any{"subscription_details": map[string]any{"metadata": map[string]string{"tenant_id": acme.ID}}}}}})
 		sp := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: payload, Secret: key, Timestamp: time.Now()})

@@ -717,8 +717,10 @@ func requireBillingInDev(t *testing.T, vars map[string]string) {
 			t.Fatalf("tenantkit billing status acme shows no subscription after 30s: exit %d\n%s%s", r.exit, r.stdout, r.stderr)
 		}
 	}
+	made := time.Now().Add(-time.Minute) // each event a second after the one before, as Stripe's are
 	post := func(id, typ string) {
-		payload, _ := json.Marshal(map[string]any{"id": id, "object": "event", "api_version": "2026-06-24.dahlia", "created": time.Now().Unix(),
+		made = made.Add(time.Second)
+		payload, _ := json.Marshal(map[string]any{"id": id, "object": "event", "api_version": "2026-06-24.dahlia", "created": made.Unix(),
 			"type": typ, "data": map[string]any{"object": map[string]any{"id": "in_dev", "object": "invoice",
 				"parent": map[string]any{"subscription_details": map[string]any{"metadata": map[string]string{"tenant_id": acmeID}}}}}})
 		sp := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: payload, Secret: secret, Timestamp: time.Now()})

@@ -219,7 +219,7 @@ func (q *Queries) FinishBillingOutbox(ctx context.Context, id int64) error {
 }
 
 const getBillingAccount = `-- name: GetBillingAccount :one
-SELECT tenant_id, customer_id, subscription_id, items, synced_at, past_due_since, grace_until, suspended_by_billing, subscription_event_at, updated_at FROM tenantkit.billing_accounts WHERE tenant_id = $1
+SELECT tenant_id, customer_id, subscription_id, items, synced_at, past_due_since, grace_until, suspended_by_billing, subscription_event_at, invoice_event_at, updated_at FROM tenantkit.billing_accounts WHERE tenant_id = $1
 `
 
 func (q *Queries) GetBillingAccount(ctx context.Context, tenantID uuid.UUID) (TenantkitBillingAccount, error) {
@@ -235,6 +235,7 @@ func (q *Queries) GetBillingAccount(ctx context.Context, tenantID uuid.UUID) (Te
 		&i.GraceUntil,
 		&i.SuspendedByBilling,
 		&i.SubscriptionEventAt,
+		&i.InvoiceEventAt,
 		&i.UpdatedAt,
 	)
 	return i, err
@@ -391,6 +392,24 @@ func (q *Queries) PlanByBasePrice(ctx context.Context, price string) ([]string, 
 		return nil, err
 	}
 	return items, nil
+}
+
+const setInvoiceEventAt = `-- name: SetInvoiceEventAt :one
+UPDATE tenantkit.billing_accounts SET invoice_event_at = $1, updated_at = now()
+WHERE tenant_id = $2 AND (invoice_event_at IS NULL OR invoice_event_at < $1)
+RETURNING tenant_id
+`
+
+type SetInvoiceEventAtParams struct {
+	At       *time.Time `json:"at"`
+	TenantID uuid.UUID  `json:"tenant_id"`
+}
+
+func (q *Queries) SetInvoiceEventAt(ctx context.Context, arg SetInvoiceEventAtParams) (uuid.UUID, error) {
+	row := q.db.QueryRow(ctx, setInvoiceEventAt, arg.At, arg.TenantID)
+	var tenant_id uuid.UUID
+	err := row.Scan(&tenant_id)
+	return tenant_id, err
 }
 
 const setPastDue = `-- name: SetPastDue :exec

@@ -43,6 +43,7 @@ type TenantkitBillingAccount struct {
 	GraceUntil          *time.Time      `json:"grace_until"`
 	SuspendedByBilling  bool            `json:"suspended_by_billing"`
 	SubscriptionEventAt *time.Time      `json:"subscription_event_at"`
+	InvoiceEventAt      *time.Time      `json:"invoice_event_at"`
 	UpdatedAt           time.Time       `json:"updated_at"`
 }
 

@@ -16,6 +16,9 @@ CREATE TABLE tenantkit.billing_accounts (
     -- The time of the newest subscription event applied, so an older one
     -- arriving late changes nothing.
     subscription_event_at timestamptz,
+    -- The same for invoice events: a failed payment older than the last
+    -- paid invoice does not make the tenant past due again.
+    invoice_event_at timestamptz,
     updated_at      timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX billing_accounts_grace ON tenantkit.billing_accounts (grace_until) WHERE grace_until IS NOT NULL;

@@ -113,3 +113,8 @@ VALUES (@tenant_id, @period, @metric, @seq, @meter, @value, @total, @identifier,
 
 -- name: ConfirmUsageReport :exec
 UPDATE tenantkit.billing_usage_reports SET reported_at = now() WHERE identifier = @identifier;
+
+-- name: SetInvoiceEventAt :one
+UPDATE tenantkit.billing_accounts SET invoice_event_at = @at, updated_at = now()
+WHERE tenant_id = @tenant_id AND (invoice_event_at IS NULL OR invoice_event_at < @at)
+RETURNING tenant_id;
