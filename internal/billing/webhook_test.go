@@ -277,7 +277,7 @@ func TestAPlanChosenInStripeReachesTheKit(t *testing.T) {
 	}
 	payload := event("evt_portal", "customer.subscription.updated", time.Now(), map[string]any{"id": "sub_1", "object": "subscription",
 		"metadata": map[string]string{"tenant_id": id.String()},
-		"items": map[string]any{"object": "list", "data": []any{map[string]any{"id": "si_1", "price": map[string]any{"id": "price_ent"}}}}})
+		"items":    map[string]any{"object": "list", "data": []any{map[string]any{"id": "si_1", "price": map[string]any{"id": "price_ent"}}}}})
 	if _, err := store.RecordBillingEvent(ctx, catalog.BillingEvent{ID: "evt_portal", Type: "customer.subscription.updated", Created: time.Now(), Payload: payload},
 		func(context.Context, pgx.Tx) error { return nil }); err != nil {
 		t.Fatal(err)
