@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
@@ -427,6 +428,14 @@ func (j *jobRunner) sweepDB(ctx context.Context, key router.Key) error {
 	}
 	rows, err := pool.Query(ctx, "SELECT tenantkit.job_outbox_tenants()")
 	release()
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "3D000" {
+		// The database is gone (a move's cleanup dropped it), and its
+		// outbox with it: there is nothing left to relay.
+		j.k.log.WarnContext(ctx, "tenantkit: the outbox of a database that no longer exists is forgotten",
+			"cluster", key.Cluster, "database", key.Database)
+		return nil
+	}
 	if err != nil {
 		return err
 	}

@@ -264,3 +264,27 @@ func TestEnqueueTxUnderEveryConfiguration(t *testing.T) {
 		})
 	}
 }
+
+// TestTheMarkOfADroppedDatabaseIsForgotten: a dead process's mark on a
+// database that no longer exists (a move's cleanup dropped it) is removed
+// by the next sweep, not retried forever.
+func TestTheMarkOfADroppedDatabaseIsForgotten(t *testing.T) {
+	t.Parallel()
+	p := tenantkittest.NewPlatform(t, orders.Migrations())
+	p.Tenant(t, "acme", "shared")
+	execOwner(t, p, p.Catalog.Name, `INSERT INTO tenantkit.job_outbox_marks (instance, cluster, database, expires_at)
+		VALUES (gen_random_uuid(), $1, 'tenantkit_no_such_database', now() - interval '1 minute')`, p.Cluster)
+	jobsKit(t, p, tenantkit.JobsConfig{})
+	waitUntil(t, 20*time.Second, "the dropped database's mark to be removed", func() bool {
+		conn, err := pgx.Connect(context.Background(), p.Catalog.OwnerDSN())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(context.Background())
+		var n int
+		if err := conn.QueryRow(context.Background(), "SELECT count(*) FROM tenantkit.job_outbox_marks WHERE database = 'tenantkit_no_such_database'").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n == 0
+	})
+}
