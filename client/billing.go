@@ -83,3 +83,50 @@ func (c *Client) BillingCheckout(ctx context.Context, ref, plan, successURL, can
 		map[string]string{"plan": plan, "success_url": successURL, "cancel_url": cancelURL}, &out)
 	return out.URL, err
 }
+
+// BillingReportParams select what a usage report covers.
+type BillingReportParams struct {
+	// Period is the billing month, YYYY-MM; the server's current one by
+	// default.
+	Period string `json:"period,omitempty"`
+	// Tenant reports one tenant (id or slug); all billed ones by default.
+	Tenant string `json:"tenant,omitempty"`
+	// Resend sends every event of the period again, with its identifier.
+	Resend bool `json:"resend,omitempty"`
+}
+
+// BillingReport is what a usage report sent, and the reconciliation.
+type BillingReport struct {
+	Period    string   `json:"period"`
+	Sent      []string `json:"sent"`
+	Failed    int      `json:"failed"`
+	LastError string   `json:"last_error,omitempty"`
+	Usage     []struct {
+		TenantID    string       `json:"tenant_id"`
+		Slug        string       `json:"slug"`
+		CustomerID  string       `json:"customer_id"`
+		Metric      string       `json:"metric"`
+		Meter       string       `json:"meter"`
+		Catalog     int64        `json:"catalog"`
+		Reported    int64        `json:"reported"`
+		Unconfirmed []UsageEvent `json:"unconfirmed,omitempty"`
+		Events      []UsageEvent `json:"events"`
+	} `json:"usage"`
+}
+
+// UsageEvent is one meter event.
+type UsageEvent struct {
+	Seq        int        `json:"seq"`
+	Value      int64      `json:"value"`
+	Total      int64      `json:"total"`
+	Identifier string     `json:"identifier"`
+	ReportedAt *time.Time `json:"reported_at,omitempty"`
+	Final      bool       `json:"final,omitempty"`
+}
+
+// BillingReport reports metered usage to Stripe's meters: safe to run
+// again (501 when the server does not bill).
+func (c *Client) BillingReport(ctx context.Context, p BillingReportParams) (BillingReport, error) {
+	var out BillingReport
+	return out, c.call(ctx, http.MethodPost, "/api/v1/billing/report", nil, p, &out)
+}

@@ -44,4 +44,6 @@ func TestPlanPricesAndATenantsBillingBacklog(t *testing.T) {
 	wantError(t, err, http.StatusNotImplemented, "not-implemented")
 	_, err = b.c.BillingCheckout(ctx, "acme", "pro", "https://app.example/ok", "https://app.example/no")
 	wantError(t, err, http.StatusNotImplemented, "not-implemented")
+	_, err = b.c.BillingReport(ctx, client.BillingReportParams{Tenant: "acme"})
+	wantError(t, err, http.StatusNotImplemented, "not-implemented")
 }

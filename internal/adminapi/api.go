@@ -161,6 +161,7 @@ func (a *API) table() []route {
 		{path: "/api/v1/tenants/{ref}/billing", methods: map[string]http.HandlerFunc{"GET": a.tenantBilling}},
 		{path: "/api/v1/tenants/{ref}/billing/portal", methods: map[string]http.HandlerFunc{"POST": a.billingPortal}},
 		{path: "/api/v1/tenants/{ref}/billing/checkout", methods: map[string]http.HandlerFunc{"POST": a.billingCheckout}},
+		{path: "/api/v1/billing/report", methods: map[string]http.HandlerFunc{"POST": a.billingReport}},
 		{path: "/api/v1/usage", methods: map[string]http.HandlerFunc{"GET": a.exportUsage}},
 		{path: "/api/v1/load", methods: map[string]http.HandlerFunc{"GET": a.load}},
 		{path: "/api/v1/jobs", methods: map[string]http.HandlerFunc{"GET": a.listJobs}},

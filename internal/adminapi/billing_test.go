@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/tenantkit/tenantkit/internal/adminapi"
 	"github.com/tenantkit/tenantkit/internal/billing"
 	"github.com/tenantkit/tenantkit/internal/catalog"
@@ -86,4 +88,40 @@ func TestBillingPortalAndCheckoutRoutes(t *testing.T) {
 	if p := proxy.CallsTo("POST", "/v1/billing_portal/sessions"); len(p) != 1 || p[0].Form.Get("return_url") != "https://app.example/" {
 		t.Fatalf("portal session: %+v", p)
 	}
+}
+
+// TestBillingReportRoute: 501 with billing off; with it on, acme's new
+// usage goes to its meter once (a second report sends nothing), a bad
+// period is 422 and an unknown tenant 404.
+func TestBillingReportRoute(t *testing.T) {
+	t.Parallel()
+	off := setup(t)
+	wantProblem(t, off.do(t, "POST", "/api/v1/billing/report", `{}`), http.StatusNotImplemented, "not-implemented")
+
+	_, proxy := stripemock.ForTest(t)
+	bl, err := billing.New(billing.Config{SecretKey: stripemock.TestKey, APIBase: proxy.URL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var store *catalog.Store
+	b := setup(t, func(c *adminapi.Config) { store = c.Store; c.Billing = billing.Sessions{Billing: bl, Store: c.Store} })
+	ctx := context.Background()
+	decode[catalog.Plan](t, b.do(t, "PATCH", "/api/v1/plans/pro", `{"billing":{"base_price":"price_pro","metered":{"api_calls":{"price":"price_api","meter":"api_calls"}}}}`), http.StatusOK)
+	acme := decode[catalog.Tenant](t, b.do(t, "POST", "/api/v1/tenants", `{"slug":"acme","name":"Acme","plan":"pro"}`), http.StatusCreated)
+	if res, err := billing.NewSyncer(bl, store, billing.SyncConfig{}).Drain(ctx, 10, nil); err != nil || res.Applied != 1 {
+		t.Fatalf("drain: %+v, %v", res, err)
+	}
+	period := time.Now().UTC().Format("2006-01")
+	if _, err := store.WriteUsage(ctx, catalog.UsageBatch{ID: uuid.New(), Deltas: []catalog.UsageDelta{{Tenant: acme.ID, Period: period, APICalls: 9}}}); err != nil {
+		t.Fatal(err)
+	}
+	res := decode[billing.ReportResult](t, b.do(t, "POST", "/api/v1/billing/report", `{"tenant":"acme"}`), http.StatusOK)
+	if res.Period != period || len(res.Sent) != 1 || len(res.Usage) != 1 || res.Usage[0].Catalog != 9 || res.Usage[0].Reported != 9 {
+		t.Fatalf("report: %+v", res)
+	}
+	if again := decode[billing.ReportResult](t, b.do(t, "POST", "/api/v1/billing/report", `{}`), http.StatusOK); len(again.Sent) != 0 {
+		t.Fatalf("a second report sent %v", again.Sent)
+	}
+	wantProblem(t, b.do(t, "POST", "/api/v1/billing/report", `{"period":"2026-13"}`), http.StatusUnprocessableEntity, "invalid-fields")
+	wantProblem(t, b.do(t, "POST", "/api/v1/billing/report", `{"tenant":"nosuch"}`), http.StatusNotFound, "tenant-not-found")
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/tenantkit/tenantkit/internal/billing"
 	"github.com/tenantkit/tenantkit/internal/catalog"
 	"github.com/tenantkit/tenantkit/internal/problem"
 )
@@ -88,6 +89,36 @@ func (a *API) tenantBilling(w http.ResponseWriter, r *http.Request) {
 type BillingSessions interface {
 	Portal(ctx context.Context, ref, returnURL string) (string, error)
 	Checkout(ctx context.Context, ref, plan, successURL, cancelURL string) (string, error)
+	// Report reports a period's metered usage to Stripe's meters and
+	// returns the reconciliation (billing.Billing.ReportUsage).
+	Report(ctx context.Context, period string, opts billing.ReportOptions) (billing.ReportResult, error)
+}
+
+// billingReport reports metered usage to Stripe's meters: safe to run
+// again, every event carrying an identifier Stripe counts once.
+func (a *API) billingReport(w http.ResponseWriter, r *http.Request) {
+	if a.billingOff(w, r) {
+		return
+	}
+	var in struct {
+		Period string `json:"period"`
+		Tenant string `json:"tenant"`
+		Resend bool   `json:"resend"`
+	}
+	if !a.decode(w, r, &in) {
+		return
+	}
+	if in.Period == "" {
+		in.Period = time.Now().UTC().Format("2006-01")
+	}
+	if in.Tenant != "" {
+		if _, err := a.store.GetTenant(r.Context(), in.Tenant); err != nil {
+			a.fail(w, r, err)
+			return
+		}
+	}
+	res, err := a.billing.Report(r.Context(), in.Period, billing.ReportOptions{Slug: in.Tenant, Resend: in.Resend})
+	a.respond(w, r, res, err)
 }
 
 // SessionURL is the answer of the portal and checkout routes.

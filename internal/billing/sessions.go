@@ -100,3 +100,8 @@ func (s Sessions) Checkout(ctx context.Context, ref, plan, successURL, cancelURL
 	}
 	return cs.URL, nil
 }
+
+// Report reports a period's metered usage (see Billing.ReportUsage).
+func (s Sessions) Report(ctx context.Context, period string, opts ReportOptions) (ReportResult, error) {
+	return s.Billing.ReportUsage(ctx, s.Store, period, opts)
+}

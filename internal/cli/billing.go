@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tenantkit/tenantkit/client"
 	"github.com/tenantkit/tenantkit/internal/billing"
 	"github.com/tenantkit/tenantkit/internal/catalog"
 )
@@ -21,6 +22,23 @@ type billingOps interface {
 	TenantBilling(ctx context.Context, ref string) (catalog.BillingStatus, error)
 	BillingPortal(ctx context.Context, ref, returnURL string) (string, error)
 	BillingCheckout(ctx context.Context, ref, plan, successURL, cancelURL string) (string, error)
+	BillingReport(ctx context.Context, period string, opts billing.ReportOptions) (billing.ReportResult, error)
+}
+
+func (a apiOps) BillingReport(ctx context.Context, period string, opts billing.ReportOptions) (billing.ReportResult, error) {
+	return conv[billing.ReportResult](a.c.BillingReport(ctx, client.BillingReportParams{Period: period, Tenant: opts.Slug, Resend: opts.Resend}))
+}
+
+func (d directOps) BillingReport(ctx context.Context, period string, opts billing.ReportOptions) (billing.ReportResult, error) {
+	if period == "" {
+		period = time.Now().UTC().Format("2006-01")
+	}
+	s, err := d.sessions()
+	if err != nil {
+		return billing.ReportResult{}, err
+	}
+	res, err := s.Report(ctx, period, opts)
+	return res, problemErr(err)
 }
 
 var (
@@ -151,31 +169,18 @@ func billingReport(e env, g *globals) *cobra.Command {
 			"Stripe counts each once. Then prints the catalog's usage beside what Stripe confirmed.",
 		Args: exactArgs(0, "no arguments"),
 	}
-	cmd.Flags().StringVar(&period, "period", "", "billing month, YYYY-MM (default: the current month, UTC)")
+	cmd.Flags().StringVar(&period, "period", "", "billing month, YYYY-MM (default: the current month, UTC, the server's through --server)")
 	cmd.Flags().StringVar(&slug, "tenant", "", "report only this tenant")
 	cmd.Flags().BoolVar(&resend, "resend", false, "send again every event of the period Stripe confirmed, with its identifier")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		if g.databaseURL == "" || g.server != "" {
-			return usageError{errors.New("billing report runs against the catalog: TENANTKIT_DATABASE_URL or --database-url, without --server")}
-		}
-		b, err := g.stripe()
-		if err != nil {
-			return err
-		}
-		if b == nil {
-			return usageError{errors.New("billing report needs " + billing.EnvSecretKey)}
-		}
-		if period == "" {
-			period = time.Now().UTC().Format("2006-01")
-		}
-		ops, done, err := connectAs[directOps](cmd.Context(), g)
+		ops, done, err := connectAs[billingOps](cmd.Context(), g)
 		if err != nil {
 			return err
 		}
 		defer done()
-		res, err := b.ReportUsage(cmd.Context(), ops.store, period, billing.ReportOptions{Slug: slug, Resend: resend})
+		res, err := ops.BillingReport(cmd.Context(), period, billing.ReportOptions{Slug: slug, Resend: resend})
 		if err != nil {
-			return problemErr(err)
+			return err
 		}
 		if g.output == "json" {
 			if err := writeJSON(e.stdout, res); err != nil {
