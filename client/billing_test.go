@@ -39,7 +39,7 @@ func TestPlanPricesAndATenantsBillingBacklog(t *testing.T) {
 	}
 	_, err = b.c.TenantBilling(ctx, "nosuch")
 	wantError(t, err, http.StatusNotFound, "tenant-not-found")
-	// This server does not bill: Stripe's pages are not implemented.
+	// This test server has no Stripe key: the billing routes answer 501.
 	_, err = b.c.BillingPortal(ctx, "acme", "https://app.example/")
 	wantError(t, err, http.StatusNotImplemented, "not-implemented")
 	_, err = b.c.BillingCheckout(ctx, "acme", "pro", "https://app.example/ok", "https://app.example/no")
