@@ -173,36 +173,17 @@ func (a apiOps) ListPlans(ctx context.Context) ([]catalog.Plan, error) {
 	return out, nil
 }
 
-// planOf is the client's plan as the catalog's: the same fields.
+// planOf is the client's plan as the catalog's: the same JSON.
 func planOf(p client.Plan) catalog.Plan {
-	var b *catalog.PlanBilling
-	if p.Billing != nil {
-		b = &catalog.PlanBilling{BasePrice: p.Billing.BasePrice, SeatPrice: p.Billing.SeatPrice, SeatGauge: p.Billing.SeatGauge, TrialDays: p.Billing.TrialDays}
-		for m, mp := range p.Billing.Metered {
-			if b.Metered == nil {
-				b.Metered = map[string]catalog.MeteredPrice{}
-			}
-			b.Metered[m] = catalog.MeteredPrice(mp)
-		}
-	}
-	return catalog.Plan{Name: p.Name, DisplayName: p.DisplayName, Description: p.Description, Rank: p.Rank, DefaultTier: p.DefaultTier,
-		Features: p.Features, Limits: p.Limits, Billing: b, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt}
+	out, _ := conv[catalog.Plan](p, nil)
+	return out
 }
 
-// planParamsOf is the catalog's plan params as the client's.
+// planParamsOf is the catalog's plan params as the client's: the same
+// JSON.
 func planParamsOf(p catalog.PlanParams) client.PlanParams {
-	var b *client.PlanBilling
-	if p.Billing != nil {
-		b = &client.PlanBilling{BasePrice: p.Billing.BasePrice, SeatPrice: p.Billing.SeatPrice, SeatGauge: p.Billing.SeatGauge, TrialDays: p.Billing.TrialDays}
-		for m, mp := range p.Billing.Metered {
-			if b.Metered == nil {
-				b.Metered = map[string]client.MeteredPrice{}
-			}
-			b.Metered[m] = client.MeteredPrice(mp)
-		}
-	}
-	return client.PlanParams{Name: p.Name, DisplayName: p.DisplayName, Description: p.Description, Rank: p.Rank,
-		DefaultTier: p.DefaultTier, Features: p.Features, Limits: p.Limits, Billing: b}
+	out, _ := conv[client.PlanParams](p, nil)
+	return out
 }
 
 func (a apiOps) GetPlan(ctx context.Context, name string) (catalog.Plan, error) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -137,24 +138,13 @@ func billingStatus(e env, g *globals) *cobra.Command {
 		for _, r := range [][2]string{
 			{"Tenant", st.Tenant.Slug + " (" + st.Tenant.ID.String() + ")"}, {"Plan", st.Tenant.Plan},
 			{"Customer", orDash(st.Account.CustomerID)}, {"Subscription", orDash(st.Account.SubscriptionID)},
-			{"Items", orDash(joinComma(items))}, {"Last sync", synced}, {"Backlog", backlog},
+			{"Items", orDash(strings.Join(items, ", "))}, {"Last sync", synced}, {"Backlog", backlog},
 		} {
 			fmt.Fprintf(tw, "%s:\t%s\n", r[0], r[1])
 		}
 		return tw.Flush()
 	}
 	return cmd
-}
-
-func joinComma(s []string) string {
-	out := ""
-	for i, v := range s {
-		if i > 0 {
-			out += ", "
-		}
-		out += v
-	}
-	return out
 }
 
 func billingReport(e env, g *globals) *cobra.Command {
