@@ -1,11 +1,13 @@
 // Package billing is the platform billing its tenants on Stripe (stripe-go
 // v86, API 2026-06-24.dahlia): a plan's prices checked against Stripe
-// before the catalog takes them. A tenant's own Stripe account, its
-// payment integration, is another thing (internal/payment).
-//
-// Not yet built (see the closing note of the session that began it):
-// subscriptions per tenant through a catalog outbox, usage reported to
-// Billing Meters, webhooks and dunning, Checkout and the Customer Portal.
+// before the catalog takes them (Billing.CheckPrices); each tenant's
+// customer and subscription kept in step with the catalog through a
+// transactional outbox drained with idempotency keys (Syncer); metered
+// usage reported to Billing Meters with identifiers Stripe counts once
+// (ReportUsage); webhooks verified, stored once and handled in jobs, with
+// dunning on a grace period (Webhook, EventWorker, OverdueWorker); Checkout
+// and Customer Portal sessions (Sessions). A tenant's own Stripe account,
+// its payment integration, is another thing (internal/payment).
 package billing
 
 import (
@@ -37,6 +39,14 @@ type Config struct {
 const (
 	EnvSecretKey = "TENANTKIT_STRIPE_SECRET_KEY"
 	EnvAPIBase   = "TENANTKIT_STRIPE_API_BASE"
+)
+
+// The names of the Stripe secrets among the platform's sealed secrets in
+// the catalog (keys.SealedSecret), where they may sit instead of the
+// environment.
+const (
+	SecretKeyName     = "stripe-secret-key"
+	WebhookSecretName = "stripe-webhook-secret"
 )
 
 // FromEnv is the Config of the environment, and whether billing is on (a

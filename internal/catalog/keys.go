@@ -2,9 +2,11 @@ package catalog
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/tenantkit/tenantkit/internal/catalog/catalogdb"
 	"github.com/tenantkit/tenantkit/internal/keys"
@@ -84,4 +86,55 @@ func (k KeyStore) CountKeys(ctx context.Context, kekID string) (int, int, error)
 func (k KeyStore) DestroyTenantKeys(ctx context.Context, tenant uuid.UUID) error {
 	_, err := k.s.q.DestroyTenantKeys(ctx, tenant)
 	return err
+}
+
+// The KeyStore is also the keys.PlatformStore: the platform's own sealed
+// secrets in tenantkit.platform_secrets.
+var _ keys.PlatformStore = KeyStore{}
+
+func sealedFromRow(r catalogdb.TenantkitPlatformSecret) keys.SealedSecret {
+	return keys.SealedSecret{Name: r.Name, KEKID: r.KekID, Sealed: r.Sealed, UpdatedAt: r.UpdatedAt}
+}
+
+// PlatformSecret implements keys.PlatformStore.
+func (k KeyStore) PlatformSecret(ctx context.Context, name string) (keys.SealedSecret, error) {
+	r, err := k.s.q.PlatformSecret(ctx, name)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return keys.SealedSecret{}, fmt.Errorf("%w: %s", keys.ErrNoSecret, name)
+	}
+	if err != nil {
+		return keys.SealedSecret{}, fmt.Errorf("catalog: platform secret %s: %w", name, err)
+	}
+	return sealedFromRow(r), nil
+}
+
+// PlatformSecrets implements keys.PlatformStore.
+func (k KeyStore) PlatformSecrets(ctx context.Context) ([]keys.SealedSecret, error) {
+	rows, err := k.s.q.PlatformSecrets(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("catalog: platform secrets: %w", err)
+	}
+	out := make([]keys.SealedSecret, len(rows))
+	for i, r := range rows {
+		out[i] = sealedFromRow(r)
+	}
+	return out, nil
+}
+
+// PutPlatformSecret implements keys.PlatformStore.
+func (k KeyStore) PutPlatformSecret(ctx context.Context, s keys.SealedSecret) error {
+	return k.s.q.PutPlatformSecret(ctx, catalogdb.PutPlatformSecretParams{Name: s.Name, KekID: s.KEKID, Sealed: s.Sealed})
+}
+
+// DeletePlatformSecret implements keys.PlatformStore.
+func (k KeyStore) DeletePlatformSecret(ctx context.Context, name string) (bool, error) {
+	n, err := k.s.q.DeletePlatformSecret(ctx, name)
+	return n == 1, err
+}
+
+// RewrapPlatformSecret implements keys.PlatformStore as one
+// compare-and-swap UPDATE.
+func (k KeyStore) RewrapPlatformSecret(ctx context.Context, name, fromKEK, toKEK string, sealed []byte) (bool, error) {
+	n, err := k.s.q.RewrapPlatformSecret(ctx, catalogdb.RewrapPlatformSecretParams{ToKek: toKEK, Sealed: sealed, Name: name, FromKek: fromKEK})
+	return n == 1, err
 }

@@ -69,10 +69,14 @@ func (a apiOps) BillingCheckout(ctx context.Context, ref, plan, successURL, canc
 // sessions is billing's Stripe pages against the catalog, when the
 // environment has a key.
 func (d directOps) sessions() (billing.Sessions, error) {
-	if d.stripe == nil {
-		return billing.Sessions{}, usageError{errors.New("billing is off: set " + billing.EnvSecretKey + ", or use --server")}
+	b, err := d.stripe()
+	if err != nil {
+		return billing.Sessions{}, err
 	}
-	return billing.Sessions{Billing: d.stripe, Store: d.store}, nil
+	if b == nil {
+		return billing.Sessions{}, usageError{errors.New("billing is off: set " + billing.EnvSecretKey + " (or keep it with tenantkit billing secret set and give the key-encryption key), or use --server")}
+	}
+	return billing.Sessions{Billing: b, Store: d.store}, nil
 }
 
 func (d directOps) BillingPortal(ctx context.Context, ref, returnURL string) (string, error) {
@@ -95,7 +99,7 @@ func (d directOps) BillingCheckout(ctx context.Context, ref, plan, successURL, c
 
 func newBilling(e env, g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "billing", Short: "The platform billing its tenants on Stripe"}
-	cmd.AddCommand(billingStatus(e, g), billingReport(e, g), billingPortal(e, g), billingCheckout(e, g))
+	cmd.AddCommand(billingStatus(e, g), billingReport(e, g), billingPortal(e, g), billingCheckout(e, g), billingSecret(e, g))
 	return group(cmd)
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/tenantkit/tenantkit/internal/billing"
 	"github.com/tenantkit/tenantkit/internal/catalog"
+	"github.com/tenantkit/tenantkit/internal/keys"
 	"github.com/tenantkit/tenantkit/internal/pgcluster"
 	"github.com/tenantkit/tenantkit/internal/stripemock"
 	"github.com/tenantkit/tenantkit/tenantkittest"
@@ -67,7 +69,8 @@ func TestPlansPricesAreCheckedWithStripeWhenBillingIsOn(t *testing.T) {
 // runs River for the billing sync alone. A plan given prices through the
 // admin API (checked with Stripe) and a tenant created on it through the
 // API: within seconds the drain job has made the tenant's customer and
-// subscription, carrying its tenant id.
+// subscription, carrying its tenant id. The Stripe secret key and webhook
+// secret come from the platform keyring.
 func TestServeSyncsTenantsToStripe(t *testing.T) {
 	t.Parallel()
 	db := tenantkittest.NewCatalog(t)
@@ -79,8 +82,22 @@ func TestServeSyncsTenantsToStripe(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
+	// The Stripe secrets sit in the platform keyring, not the
+	// environment: serve opens them with the key file.
+	keyFile := filepath.Join(t.TempDir(), "kek.json")
+	if _, err := keys.LocalKEK(keys.LocalConfig{Path: keyFile, Create: true}); err != nil {
+		t.Fatal(err)
+	}
 	vars := map[string]string{"TENANTKIT_DATABASE_URL": db.OwnerDSN(), "TENANTKIT_ADMIN_TOKEN": testToken,
-		"TENANTKIT_STRIPE_SECRET_KEY": stripemock.TestKey, "TENANTKIT_STRIPE_API_BASE": p.URL(), "TENANTKIT_STRIPE_WEBHOOK_SECRET": "whsec_serve_test"}
+		"TENANTKIT_KEY_FILE": keyFile, "TENANTKIT_STRIPE_API_BASE": p.URL()}
+	if r := runCLI(t, vars, "catalog", "migrate"); r.exit != exitOK {
+		t.Fatalf("catalog migrate: %+v", r)
+	}
+	for name, v := range map[string]string{"secret-key": stripemock.TestKey, "webhook-secret": "whsec_serve_test"} {
+		if r := runCLIWithInput(t, vars, v+"\n", "billing", "secret", "set", name); r.exit != exitOK {
+			t.Fatalf("billing secret set %s: %+v", name, r)
+		}
+	}
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
 	stderr := &tenantkittest.SyncBuffer{}

@@ -38,10 +38,10 @@ func keyring(ctx context.Context, g *globals, kek keys.KEK) (*keys.Keyring, *cat
 func keysRotate(e env, g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "rotate",
-		Short: "Rotate the local key-encryption key and re-wrap every tenant's data key, online",
+		Short: "Rotate the local key-encryption key and re-wrap every tenant's data key and platform secret, online",
 		Long: "Rotate the local key-encryption key (--key-file): a new key becomes primary, the old one stays\n" +
 			"in the file to unwrap, then every tenant's data key is re-wrapped by the new one, page by page,\n" +
-			"while servers keep reading and writing. Servers pick the new key up from the file. Run it again\n" +
+			"while servers keep reading and writing, and then the platform's own secrets (tenantkit billing secret). Servers pick the new key up from the file. Run it again\n" +
 			"to finish what an interrupted run left.",
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -59,7 +59,7 @@ func keysRotate(e env, g *globals) *cobra.Command {
 			if err := kek.Rotate(); err != nil {
 				return err
 			}
-			kr, _, done, err := keyring(cmd.Context(), g, kek)
+			kr, store, done, err := keyring(cmd.Context(), g, kek)
 			if err != nil {
 				return err
 			}
@@ -79,12 +79,21 @@ func keysRotate(e env, g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// The platform's own secrets (billing's Stripe keys) are
+			// sealed by the KEK too.
+			pres, err := kr.RewrapPlatform(cmd.Context(), store.Keys())
+			if err != nil {
+				return err
+			}
 			if g.output == "json" {
 				return writeJSON(e.stdout, map[string]any{"from": before, "to": kek.ID(), "rewrapped": res.Rewrapped,
-					"skipped": res.Skipped, "remaining": res.Remaining})
+					"skipped": res.Skipped, "remaining": res.Remaining,
+					"platform_secrets": map[string]int{"rewrapped": pres.Rewrapped, "skipped": pres.Skipped, "remaining": pres.Remaining}})
 			}
 			fmt.Fprintf(e.stdout, "key-encryption key %s → %s: %d data keys re-wrapped, %d skipped (shredded meanwhile), %d remaining\n",
 				before, kek.ID(), res.Rewrapped, res.Skipped, res.Remaining)
+			fmt.Fprintf(e.stdout, "platform secrets: %d re-wrapped, %d skipped (set again meanwhile), %d remaining\n",
+				pres.Rewrapped, pres.Skipped, pres.Remaining)
 			return nil
 		},
 	}
@@ -113,10 +122,21 @@ func keysStatus(e env, g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if g.output == "json" {
-				return writeJSON(e.stdout, map[string]any{"kek": kek.ID(), "data_keys": total, "wrapped_by_kek": by})
+			secrets, err := store.Keys().PlatformSecrets(cmd.Context())
+			if err != nil {
+				return err
 			}
-			fmt.Fprintf(e.stdout, "key-encryption key %s wraps %d of %d data keys\n", kek.ID(), by, total)
+			sealedBy := 0
+			for _, s := range secrets {
+				if s.KEKID == kek.ID() {
+					sealedBy++
+				}
+			}
+			if g.output == "json" {
+				return writeJSON(e.stdout, map[string]any{"kek": kek.ID(), "data_keys": total, "wrapped_by_kek": by,
+					"platform_secrets": len(secrets), "platform_secrets_sealed_by_kek": sealedBy})
+			}
+			fmt.Fprintf(e.stdout, "key-encryption key %s wraps %d of %d data keys and seals %d of %d platform secrets\n", kek.ID(), by, total, sealedBy, len(secrets))
 			return nil
 		},
 	}

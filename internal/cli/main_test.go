@@ -31,10 +31,16 @@ type result struct {
 // runCLI runs the CLI in-process with args and the given environment.
 func runCLI(t *testing.T, vars map[string]string, args ...string) result {
 	t.Helper()
+	return runCLIWithInput(t, vars, "", args...)
+}
+
+// runCLIWithInput is runCLI with stdin on standard input.
+func runCLIWithInput(t *testing.T, vars map[string]string, stdin string, args ...string) result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var stdout, stderr bytes.Buffer
-	exit := run(ctx, args, env{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr, getenv: mapEnv(vars)})
+	exit := run(ctx, args, env{stdin: strings.NewReader(stdin), stdout: &stdout, stderr: &stderr, getenv: mapEnv(vars)})
 	return result{exit: exit, stdout: stdout.String(), stderr: stderr.String()}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"os/user"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -65,14 +66,24 @@ func connect(ctx context.Context, g *globals) (tenantOps, func(), error) {
 		closers = append(closers, func() { _ = r.Close() })
 		after = func(ctx context.Context, m bus.Message) { _ = r.Publish(ctx, m) }
 	}
-	stripe, err := g.stripe()
-	if err != nil {
+	if _, err := g.stripe(); err != nil {
 		pool.Close()
 		return nil, nil, err
 	}
-	var check func(context.Context, catalog.PlanBilling) error
-	if stripe != nil {
-		check = stripe.CheckPrices
+	// Stripe is reached for only by the commands that bill, and the
+	// platform keyring is read for its key only then.
+	stripe := sync.OnceValues(func() (*billing.Billing, error) {
+		if _, err := g.billingFromKeyring(ctx, pool, "-"); err != nil {
+			return nil, err
+		}
+		return g.stripe()
+	})
+	check := func(ctx context.Context, pb catalog.PlanBilling) error {
+		b, err := stripe()
+		if b == nil {
+			return err
+		}
+		return b.CheckPrices(ctx, pb)
 	}
 	store, err := catalog.NewStore(catalog.StoreConfig{Pool: pool, AfterCommitFunc: after, PlanCheck: check})
 	if err != nil {
@@ -113,8 +124,9 @@ func cliActor() string {
 // errors as the admin API.
 type directOps struct {
 	store *catalog.Store
-	// stripe is the platform's Stripe; nil with billing off.
-	stripe *billing.Billing
+	// stripe is the platform's Stripe, from the environment or the
+	// platform keyring; nil with billing off.
+	stripe func() (*billing.Billing, error)
 	// pool is the catalog's, which store uses too.
 	pool  *pgxpool.Pool
 	prov  *placement.Provisioner // nil without --migrations

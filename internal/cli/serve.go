@@ -1,11 +1,13 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
 
 	"github.com/tenantkit/tenantkit/examples/orders"
@@ -74,6 +76,9 @@ func newServe(e env, g *globals) *cobra.Command {
 			if _, err := catalog.Migrate(cmd.Context(), o.databaseURL); err != nil {
 				return err
 			}
+			if err := serveSecretsFromKeyring(cmd.Context(), g, &o); err != nil {
+				return err
+			}
 			o.ready = func(addr string) { fmt.Fprintf(e.stdout, "tenantkit serving on http://%s\n", addr) }
 			return serve(cmd.Context(), o)
 		},
@@ -98,4 +103,33 @@ func rateLimitFlags(cmd *cobra.Command, o *serveOptions) {
 	cmd.Flags().BoolVar(&o.noRateLimit, "no-rate-limit", false, "do not enforce tenants' api_rps and api_burst limits")
 	cmd.Flags().BoolVar(&o.rateLimitFailOpen, "rate-limit-fail-open", false,
 		"serve requests while the rate limiter's Redis (--redis-url) is down; default: 503 with Retry-After")
+}
+
+// serveSecretsFromKeyring takes the Stripe secrets the environment does not
+// set from the platform keyring, when a key-encryption key is given.
+func serveSecretsFromKeyring(ctx context.Context, g *globals, o *serveOptions) error {
+	if !g.kekGiven() || (o.billing != nil && o.webhookSecret != "") {
+		return nil
+	}
+	pool, err := pgxpool.New(ctx, o.databaseURL)
+	if err != nil {
+		return usageError{errors.New("bad database URL: " + err.Error())}
+	}
+	defer pool.Close()
+	wasOn := g.billingOn
+	webhook, err := g.billingFromKeyring(ctx, pool, o.webhookSecret)
+	if err != nil {
+		return err
+	}
+	if g.billingOn && !wasOn {
+		if o.billing, err = g.stripe(); err != nil {
+			return err
+		}
+		o.log.Info("billing on: the Stripe secret key comes from the platform keyring")
+	}
+	if webhook != "" {
+		o.webhookSecret = webhook
+		o.log.Info("the Stripe webhook secret comes from the platform keyring")
+	}
+	return nil
 }

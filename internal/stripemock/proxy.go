@@ -38,6 +38,9 @@ type Call struct {
 	Form           url.Values
 	IdempotencyKey string // the Idempotency-Key header
 	StripeVersion  string // the Stripe-Version header
+	// Key is the API key the call was made with (the Authorization
+	// header's bearer token).
+	Key string
 	// Status is the status answered: upstream's, 503 while down, an
 	// override's, or 502 when upstream could not be reached. It is 0 while
 	// the call is in flight.
@@ -188,6 +191,7 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		Query:          r.URL.Query(),
 		IdempotencyKey: r.Header.Get("Idempotency-Key"),
 		StripeVersion:  r.Header.Get("Stripe-Version"),
+		Key:            strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "),
 	}
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err == nil && mt == "application/x-www-form-urlencoded" {
 		// A body that does not parse is still forwarded, for stripe-mock

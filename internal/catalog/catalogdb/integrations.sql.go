@@ -46,6 +46,18 @@ func (q *Queries) DeleteIntegration(ctx context.Context, arg DeleteIntegrationPa
 	return result.RowsAffected(), nil
 }
 
+const deletePlatformSecret = `-- name: DeletePlatformSecret :execrows
+DELETE FROM tenantkit.platform_secrets WHERE name = $1
+`
+
+func (q *Queries) DeletePlatformSecret(ctx context.Context, name string) (int64, error) {
+	result, err := q.db.Exec(ctx, deletePlatformSecret, name)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const deleteTenantIntegrations = `-- name: DeleteTenantIntegrations :execrows
 DELETE FROM tenantkit.integrations WHERE tenant_id = $1
 `
@@ -168,6 +180,94 @@ func (q *Queries) KeysNotWrappedBy(ctx context.Context, arg KeysNotWrappedByPara
 		return nil, err
 	}
 	return items, nil
+}
+
+const platformSecret = `-- name: PlatformSecret :one
+SELECT name, kek_id, sealed, updated_at, rewrapped_at FROM tenantkit.platform_secrets WHERE name = $1
+`
+
+func (q *Queries) PlatformSecret(ctx context.Context, name string) (TenantkitPlatformSecret, error) {
+	row := q.db.QueryRow(ctx, platformSecret, name)
+	var i TenantkitPlatformSecret
+	err := row.Scan(
+		&i.Name,
+		&i.KekID,
+		&i.Sealed,
+		&i.UpdatedAt,
+		&i.RewrappedAt,
+	)
+	return i, err
+}
+
+const platformSecrets = `-- name: PlatformSecrets :many
+SELECT name, kek_id, sealed, updated_at, rewrapped_at FROM tenantkit.platform_secrets ORDER BY name
+`
+
+func (q *Queries) PlatformSecrets(ctx context.Context) ([]TenantkitPlatformSecret, error) {
+	rows, err := q.db.Query(ctx, platformSecrets)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []TenantkitPlatformSecret
+	for rows.Next() {
+		var i TenantkitPlatformSecret
+		if err := rows.Scan(
+			&i.Name,
+			&i.KekID,
+			&i.Sealed,
+			&i.UpdatedAt,
+			&i.RewrappedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const putPlatformSecret = `-- name: PutPlatformSecret :exec
+INSERT INTO tenantkit.platform_secrets (name, kek_id, sealed) VALUES ($1, $2, $3)
+ON CONFLICT (name) DO UPDATE SET kek_id = excluded.kek_id, sealed = excluded.sealed, updated_at = now(), rewrapped_at = NULL
+`
+
+type PutPlatformSecretParams struct {
+	Name   string `json:"name"`
+	KekID  string `json:"kek_id"`
+	Sealed []byte `json:"sealed"`
+}
+
+func (q *Queries) PutPlatformSecret(ctx context.Context, arg PutPlatformSecretParams) error {
+	_, err := q.db.Exec(ctx, putPlatformSecret, arg.Name, arg.KekID, arg.Sealed)
+	return err
+}
+
+const rewrapPlatformSecret = `-- name: RewrapPlatformSecret :execrows
+UPDATE tenantkit.platform_secrets SET kek_id = $1, sealed = $2, rewrapped_at = now()
+WHERE name = $3 AND kek_id = $4
+`
+
+type RewrapPlatformSecretParams struct {
+	ToKek   string `json:"to_kek"`
+	Sealed  []byte `json:"sealed"`
+	Name    string `json:"name"`
+	FromKek string `json:"from_kek"`
+}
+
+func (q *Queries) RewrapPlatformSecret(ctx context.Context, arg RewrapPlatformSecretParams) (int64, error) {
+	result, err := q.db.Exec(ctx, rewrapPlatformSecret,
+		arg.ToKek,
+		arg.Sealed,
+		arg.Name,
+		arg.FromKek,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const rewrapTenantKey = `-- name: RewrapTenantKey :execrows

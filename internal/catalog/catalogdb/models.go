@@ -261,6 +261,14 @@ type TenantkitPlanLimit struct {
 	Value int64  `json:"value"`
 }
 
+type TenantkitPlatformSecret struct {
+	Name        string     `json:"name"`
+	KekID       string     `json:"kek_id"`
+	Sealed      []byte     `json:"sealed"`
+	UpdatedAt   time.Time  `json:"updated_at"`
+	RewrappedAt *time.Time `json:"rewrapped_at"`
+}
+
 type TenantkitTenant struct {
 	ID               uuid.UUID  `json:"id"`
 	Slug             string     `json:"slug"`

@@ -46,3 +46,20 @@ SELECT host FROM tenantkit.domains WHERE tenant_id = @tenant_id AND verified_at 
 
 -- name: DeleteTenantIntegrations :execrows
 DELETE FROM tenantkit.integrations WHERE tenant_id = @tenant_id;
+
+-- name: PlatformSecret :one
+SELECT * FROM tenantkit.platform_secrets WHERE name = @name;
+
+-- name: PlatformSecrets :many
+SELECT * FROM tenantkit.platform_secrets ORDER BY name;
+
+-- name: PutPlatformSecret :exec
+INSERT INTO tenantkit.platform_secrets (name, kek_id, sealed) VALUES (@name, @kek_id, @sealed)
+ON CONFLICT (name) DO UPDATE SET kek_id = excluded.kek_id, sealed = excluded.sealed, updated_at = now(), rewrapped_at = NULL;
+
+-- name: DeletePlatformSecret :execrows
+DELETE FROM tenantkit.platform_secrets WHERE name = @name;
+
+-- name: RewrapPlatformSecret :execrows
+UPDATE tenantkit.platform_secrets SET kek_id = @to_kek, sealed = @sealed, rewrapped_at = now()
+WHERE name = @name AND kek_id = @from_kek;
