@@ -67,9 +67,9 @@ func TestBrandedEmailThroughEachTenantsIntegration(t *testing.T) {
 		PrimaryColor: "#1971c2", FromName: "Globex Support", FromEmail: "support@globex.example"}))
 	must(b.store.SetBranding(ctx, "test", "acme", catalog.Branding{DisplayName: "Acme", PrimaryColor: "#d9480f",
 		FromEmail: "hello@acme.example"})) // not verified: acme sends as the platform
-	_, err = b.store.AddDomain(ctx, "test", "globex", "globex.example")
+	_, err = b.store.AddDomain(ctx, "test", "globex", "globex.example", "")
 	must(err)
-	_, err = b.store.MarkDomainVerified(ctx, "test", "globex.example")
+	_, err = b.store.VerifyDomain(ctx, "test", "globex.example", tenantkittest.Vouched)
 	must(err)
 
 	// The control plane gives globex its own SMTP account.

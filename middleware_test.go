@@ -12,6 +12,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/tenantkit/tenantkit"
+	"github.com/tenantkit/tenantkit/tenantkittest"
 )
 
 var secret = []byte("0123456789abcdef0123456789abcdef-test-secret")
@@ -45,13 +46,13 @@ func TestResolverMatrix(t *testing.T) {
 	ctx := context.Background()
 	acme := b.tenant(t, "acme", "free")
 	globex := b.tenant(t, "globex", "pro")
-	if _, err := b.store.AddDomain(ctx, "test", "acme", "shop.acme.test"); err != nil {
+	if _, err := b.store.AddDomain(ctx, "test", "acme", "shop.acme.test", ""); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.store.MarkDomainVerified(ctx, "test", "shop.acme.test"); err != nil {
+	if _, err := b.store.VerifyDomain(ctx, "test", "shop.acme.test", tenantkittest.Vouched); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.store.AddDomain(ctx, "test", "globex", "unverified.globex.test"); err != nil {
+	if _, err := b.store.AddDomain(ctx, "test", "globex", "unverified.globex.test", ""); err != nil {
 		t.Fatal(err)
 	}
 	good := func(tenant string) string {
@@ -147,10 +148,10 @@ func TestWarmRequestRunsNoCatalogQuery(t *testing.T) {
 	b := setup(t, allResolvers())
 	ctx := context.Background()
 	acme := b.tenant(t, "acme", "free")
-	if _, err := b.store.AddDomain(ctx, "test", "acme", "shop.acme.test"); err != nil {
+	if _, err := b.store.AddDomain(ctx, "test", "acme", "shop.acme.test", ""); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.store.MarkDomainVerified(ctx, "test", "shop.acme.test"); err != nil {
+	if _, err := b.store.VerifyDomain(ctx, "test", "shop.acme.test", tenantkittest.Vouched); err != nil {
 		t.Fatal(err)
 	}
 	requests := []struct {

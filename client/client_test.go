@@ -10,10 +10,13 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/tenantkit/tenantkit/api"
 	"github.com/tenantkit/tenantkit/client"
 	"github.com/tenantkit/tenantkit/internal/adminapi"
+	"github.com/tenantkit/tenantkit/internal/dnstest"
+	"github.com/tenantkit/tenantkit/internal/domains"
 )
 
 // wantError fails the test unless err is an *client.Error of status and
@@ -255,21 +258,51 @@ func TestOpenAPIIsTheContract(t *testing.T) {
 
 func TestDomains(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
+	dns, err := dnstest.Start(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dns.Close()
+	b := setup(t, func(c *adminapi.Config) {
+		c.BaseDomain = "platform.test"
+		c.Proof = domains.Proof{Resolver: dns.Addr(), Timeout: 2 * time.Second}.Check
+	})
 	ctx := context.Background()
 	tn, err := b.c.CreateTenant(ctx, client.CreateTenantParams{Slug: "acme", Name: "Acme"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	d, err := b.c.AddDomain(ctx, "acme", "shop.acme.test")
-	if err != nil || d.Host != "shop.acme.test" || d.TenantID != tn.ID || d.VerificationToken == "" || d.VerifiedAt != nil {
+	if err != nil || d.Host != "shop.acme.test" || d.TenantID != tn.ID || d.VerificationToken == "" || d.VerifiedAt != nil ||
+		d.TXTRecord != (client.ProofRecord{Name: "_tenantkit-challenge.shop.acme.test", Type: "TXT", Value: d.VerificationToken}) || d.Status != "pending" {
 		t.Fatalf("add: %+v %v", d, err)
 	}
-	if d, err = b.c.VerifyDomain(ctx, "shop.acme.test"); err != nil || d.VerifiedAt == nil {
+	_, err = b.c.AddDomain(ctx, "acme", "www.platform.test")
+	wantError(t, err, http.StatusUnprocessableEntity, "invalid-fields")
+	dns.SetTXT(d.TXTRecord.Name, "stale-token")
+	_, err = b.c.VerifyDomain(ctx, "shop.acme.test")
+	var ce *client.Error
+	if !errors.As(err, &ce) || ce.Record != d.TXTRecord.Name || len(ce.Found) != 1 || ce.Found[0] != "stale-token" {
+		t.Fatalf("verify with a wrong record: %v", err)
+	}
+	wantError(t, err, http.StatusUnprocessableEntity, "domain-proof-missing")
+	dns.SetTXT(d.TXTRecord.Name, d.VerificationToken)
+	if d, err = b.c.VerifyDomain(ctx, "shop.acme.test"); err != nil || d.VerifiedAt == nil || !d.Resolves || d.Status != "verified" {
 		t.Fatalf("verify: %+v %v", d, err)
+	}
+	if got, err := b.c.GetDomain(ctx, "shop.acme.test"); err != nil || got.Host != d.Host || got.SSLStatus != "pending" {
+		t.Fatalf("get: %+v %v", got, err)
+	}
+	if ds, err := b.c.ListDomains(ctx, "acme"); err != nil || len(ds) != 1 || ds[0].Host != "shop.acme.test" {
+		t.Fatalf("list: %+v %v", ds, err)
 	}
 	_, err = b.c.AddDomain(ctx, "acme", "shop.acme.test")
 	wantError(t, err, http.StatusConflict, "domain-taken")
 	_, err = b.c.VerifyDomain(ctx, "nosuch.acme.test")
+	wantError(t, err, http.StatusNotFound, "domain-not-found")
+	if _, err := b.c.RemoveDomain(ctx, "shop.acme.test"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = b.c.GetDomain(ctx, "shop.acme.test")
 	wantError(t, err, http.StatusNotFound, "domain-not-found")
 }

@@ -39,6 +39,10 @@ type Error struct {
 	// Violations are the limits a change would break, for kind
 	// limit-exceeded (409).
 	Violations []Violation `json:"violations,omitempty"`
+	// Record and Found are, for kind domain-proof-missing (422), the DNS
+	// record a domain's proof was looked up at and the values it holds.
+	Record string   `json:"record,omitempty"`
+	Found  []string `json:"found,omitempty"`
 	// RetryAfter is the wait the answer's Retry-After header asked for;
 	// zero without one.
 	RetryAfter time.Duration `json:"-"`

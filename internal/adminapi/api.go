@@ -21,6 +21,7 @@ import (
 	"github.com/tenantkit/tenantkit/api"
 	"github.com/tenantkit/tenantkit/internal/billing"
 	"github.com/tenantkit/tenantkit/internal/catalog"
+	"github.com/tenantkit/tenantkit/internal/domains"
 	"github.com/tenantkit/tenantkit/internal/placement"
 	"github.com/tenantkit/tenantkit/internal/problem"
 	"github.com/tenantkit/tenantkit/internal/registry"
@@ -53,6 +54,15 @@ type Config struct {
 	// Billing opens Stripe's Customer Portal and Checkout for tenants.
 	// Without it (billing off) those routes answer 501. Defaults to nil.
 	Billing BillingSessions
+	// BaseDomain is the platform's own domain: tenants may not claim it
+	// or any name under it as a custom domain. Defaults to none.
+	BaseDomain string
+	// Proof checks a custom domain's DNS proof before it is verified.
+	// Defaults to domains.Proof{} (the system's resolver).
+	Proof catalog.ProofCheck
+	// DomainChanged, when set, is told of every domain verified or
+	// removed through the API (the TLS front drops what it remembers).
+	DomainChanged func(host string)
 	// Logger receives errors that are not the client's. Defaults to
 	// slog.Default().
 	Logger *slog.Logger
@@ -66,10 +76,14 @@ type API struct {
 	jobs     *river.Client[pgx.Tx]
 	billing  BillingSessions
 	schema   *settings.Schema
-	token    []byte
-	ready    func(context.Context) error
-	log      *slog.Logger
-	mux      *http.ServeMux
+	// baseDomain, proof and domainChanged: see Config.
+	baseDomain    string
+	proof         catalog.ProofCheck
+	domainChanged func(string)
+	token         []byte
+	ready         func(context.Context) error
+	log           *slog.Logger
+	mux           *http.ServeMux
 }
 
 // maxBody bounds request bodies.
@@ -86,6 +100,10 @@ func New(cfg Config) (*API, error) {
 	a := &API{store: cfg.Store, prov: cfg.Provisioner, registry: cfg.Registry, jobs: cfg.Jobs, billing: cfg.Billing, schema: cfg.SettingsSchema, token: []byte(cfg.Token), ready: cfg.ReadyFunc, log: cfg.Logger, mux: http.NewServeMux()}
 	if a.log == nil {
 		a.log = slog.Default()
+	}
+	a.baseDomain, a.proof, a.domainChanged = cfg.BaseDomain, cfg.Proof, cfg.DomainChanged
+	if a.proof == nil {
+		a.proof = domains.Proof{}.Check
 	}
 	a.routes()
 	return a, nil
@@ -130,7 +148,8 @@ func (a *API) table() []route {
 		{path: "/api/v1/tenants/{ref}", methods: map[string]http.HandlerFunc{"GET": a.getTenant, "PATCH": a.updateTenant, "DELETE": a.deleteTenant}},
 		{path: "/api/v1/tenants/{ref}/suspend", methods: map[string]http.HandlerFunc{"POST": a.suspendTenant}},
 		{path: "/api/v1/tenants/{ref}/resume", methods: map[string]http.HandlerFunc{"POST": a.resumeTenant}},
-		{path: "/api/v1/tenants/{ref}/domains", methods: map[string]http.HandlerFunc{"POST": a.addDomain}},
+		{path: "/api/v1/tenants/{ref}/domains", methods: map[string]http.HandlerFunc{"POST": a.addDomain, "GET": a.listDomains}},
+		{path: "/api/v1/domains/{host}", methods: map[string]http.HandlerFunc{"GET": a.getDomain, "DELETE": a.removeDomain}},
 		{path: "/api/v1/domains/{host}/verify", methods: map[string]http.HandlerFunc{"POST": a.verifyDomain}},
 		{path: "/api/v1/tenants/{ref}/placement", methods: map[string]http.HandlerFunc{"GET": a.getPlacement, "POST": a.placeTenant}},
 		{path: "/api/v1/tenants/{ref}/moves", methods: map[string]http.HandlerFunc{"POST": a.createMove}},
@@ -468,17 +487,56 @@ func (a *API) addDomain(w http.ResponseWriter, r *http.Request) {
 	if !a.decode(w, r, &body) {
 		return
 	}
-	d, err := a.store.AddDomain(r.Context(), actor(r), r.PathValue("ref"), body.Host)
+	d, err := a.store.AddDomain(r.Context(), actor(r), r.PathValue("ref"), body.Host, a.baseDomain)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, d)
+	writeJSON(w, http.StatusCreated, catalog.View(d))
 }
 
+func (a *API) listDomains(w http.ResponseWriter, r *http.Request) {
+	ds, err := a.store.ListDomains(r.Context(), r.PathValue("ref"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	views := make([]catalog.DomainView, len(ds))
+	for i, d := range ds {
+		views[i] = catalog.View(d)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"domains": views})
+}
+
+func (a *API) getDomain(w http.ResponseWriter, r *http.Request) {
+	d, err := a.store.GetDomain(r.Context(), r.PathValue("host"))
+	a.respondDomain(w, r, d, err)
+}
+
+func (a *API) removeDomain(w http.ResponseWriter, r *http.Request) {
+	d, err := a.store.RemoveDomain(r.Context(), actor(r), r.PathValue("host"))
+	if err == nil && a.domainChanged != nil {
+		a.domainChanged(d.Host)
+	}
+	a.respondDomain(w, r, d, err)
+}
+
+// verifyDomain looks the domain's TXT record up and verifies it only when
+// the record holds its token.
 func (a *API) verifyDomain(w http.ResponseWriter, r *http.Request) {
-	d, err := a.store.MarkDomainVerified(r.Context(), actor(r), r.PathValue("host"))
-	a.respond(w, r, d, err)
+	d, err := a.store.VerifyDomain(r.Context(), actor(r), r.PathValue("host"), a.proof)
+	if err == nil && a.domainChanged != nil {
+		a.domainChanged(d.Host)
+	}
+	a.respondDomain(w, r, d, err)
+}
+
+func (a *API) respondDomain(w http.ResponseWriter, r *http.Request, d catalog.Domain, err error) {
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, catalog.View(d))
 }
 
 func (a *API) respond(w http.ResponseWriter, r *http.Request, v any, err error) {
@@ -564,6 +622,9 @@ func ProblemFor(err error) *problem.Problem {
 	if p, ok := jobProblem(err); ok {
 		return p
 	}
+	if p, ok := domainProblem(err); ok {
+		return p
+	}
 	if errors.Is(err, billing.ErrNoCustomer) {
 		return problem.New(http.StatusConflict, problem.BillingNotReady,
 			"the tenant has no customer on Stripe yet: its plan has no prices, or its subscription still waits in the billing outbox")
@@ -646,4 +707,20 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = w.Write(append(b, '\n'))
+}
+
+// domainProblem is the problem of a domain proof that does not hold (422,
+// with the record looked up and what it holds) or of a resolver that did
+// not answer (503).
+func domainProblem(err error) (*problem.Problem, bool) {
+	var pe *domains.ProofError
+	if errors.As(err, &pe) {
+		p := problem.New(http.StatusUnprocessableEntity, problem.DomainProofMissing, pe.Error())
+		p.Record, p.Found = pe.Record, pe.Found
+		return p, true
+	}
+	if errors.Is(err, domains.ErrLookup) {
+		return problem.New(http.StatusServiceUnavailable, problem.DNSUnavailable, RedactText(err.Error())), true
+	}
+	return nil, false
 }

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -19,6 +20,8 @@ import (
 	"github.com/tenantkit/tenantkit/internal/adminapi"
 	"github.com/tenantkit/tenantkit/internal/catalog"
 	"github.com/tenantkit/tenantkit/internal/contract"
+	"github.com/tenantkit/tenantkit/internal/dnstest"
+	"github.com/tenantkit/tenantkit/internal/domains"
 	"github.com/tenantkit/tenantkit/internal/problem"
 	"github.com/tenantkit/tenantkit/tenantkittest"
 )
@@ -395,7 +398,7 @@ func TestEveryAPIRouteNeedsTheToken(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	tn := b.create(t, "acme")
-	if _, err := b.store.AddDomain(context.Background(), "test", "acme", "shop.acme.example"); err != nil {
+	if _, err := b.store.AddDomain(context.Background(), "test", "acme", "shop.acme.example", ""); err != nil {
 		t.Fatal(err)
 	}
 	auths := map[string]string{
@@ -456,7 +459,7 @@ func TestUnknownAPIRoute(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	b.create(t, "acme")
-	for _, path := range []string{"/api/v1/nope", "/api/v1/tenants/acme/nope", "/api/v1/domains/x.example", "/api/v1/tenants/acme/domains/x"} {
+	for _, path := range []string{"/api/v1/nope", "/api/v1/tenants/acme/nope", "/api/v1/domains/x.example/nope", "/api/v1/tenants/acme/domains/x"} {
 		wantProblem(t, b.do(t, "GET", path, ""), http.StatusNotFound, "not-found")
 	}
 }
@@ -690,14 +693,45 @@ func TestWritesAreAuditedWithActor(t *testing.T) {
 
 func TestDomains(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
+	dns, err := dnstest.Start(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dns.Close()
+	var changed []string
+	b := setup(t, func(c *adminapi.Config) {
+		c.BaseDomain = "platform.example"
+		c.Proof = domains.Proof{Resolver: dns.Addr(), Timeout: 2 * time.Second}.Check
+		c.DomainChanged = func(host string) { changed = append(changed, host) }
+	})
 	tn := b.create(t, "acme")
 	b.create(t, "globex")
 	w := b.do(t, "POST", "/api/v1/tenants/acme/domains", `{"host":"Shop.Acme.Example."}`, "X-Tenantkit-Actor", "alice")
-	d := decode[catalog.Domain](t, w, http.StatusCreated)
-	if d.Host != "shop.acme.example" || d.TenantID != tn.ID || d.VerifiedAt != nil || d.VerificationToken == "" {
+	d := decode[catalog.DomainView](t, w, http.StatusCreated)
+	if d.Host != "shop.acme.example" || d.TenantID != tn.ID || d.VerifiedAt != nil || d.VerificationToken == "" ||
+		d.TXTRecord.Name != "_tenantkit-challenge.shop.acme.example" || d.TXTRecord.Value != d.VerificationToken || d.Status != "pending" {
 		t.Fatalf("added %+v", d)
 	}
+	for _, host := range []string{"platform.example", "acme.platform.example", "192.0.2.1", "*.acme.example"} {
+		b.writesNothing(t, "claim "+host, func() {
+			wantFields(t, b.do(t, "POST", "/api/v1/tenants/acme/domains", fmt.Sprintf(`{"host":%q}`, host)), "host")
+		})
+	}
+	// Without its TXT record, or with another value in it, the domain is
+	// not verified and nothing is written.
+	for _, values := range [][]string{nil, {"not-the-token"}} {
+		if values != nil {
+			dns.SetTXT("_tenantkit-challenge.shop.acme.example", values...)
+		}
+		b.writesNothing(t, fmt.Sprintf("verify with %q", values), func() {
+			w := b.do(t, "POST", "/api/v1/domains/shop.acme.example/verify", "")
+			p := wantProblem(t, w, http.StatusUnprocessableEntity, "domain-proof-missing")
+			if p.Record != "_tenantkit-challenge.shop.acme.example" || !slices.Equal(p.Found, values) {
+				t.Fatalf("problem %+v", p)
+			}
+		})
+	}
+	dns.SetTXT("_tenantkit-challenge.shop.acme.example", d.VerificationToken)
 	for _, host := range []string{"", "localhost", "not a host", "-bad.example", "a..example", strings.Repeat("a", 64) + ".example"} {
 		b.writesNothing(t, "host "+host, func() {
 			wantFields(t, b.do(t, "POST", "/api/v1/tenants/acme/domains", fmt.Sprintf(`{"host":%q}`, host)), "host")
@@ -714,16 +748,24 @@ func TestDomains(t *testing.T) {
 		wantProblem(t, w, http.StatusNotFound, "tenant-not-found")
 	})
 
-	v := decode[catalog.Domain](t, b.do(t, "POST", "/api/v1/domains/shop.acme.example/verify", "", "X-Tenantkit-Actor", "alice"), http.StatusOK)
-	if v.Host != "shop.acme.example" || v.VerifiedAt == nil || v.TenantID != tn.ID {
+	v := decode[catalog.DomainView](t, b.do(t, "POST", "/api/v1/domains/shop.acme.example/verify", "", "X-Tenantkit-Actor", "alice"), http.StatusOK)
+	if v.Host != "shop.acme.example" || v.VerifiedAt == nil || v.TenantID != tn.ID || !v.Resolves || v.Status != "verified" {
 		t.Fatalf("verified %+v", v)
 	}
-	b.writesNothing(t, "verify twice", func() {
-		again := decode[catalog.Domain](t, b.do(t, "POST", "/api/v1/domains/shop.acme.example/verify", ""), http.StatusOK)
-		if again.VerifiedAt == nil || !again.VerifiedAt.Equal(*v.VerifiedAt) {
-			t.Fatalf("second verify %+v", again)
-		}
-	})
+	again := decode[catalog.DomainView](t, b.do(t, "POST", "/api/v1/domains/shop.acme.example/verify", ""), http.StatusOK)
+	if again.VerifiedAt == nil || !again.VerifiedAt.Equal(*v.VerifiedAt) {
+		t.Fatalf("second verify %+v", again)
+	}
+	if got := decode[catalog.DomainView](t, b.do(t, "GET", "/api/v1/domains/SHOP.acme.example", ""), http.StatusOK); got.Host != v.Host || !got.Resolves {
+		t.Fatalf("get %+v", got)
+	}
+	list := decode[struct{ Domains []catalog.DomainView }](t, b.do(t, "GET", "/api/v1/tenants/acme/domains", ""), http.StatusOK)
+	if len(list.Domains) != 1 || list.Domains[0].Host != "shop.acme.example" {
+		t.Fatalf("list %+v", list)
+	}
+	if list := decode[struct{ Domains []catalog.DomainView }](t, b.do(t, "GET", "/api/v1/tenants/globex/domains", ""), http.StatusOK); len(list.Domains) != 0 {
+		t.Fatalf("globex's list %+v", list)
+	}
 	if id, err := b.store.TenantIDByVerifiedHost(context.Background(), "shop.acme.example"); err != nil || id != tn.ID {
 		t.Fatalf("verified host resolves to %v, %v", id, err)
 	}
@@ -743,6 +785,16 @@ func TestDomains(t *testing.T) {
 	}
 	if want := []string{"api tenant.create", "api:alice domain.add", "api:alice domain.verify"}; !slices.Equal(got, want) {
 		t.Fatalf("audit %q, want %q", got, want)
+	}
+	if r := decode[catalog.DomainView](t, b.do(t, "DELETE", "/api/v1/domains/shop.acme.example", ""), http.StatusOK); r.Host != "shop.acme.example" {
+		t.Fatalf("remove %+v", r)
+	}
+	if _, err := b.store.TenantIDByVerifiedHost(context.Background(), "shop.acme.example"); !errors.Is(err, catalog.ErrTenantNotFound) {
+		t.Fatalf("a removed domain resolves: %v", err)
+	}
+	wantProblem(t, b.do(t, "DELETE", "/api/v1/domains/shop.acme.example", ""), http.StatusNotFound, "domain-not-found")
+	if !slices.Equal(changed, []string{"shop.acme.example", "shop.acme.example", "shop.acme.example"}) {
+		t.Fatalf("DomainChanged told of %q", changed)
 	}
 }
 

@@ -363,64 +363,6 @@ func (s *Store) TenantIDByVerifiedHost(ctx context.Context, host string) (uuid.U
 	return id, err
 }
 
-// Domain is a custom domain of a tenant.
-type Domain = catalogdb.TenantkitDomain
-
-// AddDomain registers host for a tenant, unverified, with a fresh
-// verification token.
-func (s *Store) AddDomain(ctx context.Context, actor, ref, host string) (Domain, error) {
-	host, ok := NormalizeHost(host)
-	if !ok {
-		return Domain{}, &ValidationError{Fields: []FieldError{{"host", "must be a fully qualified DNS name"}}}
-	}
-	var d Domain
-	err := s.write(ctx, func(q *catalogdb.Queries) (bus.Message, error) {
-		t, err := s.getLive(ctx, q, ref)
-		if err != nil {
-			return bus.Message{}, err
-		}
-		d, err = q.AddDomain(ctx, catalogdb.AddDomainParams{Host: host, TenantID: t.ID, VerificationToken: randomToken()})
-		if isUnique(err) {
-			return bus.Message{}, fmt.Errorf("%w: %q", ErrDomainTaken, host)
-		}
-		if err != nil {
-			return bus.Message{}, err
-		}
-		return tenantMessage(t, host), audit(ctx, q, actor, "domain.add", t.ID, nil, d)
-	})
-	return d, err
-}
-
-// MarkDomainVerified marks host verified: from then on it resolves to its
-// tenant. Checking the DNS proof is the caller's job.
-func (s *Store) MarkDomainVerified(ctx context.Context, actor, host string) (Domain, error) {
-	host, _ = NormalizeHost(host)
-	var d Domain
-	err := s.write(ctx, func(q *catalogdb.Queries) (bus.Message, error) {
-		before, err := q.GetDomain(ctx, host)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return bus.Message{}, fmt.Errorf("%w: %q", ErrDomainNotFound, host)
-		}
-		if err != nil {
-			return bus.Message{}, err
-		}
-		if _, err := s.getLive(ctx, q, before.TenantID.String()); err != nil {
-			return bus.Message{}, err
-		}
-		d, err = q.VerifyDomain(ctx, host)
-		if errors.Is(err, pgx.ErrNoRows) {
-			d = before // already verified
-			return bus.Message{}, nil
-		}
-		if err != nil {
-			return bus.Message{}, err
-		}
-		msg := bus.Message{Tenant: d.TenantID.String(), Hosts: []string{host}}
-		return msg, audit(ctx, q, actor, "domain.verify", d.TenantID, before, d)
-	})
-	return d, err
-}
-
 // SetBranding replaces a tenant's branding.
 func (s *Store) SetBranding(ctx context.Context, actor, ref string, b Branding) error {
 	return s.write(ctx, func(q *catalogdb.Queries) (bus.Message, error) {

@@ -280,7 +280,7 @@ func TestCatalogWritesNotifyListeners(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.store.AddDomain(ctx, "t", "acme", "Shop.Acme.Example."); err != nil {
+	if _, err := b.store.AddDomain(ctx, "t", "acme", "Shop.Acme.Example.", ""); err != nil {
 		t.Fatal(err)
 	}
 	wait, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -313,20 +313,20 @@ func TestUnverifiedDomainDoesNotResolve(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.store.AddDomain(ctx, "t", "acme", "shop.acme.example"); err != nil {
+	if _, err := b.store.AddDomain(ctx, "t", "acme", "shop.acme.example", ""); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := b.store.TenantIDByVerifiedHost(ctx, "shop.acme.example"); !errors.Is(err, catalog.ErrTenantNotFound) {
 		t.Fatalf("unverified host resolved: %v", err)
 	}
-	if _, err := b.store.MarkDomainVerified(ctx, "t", "shop.acme.example"); err != nil {
+	if _, err := b.store.VerifyDomain(ctx, "t", "shop.acme.example", tenantkittest.Vouched); err != nil {
 		t.Fatal(err)
 	}
 	id, err := b.store.TenantIDByVerifiedHost(ctx, "shop.acme.example")
 	if err != nil || id != tn.ID {
 		t.Fatalf("verified host: %v %v", id, err)
 	}
-	if _, err := b.store.AddDomain(ctx, "t", "acme", "shop.acme.example"); !errors.Is(err, catalog.ErrDomainTaken) {
+	if _, err := b.store.AddDomain(ctx, "t", "acme", "shop.acme.example", ""); !errors.Is(err, catalog.ErrDomainTaken) {
 		t.Fatalf("second add: %v", err)
 	}
 }
@@ -365,16 +365,16 @@ func TestDeletedTenantsGetNoDomains(t *testing.T) {
 	if _, err := b.store.CreateTenant(ctx, "t", catalog.CreateParams{Slug: "acme", Name: "Acme"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.store.AddDomain(ctx, "t", "acme", "shop.acme.test"); err != nil {
+	if _, err := b.store.AddDomain(ctx, "t", "acme", "shop.acme.test", ""); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := b.store.DeleteTenant(ctx, "t", "acme"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.store.AddDomain(ctx, "t", "acme", "other.acme.test"); !errors.Is(err, catalog.ErrTenantDeleted) {
+	if _, err := b.store.AddDomain(ctx, "t", "acme", "other.acme.test", ""); !errors.Is(err, catalog.ErrTenantDeleted) {
 		t.Fatalf("add domain to a deleted tenant: %v", err)
 	}
-	if _, err := b.store.MarkDomainVerified(ctx, "t", "shop.acme.test"); !errors.Is(err, catalog.ErrTenantDeleted) {
+	if _, err := b.store.VerifyDomain(ctx, "t", "shop.acme.test", tenantkittest.Vouched); !errors.Is(err, catalog.ErrTenantDeleted) {
 		t.Fatalf("verify a deleted tenant's domain: %v", err)
 	}
 }

@@ -84,6 +84,7 @@ func problemOf(e *client.Error) *problem.Problem {
 	for _, v := range e.Violations {
 		p.Violations = append(p.Violations, problem.Violation(v))
 	}
+	p.Record, p.Found = e.Record, e.Found
 	return p
 }
 

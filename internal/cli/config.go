@@ -49,6 +49,8 @@ var configEnv = map[string]string{
 	"kms-credentials": "TENANTKIT_KMS_CREDENTIALS",
 	"integrations":    "TENANTKIT_INTEGRATIONS",
 	"otel-endpoint":   "OTEL_EXPORTER_OTLP_ENDPOINT",
+	"dns-resolver":    "TENANTKIT_DNS_RESOLVER",
+	"base-domain":     "TENANTKIT_BASE_DOMAIN",
 }
 
 // serveGlobals are the global flags serve uses, so its config file may set

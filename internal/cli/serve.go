@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"github.com/tenantkit/tenantkit/examples/orders"
 	"github.com/tenantkit/tenantkit/internal/billing"
 	"github.com/tenantkit/tenantkit/internal/catalog"
+	"github.com/tenantkit/tenantkit/internal/domaincheck"
 	"github.com/tenantkit/tenantkit/internal/registry"
 )
 
@@ -84,13 +86,14 @@ func newServe(e env, g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen address")
-	cmd.Flags().StringVar(&o.baseDomain, "base-domain", "localhost", "tenants are served on SLUG.BASE-DOMAIN")
+	cmd.Flags().StringVar(&o.baseDomain, "base-domain", cmp.Or(e.getenv("TENANTKIT_BASE_DOMAIN"), "localhost"), "tenants are served on SLUG.BASE-DOMAIN (env TENANTKIT_BASE_DOMAIN), which no tenant may claim as a custom domain")
 	cmd.Flags().BoolVar(&o.noMover, "no-mover", false, "run no move runner here (another process works the moves)")
 	cmd.Flags().BoolVar(&o.rlsCheck, "rls-check", false, "audit row-level security on every target first; refuse to serve on a violation")
 	cmd.Flags().DurationVar(&o.billingGrace, "billing-grace", 7*24*time.Hour, "with billing on, how long a tenant whose payment failed keeps working before it is suspended (0: at once)")
 	cmd.Flags().StringVar(&o.billingSync.UpgradeProration, "billing-upgrade-proration", "always_invoice", "proration of a plan upgrade on Stripe: always_invoice or create_prorations")
 	cmd.Flags().StringVar(&o.billingCancel, "billing-cancel", "now", "when a deleted tenant's subscription ends: now or period-end")
 	cmd.Flags().StringVar(&o.billingOnDeleted, "billing-on-subscription-deleted", "suspend", "what a subscription deleted on Stripe's side does to its tenant: suspend or downgrade (to the default plan)")
+	domainFlags(cmd, &o, e)
 	rateLimitFlags(cmd, &o)
 	observeFlags(cmd, &o.observe, e, false)
 	configFlag(cmd, e, &configPath)
@@ -132,4 +135,11 @@ func serveSecretsFromKeyring(ctx context.Context, g *globals, o *serveOptions) e
 		o.log.Info("the Stripe webhook secret comes from the platform keyring")
 	}
 	return nil
+}
+
+// domainFlags are the custom-domain flags serve and dev share.
+func domainFlags(cmd *cobra.Command, o *serveOptions, e env) {
+	cmd.Flags().StringVar(&o.dnsResolver, "dns-resolver", e.getenv("TENANTKIT_DNS_RESOLVER"), "DNS server (host:port) custom domains' TXT proof is looked up at (env TENANTKIT_DNS_RESOLVER; default: the system's)")
+	cmd.Flags().DurationVar(&o.domainRecheck, "domain-recheck", domaincheck.DefaultInterval, "how often a verified custom domain's proof is checked again")
+	cmd.Flags().DurationVar(&o.domainGrace, "domain-grace", domaincheck.DefaultGrace, "how long a custom domain whose proof has gone keeps resolving")
 }

@@ -22,6 +22,8 @@ import (
 	"github.com/tenantkit/tenantkit/internal/billing"
 	"github.com/tenantkit/tenantkit/internal/bus"
 	"github.com/tenantkit/tenantkit/internal/catalog"
+	"github.com/tenantkit/tenantkit/internal/domaincheck"
+	"github.com/tenantkit/tenantkit/internal/domains"
 	"github.com/tenantkit/tenantkit/internal/jobs"
 	"github.com/tenantkit/tenantkit/internal/move"
 	"github.com/tenantkit/tenantkit/internal/placement"
@@ -56,6 +58,12 @@ type serveOptions struct {
 	// is "now" or "period-end"; billingOnDeleted "suspend" or "downgrade".
 	billingSync                     billing.SyncConfig
 	billingCancel, billingOnDeleted string
+	// dnsResolver is the DNS server custom domains' proof is looked up
+	// at ("" for the system's); domainRecheck how often a verified domain
+	// is checked again, domainGrace how long one whose proof has gone
+	// keeps resolving.
+	dnsResolver                string
+	domainRecheck, domainGrace time.Duration
 	// suspendedSnooze is how long a suspended tenant's job waits before
 	// it looks again; zero is the Kit's default (30s).
 	suspendedSnooze time.Duration
@@ -123,19 +131,28 @@ func (o serveOptions) kitIntegrations() tenantkit.IntegrationsConfig {
 	return ic
 }
 
-// kitJobs is the Kit's jobs configuration: on, working the application's
-// workers, when it has any.
-// With billing on, its workers also drain the billing outbox (a River
-// periodic job on the leader), even without an application.
+// kitJobs is the Kit's jobs configuration, always on: the application's
+// workers when it has any, the re-check of custom domains, and with
+// billing on the drain of the billing outbox (River periodic jobs on the
+// leader).
 func (o serveOptions) kitJobs(kit func() *tenantkit.Kit, pool *pgxpool.Pool, reg prometheus.Registerer) (*tenantkit.JobsConfig, error) {
-	if o.workers == nil && o.billing == nil {
-		return nil, nil
-	}
 	workers := river.NewWorkers()
 	if o.workers != nil {
 		workers = o.workers(kit)
 	}
 	cfg := &tenantkit.JobsConfig{Workers: workers, SuspendedSnooze: o.suspendedSnooze}
+	// Verified custom domains are checked again, daily by default.
+	{
+		store, err := catalog.NewStore(catalog.StoreConfig{Pool: pool})
+		if err != nil {
+			return nil, err
+		}
+		if err := river.AddWorkerSafely(workers, &domaincheck.Worker{Store: store, Check: o.domainProof().Check,
+			Interval: o.domainRecheck, Grace: o.domainGrace, Logger: o.log}); err != nil {
+			return nil, err
+		}
+		cfg.PlatformPeriodic = append(cfg.PlatformPeriodic, domaincheck.Periodic())
+	}
 	if o.billing != nil {
 		store, err := catalog.NewStore(catalog.StoreConfig{Pool: pool})
 		if err != nil {
@@ -256,7 +273,7 @@ func serve(ctx context.Context, o serveOptions) error {
 	srv, err := server.New(server.Config{Pool: pool, Kit: kit, AdminToken: o.adminToken, App: app,
 		Migrations: o.migrations, AfterCommitFunc: after, Logger: o.log,
 		Gatherer: metrics, SettingsSchema: o.settingsSchema, Registry: reg, PlanCheck: o.planCheck(), StripeWebhook: webhook,
-		Billing: sessions})
+		Billing: sessions, BaseDomain: o.baseDomain, DomainProof: o.domainProof().Check})
 	if err != nil {
 		return err
 	}
@@ -382,4 +399,9 @@ func (o serveOptions) checkBillingFlags() error {
 		return usageError{fmt.Errorf("--billing-on-subscription-deleted %q: want suspend or downgrade", o.billingOnDeleted)}
 	}
 	return nil
+}
+
+// domainProof is how custom domains' DNS proof is checked.
+func (o serveOptions) domainProof() domains.Proof {
+	return domains.Proof{Resolver: o.dnsResolver}
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -50,7 +51,7 @@ func newTraffic(e env, _ *globals) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.url, "url", e.getenv("TENANTKIT_URL"), "the server's URL (env TENANTKIT_URL)")
-	f.StringVar(&o.baseDomain, "base-domain", "localhost", "tenants are served on SLUG.BASE-DOMAIN")
+	f.StringVar(&o.baseDomain, "base-domain", cmp.Or(e.getenv("TENANTKIT_BASE_DOMAIN"), "localhost"), "tenants are served on SLUG.BASE-DOMAIN (env TENANTKIT_BASE_DOMAIN)")
 	f.StringVar(&o.jwtSecret, "jwt-secret", e.getenv("TENANTKIT_JWT_SECRET"), "HS256 secret to sign users' tokens with (env TENANTKIT_JWT_SECRET); default: no token")
 	f.IntVar(&o.rate, "rate", 20, "requests per second, across all workers")
 	f.IntVar(&o.workers, "workers", 4, "concurrent clients")

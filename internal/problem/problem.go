@@ -73,6 +73,11 @@ const (
 	// BillingNotReady refuses a Stripe page for a tenant billing has not
 	// synced yet.
 	BillingNotReady = "billing-not-ready"
+	// DomainProofMissing refuses to verify a domain whose DNS proof
+	// record is absent or holds another value.
+	DomainProofMissing = "domain-proof-missing"
+	// DNSUnavailable answers a verify the resolver did not answer.
+	DNSUnavailable = "dns-unavailable"
 )
 
 // FieldError names one invalid field: by name with a message (problems of
@@ -137,6 +142,10 @@ type Problem struct {
 	Reason string `json:"reason,omitempty"`
 	// Violations are the limits a change would break, for LimitExceeded.
 	Violations []Violation `json:"violations,omitempty"`
+	// Record and Found are the DNS record a domain proof was looked up at
+	// and the values it holds, for DomainProofMissing.
+	Record string   `json:"record,omitempty"`
+	Found  []string `json:"found,omitempty"`
 }
 
 // New returns a problem of kind with an HTTP status and a human detail.

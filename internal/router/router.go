@@ -55,6 +55,10 @@ type Router struct {
 	pools  map[Key]*entry
 	closed bool
 	freed  chan struct{} // signalled when a pool's last user releases it
+	// closing counts the connections of evicted pools still closing: they
+	// count against the budget until their pool's Close has returned, so
+	// that no other goroutine connects a new pool meanwhile.
+	closing int32
 }
 
 // New returns a Router.
@@ -114,8 +118,16 @@ func (r *Router) tryAcquire(ctx context.Context, k Key) (*pgxpool.Pool, error) {
 		}
 		// Close the evicted pool — waiting for its connections to close,
 		// never under the lock — before a new pool may connect, then try
-		// again: the freed slot may have been taken meanwhile.
+		// again: the freed slot may have been taken meanwhile. Until the
+		// close returns, its connections still count (closing).
 		victim.Close()
+		r.mu.Lock()
+		r.closing -= r.cfg.PoolSize
+		r.mu.Unlock()
+		select {
+		case r.freed <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -132,8 +144,9 @@ func (r *Router) create(ctx context.Context, k Key, cfg *pgxpool.Config) (*pgxpo
 		e.lastUsed = time.Now()
 		return e.pool, nil, nil
 	}
-	if int32(len(r.pools)+1)*r.cfg.PoolSize > r.cfg.Budget {
+	if int32(len(r.pools)+1)*r.cfg.PoolSize+r.closing > r.cfg.Budget {
 		if v := r.evictOne(); v != nil {
+			r.closing += r.cfg.PoolSize
 			return nil, v, nil
 		}
 		return nil, nil, ErrBudgetExhausted

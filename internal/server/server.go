@@ -72,6 +72,12 @@ type Config struct {
 	// Billing opens Stripe's Customer Portal and Checkout for tenants
 	// (billing.Sessions). Defaults to nil: those routes answer 501.
 	Billing adminapi.BillingSessions
+	// BaseDomain, DomainProof and DomainChanged are the admin API's
+	// (adminapi.Config): the platform's own domain, the DNS proof check
+	// of custom domains, and who is told of a domain verified or removed.
+	BaseDomain    string
+	DomainProof   catalog.ProofCheck
+	DomainChanged func(host string)
 }
 
 // JobsUIPath is where River's UI is served, to holders of the admin
@@ -119,6 +125,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	api, err := adminapi.New(adminapi.Config{
 		Store: store, Token: cfg.AdminToken, Logger: log, Provisioner: prov, SettingsSchema: schema, Registry: cfg.Registry, Jobs: jobsClient, Billing: cfg.Billing,
+		BaseDomain: cfg.BaseDomain, Proof: cfg.DomainProof, DomainChanged: cfg.DomainChanged,
 		ReadyFunc: func(ctx context.Context) error {
 			ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			defer cancel()

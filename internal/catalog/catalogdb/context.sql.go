@@ -96,6 +96,7 @@ func (q *Queries) TenantIDBySlug(ctx context.Context, slug string) (uuid.UUID, e
 
 const tenantIDByVerifiedHost = `-- name: TenantIDByVerifiedHost :one
 SELECT tenant_id FROM tenantkit.domains WHERE host = $1 AND verified_at IS NOT NULL
+    AND (grace_until IS NULL OR grace_until > now())
 `
 
 func (q *Queries) TenantIDByVerifiedHost(ctx context.Context, host string) (uuid.UUID, error) {

@@ -409,7 +409,8 @@ func (q *Queries) UpsertIntegration(ctx context.Context, arg UpsertIntegrationPa
 }
 
 const verifiedDomains = `-- name: VerifiedDomains :many
-SELECT host FROM tenantkit.domains WHERE tenant_id = $1 AND verified_at IS NOT NULL ORDER BY host
+SELECT host FROM tenantkit.domains WHERE tenant_id = $1 AND verified_at IS NOT NULL
+    AND (grace_until IS NULL OR grace_until > now()) ORDER BY host
 `
 
 func (q *Queries) VerifiedDomains(ctx context.Context, tenantID uuid.UUID) ([]string, error) {

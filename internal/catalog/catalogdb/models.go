@@ -97,6 +97,18 @@ type TenantkitBranding struct {
 	SupportURL   string    `json:"support_url"`
 }
 
+type TenantkitCertLock struct {
+	Name      string    `json:"name"`
+	Owner     string    `json:"owner"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+type TenantkitCertStorage struct {
+	Key      string    `json:"key"`
+	Value    []byte    `json:"value"`
+	Modified time.Time `json:"modified"`
+}
+
 type TenantkitCluster struct {
 	Name           string    `json:"name"`
 	OwnerURL       string    `json:"owner_url"`
@@ -113,6 +125,14 @@ type TenantkitDomain struct {
 	VerificationToken string     `json:"verification_token"`
 	VerifiedAt        *time.Time `json:"verified_at"`
 	CreatedAt         time.Time  `json:"created_at"`
+	Status            string     `json:"status"`
+	CheckedAt         *time.Time `json:"checked_at"`
+	CheckError        string     `json:"check_error"`
+	LapsedAt          *time.Time `json:"lapsed_at"`
+	GraceUntil        *time.Time `json:"grace_until"`
+	SslStatus         string     `json:"ssl_status"`
+	SslError          string     `json:"ssl_error"`
+	SslExpiresAt      *time.Time `json:"ssl_expires_at"`
 }
 
 type TenantkitFlag struct {

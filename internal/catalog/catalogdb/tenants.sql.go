@@ -7,14 +7,16 @@ package catalogdb
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 const addDomain = `-- name: AddDomain :one
 INSERT INTO tenantkit.domains (host, tenant_id, verification_token)
 VALUES ($1, $2, $3)
-RETURNING host, tenant_id, verification_token, verified_at, created_at
+RETURNING host, tenant_id, verification_token, verified_at, created_at, status, checked_at, check_error, lapsed_at, grace_until, ssl_status, ssl_error, ssl_expires_at
 `
 
 type AddDomainParams struct {
@@ -32,6 +34,14 @@ func (q *Queries) AddDomain(ctx context.Context, arg AddDomainParams) (Tenantkit
 		&i.VerificationToken,
 		&i.VerifiedAt,
 		&i.CreatedAt,
+		&i.Status,
+		&i.CheckedAt,
+		&i.CheckError,
+		&i.LapsedAt,
+		&i.GraceUntil,
+		&i.SslStatus,
+		&i.SslError,
+		&i.SslExpiresAt,
 	)
 	return i, err
 }
@@ -65,8 +75,79 @@ func (q *Queries) CreateTenant(ctx context.Context, arg CreateTenantParams) (Ten
 	return i, err
 }
 
+const deleteDomain = `-- name: DeleteDomain :one
+DELETE FROM tenantkit.domains WHERE host = $1 RETURNING host, tenant_id, verification_token, verified_at, created_at, status, checked_at, check_error, lapsed_at, grace_until, ssl_status, ssl_error, ssl_expires_at
+`
+
+func (q *Queries) DeleteDomain(ctx context.Context, host string) (TenantkitDomain, error) {
+	row := q.db.QueryRow(ctx, deleteDomain, host)
+	var i TenantkitDomain
+	err := row.Scan(
+		&i.Host,
+		&i.TenantID,
+		&i.VerificationToken,
+		&i.VerifiedAt,
+		&i.CreatedAt,
+		&i.Status,
+		&i.CheckedAt,
+		&i.CheckError,
+		&i.LapsedAt,
+		&i.GraceUntil,
+		&i.SslStatus,
+		&i.SslError,
+		&i.SslExpiresAt,
+	)
+	return i, err
+}
+
+const domainsToRecheck = `-- name: DomainsToRecheck :many
+SELECT host, tenant_id, verification_token, verified_at, created_at, status, checked_at, check_error, lapsed_at, grace_until, ssl_status, ssl_error, ssl_expires_at FROM tenantkit.domains
+WHERE verified_at IS NOT NULL AND (checked_at IS NULL OR checked_at < $1)
+ORDER BY checked_at NULLS FIRST, host
+LIMIT $2
+`
+
+type DomainsToRecheckParams struct {
+	CheckedBefore *time.Time `json:"checked_before"`
+	Max           int32      `json:"max"`
+}
+
+func (q *Queries) DomainsToRecheck(ctx context.Context, arg DomainsToRecheckParams) ([]TenantkitDomain, error) {
+	rows, err := q.db.Query(ctx, domainsToRecheck, arg.CheckedBefore, arg.Max)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []TenantkitDomain
+	for rows.Next() {
+		var i TenantkitDomain
+		if err := rows.Scan(
+			&i.Host,
+			&i.TenantID,
+			&i.VerificationToken,
+			&i.VerifiedAt,
+			&i.CreatedAt,
+			&i.Status,
+			&i.CheckedAt,
+			&i.CheckError,
+			&i.LapsedAt,
+			&i.GraceUntil,
+			&i.SslStatus,
+			&i.SslError,
+			&i.SslExpiresAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const getDomain = `-- name: GetDomain :one
-SELECT host, tenant_id, verification_token, verified_at, created_at FROM tenantkit.domains WHERE host = $1
+SELECT host, tenant_id, verification_token, verified_at, created_at, status, checked_at, check_error, lapsed_at, grace_until, ssl_status, ssl_error, ssl_expires_at FROM tenantkit.domains WHERE host = $1
 `
 
 func (q *Queries) GetDomain(ctx context.Context, host string) (TenantkitDomain, error) {
@@ -78,6 +159,14 @@ func (q *Queries) GetDomain(ctx context.Context, host string) (TenantkitDomain, 
 		&i.VerificationToken,
 		&i.VerifiedAt,
 		&i.CreatedAt,
+		&i.Status,
+		&i.CheckedAt,
+		&i.CheckError,
+		&i.LapsedAt,
+		&i.GraceUntil,
+		&i.SslStatus,
+		&i.SslError,
+		&i.SslExpiresAt,
 	)
 	return i, err
 }
@@ -171,6 +260,40 @@ func (q *Queries) InsertAudit(ctx context.Context, arg InsertAuditParams) error 
 	return err
 }
 
+const lapseDomain = `-- name: LapseDomain :one
+UPDATE tenantkit.domains SET status = 'lapsed', checked_at = now(), check_error = $1,
+    lapsed_at = coalesce(lapsed_at, now()), grace_until = coalesce(grace_until, now() + $2::interval)
+WHERE host = $3 AND verified_at IS NOT NULL
+RETURNING host, tenant_id, verification_token, verified_at, created_at, status, checked_at, check_error, lapsed_at, grace_until, ssl_status, ssl_error, ssl_expires_at
+`
+
+type LapseDomainParams struct {
+	CheckError string          `json:"check_error"`
+	Grace      pgtype.Interval `json:"grace"`
+	Host       string          `json:"host"`
+}
+
+func (q *Queries) LapseDomain(ctx context.Context, arg LapseDomainParams) (TenantkitDomain, error) {
+	row := q.db.QueryRow(ctx, lapseDomain, arg.CheckError, arg.Grace, arg.Host)
+	var i TenantkitDomain
+	err := row.Scan(
+		&i.Host,
+		&i.TenantID,
+		&i.VerificationToken,
+		&i.VerifiedAt,
+		&i.CreatedAt,
+		&i.Status,
+		&i.CheckedAt,
+		&i.CheckError,
+		&i.LapsedAt,
+		&i.GraceUntil,
+		&i.SslStatus,
+		&i.SslError,
+		&i.SslExpiresAt,
+	)
+	return i, err
+}
+
 const listAudit = `-- name: ListAudit :many
 SELECT id, at, actor, action, target_type, target_id, before, after FROM tenantkit.audit_log
 WHERE target_type = $1 AND target_id = $2
@@ -200,6 +323,44 @@ func (q *Queries) ListAudit(ctx context.Context, arg ListAuditParams) ([]Tenantk
 			&i.TargetID,
 			&i.Before,
 			&i.After,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listDomains = `-- name: ListDomains :many
+SELECT host, tenant_id, verification_token, verified_at, created_at, status, checked_at, check_error, lapsed_at, grace_until, ssl_status, ssl_error, ssl_expires_at FROM tenantkit.domains WHERE tenant_id = $1 ORDER BY host
+`
+
+func (q *Queries) ListDomains(ctx context.Context, tenantID uuid.UUID) ([]TenantkitDomain, error) {
+	rows, err := q.db.Query(ctx, listDomains, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []TenantkitDomain
+	for rows.Next() {
+		var i TenantkitDomain
+		if err := rows.Scan(
+			&i.Host,
+			&i.TenantID,
+			&i.VerificationToken,
+			&i.VerifiedAt,
+			&i.CreatedAt,
+			&i.Status,
+			&i.CheckedAt,
+			&i.CheckError,
+			&i.LapsedAt,
+			&i.GraceUntil,
+			&i.SslStatus,
+			&i.SslError,
+			&i.SslExpiresAt,
 		); err != nil {
 			return nil, err
 		}
@@ -298,6 +459,72 @@ func (q *Queries) PlanExists(ctx context.Context, name string) (bool, error) {
 	return exists, err
 }
 
+const servableDomains = `-- name: ServableDomains :many
+SELECT d.host FROM tenantkit.domains d JOIN tenantkit.tenants t ON t.id = d.tenant_id
+WHERE d.verified_at IS NOT NULL AND (d.grace_until IS NULL OR d.grace_until > now()) AND t.status = 'active'
+ORDER BY d.host
+`
+
+func (q *Queries) ServableDomains(ctx context.Context) ([]string, error) {
+	rows, err := q.db.Query(ctx, servableDomains)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []string
+	for rows.Next() {
+		var host string
+		if err := rows.Scan(&host); err != nil {
+			return nil, err
+		}
+		items = append(items, host)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const setDomainSSL = `-- name: SetDomainSSL :one
+UPDATE tenantkit.domains SET ssl_status = $1, ssl_error = $2,
+    ssl_expires_at = coalesce($3, ssl_expires_at)
+WHERE host = $4
+RETURNING host, tenant_id, verification_token, verified_at, created_at, status, checked_at, check_error, lapsed_at, grace_until, ssl_status, ssl_error, ssl_expires_at
+`
+
+type SetDomainSSLParams struct {
+	SslStatus    string     `json:"ssl_status"`
+	SslError     string     `json:"ssl_error"`
+	SslExpiresAt *time.Time `json:"ssl_expires_at"`
+	Host         string     `json:"host"`
+}
+
+func (q *Queries) SetDomainSSL(ctx context.Context, arg SetDomainSSLParams) (TenantkitDomain, error) {
+	row := q.db.QueryRow(ctx, setDomainSSL,
+		arg.SslStatus,
+		arg.SslError,
+		arg.SslExpiresAt,
+		arg.Host,
+	)
+	var i TenantkitDomain
+	err := row.Scan(
+		&i.Host,
+		&i.TenantID,
+		&i.VerificationToken,
+		&i.VerifiedAt,
+		&i.CreatedAt,
+		&i.Status,
+		&i.CheckedAt,
+		&i.CheckError,
+		&i.LapsedAt,
+		&i.GraceUntil,
+		&i.SslStatus,
+		&i.SslError,
+		&i.SslExpiresAt,
+	)
+	return i, err
+}
+
 const setPlanFeature = `-- name: SetPlanFeature :exec
 INSERT INTO tenantkit.plan_features (plan, feature) VALUES ($1, $2)
 ON CONFLICT DO NOTHING
@@ -376,6 +603,38 @@ func (q *Queries) SetTenantStatus(ctx context.Context, arg SetTenantStatusParams
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.DeletedAt,
+	)
+	return i, err
+}
+
+const unbindLapsedDomain = `-- name: UnbindLapsedDomain :one
+UPDATE tenantkit.domains SET verified_at = NULL, checked_at = now(), check_error = $1
+WHERE host = $2 AND status = 'lapsed' AND verified_at IS NOT NULL AND grace_until <= now()
+RETURNING host, tenant_id, verification_token, verified_at, created_at, status, checked_at, check_error, lapsed_at, grace_until, ssl_status, ssl_error, ssl_expires_at
+`
+
+type UnbindLapsedDomainParams struct {
+	CheckError string `json:"check_error"`
+	Host       string `json:"host"`
+}
+
+func (q *Queries) UnbindLapsedDomain(ctx context.Context, arg UnbindLapsedDomainParams) (TenantkitDomain, error) {
+	row := q.db.QueryRow(ctx, unbindLapsedDomain, arg.CheckError, arg.Host)
+	var i TenantkitDomain
+	err := row.Scan(
+		&i.Host,
+		&i.TenantID,
+		&i.VerificationToken,
+		&i.VerifiedAt,
+		&i.CreatedAt,
+		&i.Status,
+		&i.CheckedAt,
+		&i.CheckError,
+		&i.LapsedAt,
+		&i.GraceUntil,
+		&i.SslStatus,
+		&i.SslError,
+		&i.SslExpiresAt,
 	)
 	return i, err
 }
@@ -464,9 +723,10 @@ func (q *Queries) UpsertBranding(ctx context.Context, arg UpsertBrandingParams) 
 }
 
 const verifyDomain = `-- name: VerifyDomain :one
-UPDATE tenantkit.domains SET verified_at = now()
-WHERE host = $1 AND verified_at IS NULL
-RETURNING host, tenant_id, verification_token, verified_at, created_at
+UPDATE tenantkit.domains SET verified_at = coalesce(verified_at, now()), status = 'verified', checked_at = now(),
+    check_error = '', lapsed_at = NULL, grace_until = NULL
+WHERE host = $1
+RETURNING host, tenant_id, verification_token, verified_at, created_at, status, checked_at, check_error, lapsed_at, grace_until, ssl_status, ssl_error, ssl_expires_at
 `
 
 func (q *Queries) VerifyDomain(ctx context.Context, host string) (TenantkitDomain, error) {
@@ -478,6 +738,14 @@ func (q *Queries) VerifyDomain(ctx context.Context, host string) (TenantkitDomai
 		&i.VerificationToken,
 		&i.VerifiedAt,
 		&i.CreatedAt,
+		&i.Status,
+		&i.CheckedAt,
+		&i.CheckError,
+		&i.LapsedAt,
+		&i.GraceUntil,
+		&i.SslStatus,
+		&i.SslError,
+		&i.SslExpiresAt,
 	)
 	return i, err
 }

@@ -33,4 +33,5 @@ WHERE t.id = @id;
 SELECT id FROM tenantkit.tenants WHERE slug = @slug;
 
 -- name: TenantIDByVerifiedHost :one
-SELECT tenant_id FROM tenantkit.domains WHERE host = @host AND verified_at IS NOT NULL;
+SELECT tenant_id FROM tenantkit.domains WHERE host = @host AND verified_at IS NOT NULL
+    AND (grace_until IS NULL OR grace_until > now());

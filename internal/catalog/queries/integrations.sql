@@ -42,7 +42,8 @@ RETURNING *;
 DELETE FROM tenantkit.integrations WHERE tenant_id = @tenant_id AND type = @type;
 
 -- name: VerifiedDomains :many
-SELECT host FROM tenantkit.domains WHERE tenant_id = @tenant_id AND verified_at IS NOT NULL ORDER BY host;
+SELECT host FROM tenantkit.domains WHERE tenant_id = @tenant_id AND verified_at IS NOT NULL
+    AND (grace_until IS NULL OR grace_until > now()) ORDER BY host;
 
 -- name: DeleteTenantIntegrations :execrows
 DELETE FROM tenantkit.integrations WHERE tenant_id = @tenant_id;

@@ -55,9 +55,44 @@ VALUES (@host, @tenant_id, @verification_token)
 RETURNING *;
 
 -- name: VerifyDomain :one
-UPDATE tenantkit.domains SET verified_at = now()
-WHERE host = @host AND verified_at IS NULL
+UPDATE tenantkit.domains SET verified_at = coalesce(verified_at, now()), status = 'verified', checked_at = now(),
+    check_error = '', lapsed_at = NULL, grace_until = NULL
+WHERE host = @host
 RETURNING *;
+
+-- name: LapseDomain :one
+UPDATE tenantkit.domains SET status = 'lapsed', checked_at = now(), check_error = @check_error,
+    lapsed_at = coalesce(lapsed_at, now()), grace_until = coalesce(grace_until, now() + @grace::interval)
+WHERE host = @host AND verified_at IS NOT NULL
+RETURNING *;
+
+-- name: UnbindLapsedDomain :one
+UPDATE tenantkit.domains SET verified_at = NULL, checked_at = now(), check_error = @check_error
+WHERE host = @host AND status = 'lapsed' AND verified_at IS NOT NULL AND grace_until <= now()
+RETURNING *;
+
+-- name: DomainsToRecheck :many
+SELECT * FROM tenantkit.domains
+WHERE verified_at IS NOT NULL AND (checked_at IS NULL OR checked_at < @checked_before)
+ORDER BY checked_at NULLS FIRST, host
+LIMIT @max;
+
+-- name: ListDomains :many
+SELECT * FROM tenantkit.domains WHERE tenant_id = @tenant_id ORDER BY host;
+
+-- name: DeleteDomain :one
+DELETE FROM tenantkit.domains WHERE host = @host RETURNING *;
+
+-- name: SetDomainSSL :one
+UPDATE tenantkit.domains SET ssl_status = @ssl_status, ssl_error = @ssl_error,
+    ssl_expires_at = coalesce(sqlc.narg(ssl_expires_at), ssl_expires_at)
+WHERE host = @host
+RETURNING *;
+
+-- name: ServableDomains :many
+SELECT d.host FROM tenantkit.domains d JOIN tenantkit.tenants t ON t.id = d.tenant_id
+WHERE d.verified_at IS NOT NULL AND (d.grace_until IS NULL OR d.grace_until > now()) AND t.status = 'active'
+ORDER BY d.host;
 
 -- name: GetDomain :one
 SELECT * FROM tenantkit.domains WHERE host = @host;
