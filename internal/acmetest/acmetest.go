@@ -2,6 +2,7 @@ package acmetest
 
 import (
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -177,6 +178,12 @@ func (c *CA) APIRoots() *x509.CertPool {
 	pool := x509.NewCertPool()
 	pool.AddCert(c.srv.Certificate())
 	return pool
+}
+
+// APIRootsPEM is APIRoots in PEM, for a file a server is told to trust the
+// ACME API with.
+func (c *CA) APIRootsPEM() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.srv.Certificate().Raw})
 }
 
 // IssuerRoots trusts the roots Pebble issues certificates under, and only

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/caddyserver/certmagic"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
 
@@ -46,6 +47,9 @@ func newServe(e env, g *globals) *cobra.Command {
 			if err := o.checkBillingFlags(); err != nil {
 				return err
 			}
+			if err := o.checkTLSFlags(); err != nil {
+				return err
+			}
 			if s := e.getenv("TENANTKIT_JWT_SECRET"); s != "" {
 				if len(s) < 32 {
 					return usageError{errors.New("TENANTKIT_JWT_SECRET must be at least 32 characters")}
@@ -82,6 +86,7 @@ func newServe(e env, g *globals) *cobra.Command {
 				return err
 			}
 			o.ready = func(addr string) { fmt.Fprintf(e.stdout, "tenantkit serving on http://%s\n", addr) }
+			o.tls.ready = func(addr string) { fmt.Fprintf(e.stdout, "tenantkit serving HTTPS on https://%s\n", addr) }
 			return serve(cmd.Context(), o)
 		},
 	}
@@ -142,4 +147,22 @@ func domainFlags(cmd *cobra.Command, o *serveOptions, e env) {
 	cmd.Flags().StringVar(&o.dnsResolver, "dns-resolver", e.getenv("TENANTKIT_DNS_RESOLVER"), "DNS server (host:port) custom domains' TXT proof is looked up at (env TENANTKIT_DNS_RESOLVER; default: the system's)")
 	cmd.Flags().DurationVar(&o.domainRecheck, "domain-recheck", domaincheck.DefaultInterval, "how often a verified custom domain's proof is checked again")
 	cmd.Flags().DurationVar(&o.domainGrace, "domain-grace", domaincheck.DefaultGrace, "how long a custom domain whose proof has gone keeps resolving")
+	cmd.Flags().StringVar(&o.tls.addr, "tls-addr", "", "serve HTTPS here too: the base domain's certificate from --tls-cert, and certificates for verified custom domains ordered on demand from the ACME CA")
+	cmd.Flags().StringVar(&o.tls.httpAddr, "http-redirect-addr", "", "with --tls-addr, answer ACME HTTP-01 challenges here and redirect everything else to HTTPS (port 80 as the CA sees it)")
+	cmd.Flags().StringVar(&o.tls.certFile, "tls-cert", "", "PEM certificate of the base domain and *.BASE-DOMAIN, served without ACME")
+	cmd.Flags().StringVar(&o.tls.keyFile, "tls-key", "", "PEM private key of --tls-cert")
+	cmd.Flags().StringVar(&o.tls.acmeDirectory, "acme-directory", certmagic.LetsEncryptProductionCA, "ACME directory URL certificates for custom domains are ordered from")
+	cmd.Flags().StringVar(&o.tls.acmeEmail, "acme-email", "", "contact address of the ACME account")
+	cmd.Flags().StringVar(&o.tls.acmeRoots, "acme-ca-roots", "", "PEM file of the roots the ACME CA's own API is trusted with (a test CA); default the system's")
+}
+
+// checkTLSFlags refuses TLS flags that do not go together.
+func (o serveOptions) checkTLSFlags() error {
+	switch {
+	case o.tls.addr == "" && (o.tls.httpAddr != "" || o.tls.certFile != "" || o.tls.keyFile != ""):
+		return usageError{errors.New("--http-redirect-addr, --tls-cert and --tls-key need --tls-addr")}
+	case (o.tls.certFile == "") != (o.tls.keyFile == ""):
+		return usageError{errors.New("--tls-cert and --tls-key go together")}
+	}
+	return nil
 }

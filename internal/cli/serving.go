@@ -2,12 +2,16 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -22,6 +26,7 @@ import (
 	"github.com/tenantkit/tenantkit/internal/billing"
 	"github.com/tenantkit/tenantkit/internal/bus"
 	"github.com/tenantkit/tenantkit/internal/catalog"
+	"github.com/tenantkit/tenantkit/internal/certstore"
 	"github.com/tenantkit/tenantkit/internal/domaincheck"
 	"github.com/tenantkit/tenantkit/internal/domains"
 	"github.com/tenantkit/tenantkit/internal/jobs"
@@ -29,6 +34,7 @@ import (
 	"github.com/tenantkit/tenantkit/internal/placement"
 	"github.com/tenantkit/tenantkit/internal/registry"
 	"github.com/tenantkit/tenantkit/internal/server"
+	"github.com/tenantkit/tenantkit/internal/tlsserve"
 	"github.com/tenantkit/tenantkit/internal/tracing"
 )
 
@@ -62,6 +68,8 @@ type serveOptions struct {
 	// at ("" for the system's); domainRecheck how often a verified domain
 	// is checked again, domainGrace how long one whose proof has gone
 	// keeps resolving.
+	// tls is the TLS front's configuration (--tls-addr and the rest).
+	tls                        tlsOptions
 	dnsResolver                string
 	domainRecheck, domainGrace time.Duration
 	// suspendedSnooze is how long a suspended tenant's job waits before
@@ -270,10 +278,23 @@ func serve(ctx context.Context, o serveOptions) error {
 			return err
 		}, o.log)
 	}
+	front, err := o.tlsFront(ctx, pool, after)
+	if err != nil {
+		return err
+	}
+	var domainChanged func(string)
+	if front != nil {
+		defer front.Close()
+		domainChanged = func(host string) {
+			if err := front.Invalidate(context.WithoutCancel(ctx), host); err != nil {
+				o.log.Warn("tls: reload the custom domains after a change", "host", host, "err", err)
+			}
+		}
+	}
 	srv, err := server.New(server.Config{Pool: pool, Kit: kit, AdminToken: o.adminToken, App: app,
 		Migrations: o.migrations, AfterCommitFunc: after, Logger: o.log,
 		Gatherer: metrics, SettingsSchema: o.settingsSchema, Registry: reg, PlanCheck: o.planCheck(), StripeWebhook: webhook,
-		Billing: sessions, BaseDomain: o.baseDomain, DomainProof: o.domainProof().Check})
+		Billing: sessions, BaseDomain: o.baseDomain, DomainProof: o.domainProof().Check, DomainChanged: domainChanged})
 	if err != nil {
 		return err
 	}
@@ -304,6 +325,11 @@ func serve(ctx context.Context, o serveOptions) error {
 		g.Go(func() error { return runner.Run(gctx) })
 	}
 	g.Go(func() error { return srv.Serve(gctx, l) })
+	if front != nil {
+		if err := o.serveTLS(gctx, g, front, srv.Handler()); err != nil {
+			return err
+		}
+	}
 	g.Go(func() error { return runStorageSampler(gctx, store, o.observe.storageInterval, o.log) })
 	g.Go(func() error { return hb.Run(gctx) })
 	err = g.Wait()
@@ -404,4 +430,118 @@ func (o serveOptions) checkBillingFlags() error {
 // domainProof is how custom domains' DNS proof is checked.
 func (o serveOptions) domainProof() domains.Proof {
 	return domains.Proof{Resolver: o.dnsResolver}
+}
+
+// tlsFront is the TLS front of --tls-addr: the base domain's certificate
+// from files, and certificates for verified custom domains of active
+// tenants ordered on demand from the ACME CA, kept in the catalog
+// (certstore) so that every instance shares them. nil without --tls-addr.
+func (o serveOptions) tlsFront(ctx context.Context, pool *pgxpool.Pool, after func(context.Context, bus.Message)) (*tlsserve.Front, error) {
+	if o.tls.addr == "" {
+		return nil, nil
+	}
+	store, err := catalog.NewStore(catalog.StoreConfig{Pool: pool, AfterCommitFunc: after})
+	if err != nil {
+		return nil, err
+	}
+	cfg := &tlsserve.Config{
+		Storage:         certstore.New(pool, certstore.Options{Logger: o.log}),
+		ListFunc:        store.ServableDomains,
+		RefreshInterval: time.Minute,
+		DirectoryURL:    o.tls.acmeDirectory,
+		Email:           o.tls.acmeEmail,
+		Logger:          o.log,
+		OnCertificate: func(ctx context.Context, host string, notAfter time.Time, err error) {
+			status, msg, exp := catalog.SSLActive, "", &notAfter
+			if err != nil {
+				status, msg, exp = catalog.SSLFailed, err.Error(), nil
+			}
+			if serr := store.SetDomainSSL(context.WithoutCancel(ctx), host, status, msg, exp); serr != nil && !errors.Is(serr, catalog.ErrDomainNotFound) {
+				o.log.Warn("tls: record a custom domain's certificate", "host", host, "err", serr)
+			}
+		},
+	}
+	if o.tls.certFile != "" {
+		cfg.BaseDomain, cfg.StaticCertFile, cfg.StaticKeyFile = o.baseDomain, o.tls.certFile, o.tls.keyFile
+	}
+	if o.tls.acmeRoots != "" {
+		pem, err := os.ReadFile(o.tls.acmeRoots)
+		if err != nil {
+			return nil, usageError{fmt.Errorf("--acme-ca-roots: %w", err)}
+		}
+		cfg.CARoots = x509.NewCertPool()
+		if !cfg.CARoots.AppendCertsFromPEM(pem) {
+			return nil, usageError{fmt.Errorf("--acme-ca-roots %s: no PEM certificate in it", o.tls.acmeRoots)}
+		}
+	}
+	if o.tls.httpAddr != "" {
+		_, port, err := net.SplitHostPort(o.tls.httpAddr)
+		if err != nil {
+			return nil, usageError{fmt.Errorf("--http-redirect-addr %q: %w", o.tls.httpAddr, err)}
+		}
+		cfg.HTTPPort, _ = strconv.Atoi(port)
+	}
+	if _, port, err := net.SplitHostPort(o.tls.addr); err == nil {
+		cfg.HTTPSPort, _ = strconv.Atoi(port)
+	}
+	return tlsserve.New(ctx, cfg)
+}
+
+// serveTLS serves h over TLS on --tls-addr and, on --http-redirect-addr,
+// the ACME HTTP-01 challenges and a redirect of everything else to HTTPS.
+func (o serveOptions) serveTLS(ctx context.Context, g *errgroup.Group, front *tlsserve.Front, h http.Handler) error {
+	tl, err := net.Listen("tcp", o.tls.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", o.tls.addr, err)
+	}
+	if o.tls.ready != nil {
+		o.tls.ready(tl.Addr().String())
+	}
+	g.Go(func() error {
+		return serveHTTP(ctx, &http.Server{Handler: h, TLSConfig: front.TLSConfig(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}, tls.NewListener(tl, front.TLSConfig()))
+	})
+	if o.tls.httpAddr != "" {
+		hl, err := net.Listen("tcp", o.tls.httpAddr)
+		if err != nil {
+			return fmt.Errorf("listen on %s: %w", o.tls.httpAddr, err)
+		}
+		g.Go(func() error {
+			return serveHTTP(ctx, &http.Server{Handler: front.HTTPHandler(nil), ReadHeaderTimeout: 10 * time.Second}, hl)
+		})
+	}
+	return nil
+}
+
+// serveHTTP serves srv on l until ctx is done, then shuts it down.
+func serveHTTP(ctx context.Context, srv *http.Server, l net.Listener) error {
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil {
+		return err
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// tlsOptions configure the TLS front.
+type tlsOptions struct {
+	// addr is --tls-addr; httpAddr --http-redirect-addr.
+	addr, httpAddr string
+	// certFile and keyFile are the base domain's certificate (covering it
+	// and *.BASE-DOMAIN).
+	certFile, keyFile string
+	// acmeDirectory, acmeEmail and acmeRoots: the ACME CA, the account's
+	// contact, and a PEM file of roots for the CA's API (a test CA).
+	acmeDirectory, acmeEmail, acmeRoots string
+	// ready is told the TLS address once it listens.
+	ready func(addr string)
 }

@@ -98,6 +98,12 @@ type Config struct {
 	// redirects. Defaults to 443, which redirects leave implicit.
 	HTTPSPort int
 
+	// OnCertificate, when set, is told of every certificate this Front
+	// obtained or loaded into memory for a host (err nil, notAfter its
+	// expiry) and of every order that failed (err its error): the caller
+	// records the domain's certificate state. It runs on certmagic's
+	// goroutine and must not block long. Defaults to nil.
+	OnCertificate func(ctx context.Context, host string, notAfter time.Time, err error)
 	// Logger receives refusals (debug), rate-limited and failed issuances
 	// (warn), and certmagic's own log. Defaults to a logger that discards.
 	Logger *slog.Logger

@@ -110,6 +110,7 @@ func (f *Front) newMagic() {
 		OnDemand:           &certmagic.OnDemandConfig{DecisionFunc: f.decision},
 		Storage:            f.cfg.Storage,
 		Logger:             zl,
+		OnEvent:            f.onEvent,
 	})
 	f.acme = certmagic.NewACMEIssuer(f.magic, certmagic.ACMEIssuer{
 		CA:                      f.cfg.DirectoryURL,
@@ -243,4 +244,28 @@ func (f *Front) refreshLoop() {
 			cancel()
 		}
 	}
+}
+
+// onEvent tells Config.OnCertificate of certificates cached (obtained here
+// or loaded from Storage) and of failed orders. It never refuses an event.
+func (f *Front) onEvent(ctx context.Context, event string, data map[string]any) error {
+	if f.cfg.OnCertificate == nil {
+		return nil
+	}
+	switch event {
+	case "cached_managed_cert":
+		names, _ := data["sans"].([]string)
+		for _, name := range names {
+			if st, ok := f.Status(name); ok {
+				f.cfg.OnCertificate(ctx, name, st.NotAfter, nil)
+			}
+		}
+	case "cert_failed":
+		name, _ := data["identifier"].(string)
+		err, _ := data["error"].(error)
+		if name != "" && err != nil {
+			f.cfg.OnCertificate(ctx, name, time.Time{}, err)
+		}
+	}
+	return nil
 }
