@@ -4,10 +4,12 @@ import "strings"
 
 // ChooseFrom picks the From address of a tenant's mail. The tenant's own
 // b.FromEmail is used, named b.FromName (or b.ProductName), only when its
-// domain is one of tenantVerifiedDomains or platform's own domain (compared
-// case-insensitively, exact domains: a verified example.com does not cover
-// mail.example.com); providers refuse or spam-folder mail from domains the
-// sender has not verified.
+// domain is one of tenantVerifiedDomains (compared case-insensitively,
+// exact domains: a verified example.com does not cover mail.example.com),
+// or when it is the platform's own sender address itself: no other mailbox
+// of the platform's domain, which would let a tenant write as the
+// platform's billing@ or security@. Providers refuse or spam-folder mail
+// from domains the sender has not verified.
 //
 // Otherwise the mail goes from the platform's address under the tenant's
 // name, in the form "<tenant> via <platform>": for b.FromName "Globex" and
@@ -21,7 +23,7 @@ func ChooseFrom(b Branding, tenantVerifiedDomains []string, platform Address) Ad
 		name = displayName(b.ProductName)
 	}
 	own := Address{Name: name, Email: strings.TrimSpace(b.FromEmail)}
-	if own.validate() == nil && allowedDomain(own.Domain(), tenantVerifiedDomains, platform.Domain()) {
+	if own.validate() == nil && allowedSender(own, tenantVerifiedDomains, platform) {
 		return own
 	}
 	switch platformName := displayName(platform.Name); {
@@ -38,12 +40,13 @@ func ChooseFrom(b Branding, tenantVerifiedDomains []string, platform Address) Ad
 // name cannot break a header.
 func displayName(s string) string { return strings.Join(strings.Fields(s), " ") }
 
-func allowedDomain(domain string, verified []string, platformDomain string) bool {
+func allowedSender(own Address, verified []string, platform Address) bool {
+	domain := own.Domain()
 	if domain == "" {
 		return false
 	}
-	if domain == platformDomain {
-		return true
+	if domain == platform.Domain() {
+		return strings.EqualFold(own.Email, strings.TrimSpace(platform.Email))
 	}
 	for _, d := range verified {
 		if domain == strings.ToLower(strings.TrimSuffix(strings.TrimSpace(d), ".")) {

@@ -23,8 +23,12 @@ func TestChooseFrom(t *testing.T) {
 			[]string{"Globex.EXAMPLE."}, platform, email.Address{Name: "Globex", Email: "Hello@GLOBEX.Example"}},
 		{"product name when no from name", email.Branding{ProductName: "Globex CRM", FromEmail: "hello@globex.example"},
 			[]string{"globex.example"}, platform, email.Address{Name: "Globex CRM", Email: "hello@globex.example"}},
-		{"platform domain", email.Branding{FromName: "Globex", FromEmail: "globex@platform.example"},
-			nil, platform, email.Address{Name: "Globex", Email: "globex@platform.example"}},
+		// Another mailbox of the platform's domain is not the tenant's to
+		// use, even where the tenant verified that domain.
+		{"platform domain", email.Branding{FromName: "Globex", FromEmail: "billing@platform.example"},
+			[]string{"platform.example"}, platform, email.Address{Name: "Globex via Platform", Email: "no-reply@platform.example"}},
+		{"the platform sender", email.Branding{FromName: "Globex", FromEmail: "No-Reply@platform.example"},
+			nil, platform, email.Address{Name: "Globex", Email: "No-Reply@platform.example"}},
 		{"unverified domain", email.Branding{FromName: "Globex", FromEmail: "hello@globex.example"},
 			[]string{"initech.example"}, platform, email.Address{Name: "Globex via Platform", Email: "no-reply@platform.example"}},
 		{"subdomain of a verified domain", email.Branding{FromName: "Globex", FromEmail: "hello@mail.globex.example"},
