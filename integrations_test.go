@@ -63,7 +63,7 @@ func TestBrandedEmailThroughEachTenantsIntegration(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	must(b.store.SetBranding(ctx, "test", "globex", catalog.Branding{DisplayName: "Globex", LogoURL: "https://globex.example/logo.png",
+	must(b.store.SetBranding(ctx, "test", "globex", catalog.Branding{DisplayName: "Globex", LogoURL: "https://assets.platform.test/globex/logo.png",
 		PrimaryColor: "#1971c2", FromName: "Globex Support", FromEmail: "support@globex.example"}))
 	must(b.store.SetBranding(ctx, "test", "acme", catalog.Branding{DisplayName: "Acme", PrimaryColor: "#d9480f",
 		FromEmail: "hello@acme.example"})) // not verified: acme sends as the platform
@@ -97,7 +97,7 @@ func TestBrandedEmailThroughEachTenantsIntegration(t *testing.T) {
 	got, err := globexMail.Messages(ctx)
 	must(err)
 	if len(got) != 1 || got[0].From.Address != "support@globex.example" || got[0].From.Name != "Globex Support" ||
-		!strings.Contains(got[0].HTML, "https://globex.example/logo.png") || !strings.Contains(got[0].HTML, "#1971c2") ||
+		!strings.Contains(got[0].HTML, "https://assets.platform.test/globex/logo.png") || !strings.Contains(got[0].HTML, "#1971c2") ||
 		!strings.Contains(got[0].Text, "Ann") {
 		t.Fatalf("globex's mail server received %+v", got)
 	}

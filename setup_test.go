@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tenantkit/tenantkit"
+	"github.com/tenantkit/tenantkit/internal/branding"
 	"github.com/tenantkit/tenantkit/internal/catalog"
 	"github.com/tenantkit/tenantkit/internal/problem"
 	"github.com/tenantkit/tenantkit/tenantkittest"
@@ -36,7 +37,7 @@ func setup(t testing.TB, cfg tenantkit.Config) *bundle {
 		t.Fatal(err)
 	}
 	t.Cleanup(storePool.Close)
-	if b.store, err = catalog.NewStore(catalog.StoreConfig{Pool: storePool}); err != nil {
+	if b.store, err = catalog.NewStore(catalog.StoreConfig{Pool: storePool, BrandingPolicy: branding.Policy{AssetHost: "assets.platform.test"}}); err != nil {
 		t.Fatal(err)
 	}
 	pcfg, err := pgxpool.ParseConfig(db.OwnerDSN())

@@ -132,6 +132,11 @@ type Config struct {
 	// Registerer receives the Kit's Prometheus metrics. Defaults to nil:
 	// not registered.
 	Registerer prometheus.Registerer
+	// Branding is the platform's own look: what a tenant's branding falls
+	// back to, field by field (Kit.Branding), and the asset host tenants'
+	// logos, favicons and url() in custom CSS must be on. Defaults to
+	// internal defaults and no asset host.
+	Branding BrandingConfig
 	// Logger receives the Kit's logs. Defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -224,7 +229,7 @@ func New(cfg Config) (*Kit, error) {
 		k.pool, k.ownsPool = pool, true
 	}
 	var err error
-	if k.store, err = catalog.NewStore(catalog.StoreConfig{Pool: k.pool}); err != nil {
+	if k.store, err = catalog.NewStore(catalog.StoreConfig{Pool: k.pool, BrandingPolicy: k.brandingPolicy()}); err != nil {
 		return nil, err
 	}
 	if cfg.SettingsSchema != nil {

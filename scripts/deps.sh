@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Installs what tenantkit's dev server and tests need and is missing:
-# the PostgreSQL server (15+), and for the tests Redis, PgBouncer and the
-# versitygw S3 gateway.
+# the PostgreSQL server (15+), and for the tests Redis, PgBouncer, the
+# versitygw S3 gateway and Chromium (the storefront's browser test).
 # Usage: scripts/deps.sh dev|test
 set -euo pipefail
 want=(postgresql)
-[ "${1:-dev}" = test ] && want+=(redis-server pgbouncer)
+[ "${1:-dev}" = test ] && want+=(redis-server pgbouncer chromium)
 
 have_pg() {
   for d in $(command -v pg_ctl 2>/dev/null | xargs -r dirname) /usr/lib/postgresql/*/bin; do
@@ -73,6 +73,7 @@ for p in "${want[@]}"; do
     postgresql) have_pg || missing+=(postgresql postgresql-contrib) ;;
     redis-server) command -v redis-server >/dev/null || missing+=(redis-server) ;;
     pgbouncer) command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ] || missing+=(pgbouncer) ;;
+    chromium) command -v chromium >/dev/null || missing+=(chromium) ;;
   esac
 done
 # The email tests run a real SMTP server, mailpit, built from its Go module
@@ -97,6 +98,19 @@ if true; then
     mkdir -p "$sm_dir/bin"
     echo "installing stripe-mock v0.203.0 (go install)…"
     flock "$sm_dir/stripe-mock.lock" env GOBIN="$sm_dir/bin" "${GO:-go}" install github.com/stripe/stripe-mock@v0.203.0
+  fi
+fi
+# tenantkit dev runs Let's Encrypt's test DNS server, pebble-challtestsrv,
+# which Pebble (the dev ACME CA) and custom domains' proofs resolve
+# through; it is built from Pebble's Go module once per machine
+# (internal/challtestsrv.Ensure does the same, under the same lock, when
+# it is missing or another version).
+if true; then
+  ct_dir="$HOME/.cache/tenantkit"
+  if ! "${GO:-go}" version -m "$ct_dir/bin/pebble-challtestsrv" 2>/dev/null | grep -q 'mod[[:space:]]*github.com/letsencrypt/pebble/v2[[:space:]]*v2.10.3'; then
+    mkdir -p "$ct_dir/bin"
+    echo "installing pebble-challtestsrv v2.10.3 (go install)…"
+    flock "$ct_dir/pebble-challtestsrv.lock" env GOBIN="$ct_dir/bin" "${GO:-go}" install github.com/letsencrypt/pebble/v2/cmd/pebble-challtestsrv@v2.10.3
   fi
 fi
 

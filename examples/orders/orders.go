@@ -56,8 +56,9 @@ type NewOrder struct {
 	Items         []Item `json:"items"`
 }
 
-// Handler serves POST /api/orders, GET /api/orders, GET /api/orders/{id}
-// and POST /api/orders/{id}/receipt for the tenant of each request. Mount
+// Handler serves POST /api/orders, GET /api/orders, GET /api/orders/{id},
+// POST /api/orders/{id}/receipt, and the storefront page GET / in the
+// tenant's brand, for the tenant of each request. Mount
 // it behind kit.Middleware. Receipts need the Kit's jobs (Config.Jobs, with
 // Workers' workers).
 func Handler(kit *tenantkit.Kit) http.Handler {
@@ -67,6 +68,7 @@ func Handler(kit *tenantkit.Kit) http.Handler {
 	mux.HandleFunc("GET /api/orders", a.list)
 	mux.HandleFunc("GET /api/orders/{id}", a.get)
 	mux.HandleFunc("POST /api/orders/{id}/receipt", a.requestReceipt)
+	mux.HandleFunc("GET /{$}", a.storefront)
 	return mux
 }
 

@@ -149,6 +149,7 @@ func (a *API) table() []route {
 		{path: "/api/v1/tenants/{ref}/suspend", methods: map[string]http.HandlerFunc{"POST": a.suspendTenant}},
 		{path: "/api/v1/tenants/{ref}/resume", methods: map[string]http.HandlerFunc{"POST": a.resumeTenant}},
 		{path: "/api/v1/tenants/{ref}/domains", methods: map[string]http.HandlerFunc{"POST": a.addDomain, "GET": a.listDomains}},
+		{path: "/api/v1/tenants/{ref}/branding", methods: map[string]http.HandlerFunc{"GET": a.getBranding, "PUT": a.putBranding}},
 		{path: "/api/v1/domains/{host}", methods: map[string]http.HandlerFunc{"GET": a.getDomain, "DELETE": a.removeDomain}},
 		{path: "/api/v1/domains/{host}/verify", methods: map[string]http.HandlerFunc{"POST": a.verifyDomain}},
 		{path: "/api/v1/tenants/{ref}/placement", methods: map[string]http.HandlerFunc{"GET": a.getPlacement, "POST": a.placeTenant}},

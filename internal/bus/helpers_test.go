@@ -140,3 +140,43 @@ func timeout(t testing.TB, d time.Duration) context.Context {
 func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
+
+// waitMessagePublishing publishes and waits for the message for tenant,
+// publishing again every second until it arrives or total has passed: on a
+// loaded machine a subscription may drop again right after it came back
+// (the bus then Resets), and a message sent in that gap is not replayed.
+func (r *recorder) waitMessagePublishing(t testing.TB, tenant string, total time.Duration, publish func()) received {
+	t.Helper()
+	deadline := time.Now().Add(total)
+	for {
+		publish()
+		wait := min(time.Second, time.Until(deadline))
+		if got, ok := r.messageWithin(tenant, wait); ok {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no message for tenant %s within %v of publishing it again and again", tenant, total)
+		}
+	}
+}
+
+// messageWithin is waitMessage without failing the test.
+func (r *recorder) messageWithin(tenant string, timeout time.Duration) (received, bool) {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		r.mu.Lock()
+		for _, m := range r.messages {
+			if m.msg.Tenant == tenant {
+				r.mu.Unlock()
+				return m, true
+			}
+		}
+		r.mu.Unlock()
+		select {
+		case <-r.changed:
+		case <-deadline.C:
+			return received{}, false
+		}
+	}
+}

@@ -195,11 +195,11 @@ func TestPGListenerDetectsSilentServer(t *testing.T) {
 
 	cut := time.Now()
 	proxy.Blackhole()
-	reset := r.waitResets(t, 2, 5*time.Second)
+	reset := r.waitResets(t, 2, 20*time.Second)
 	t.Logf("silent server noticed and reconnected in %v", reset.Sub(cut))
 
-	notify(t, connect(t, db.OwnerDSN()), bus.Message{Tenant: "after-cut"}.Encode())
-	r.waitMessage(t, "after-cut", time.Second)
+	conn := connect(t, db.OwnerDSN())
+	r.waitMessagePublishing(t, "after-cut", 15*time.Second, func() { notify(t, conn, bus.Message{Tenant: "after-cut"}.Encode()) })
 }
 
 func TestNewPGListenerValidates(t *testing.T) {

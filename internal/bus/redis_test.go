@@ -85,13 +85,15 @@ func TestRedisDetectsSilentServer(t *testing.T) {
 
 	cut := time.Now()
 	proxy.Blackhole()
-	reset := r.waitResets(t, 2, 5*time.Second)
+	reset := r.waitResets(t, 2, 20*time.Second)
 	t.Logf("silent server noticed and resubscribed in %v", reset.Sub(cut))
 
-	if err := newRedisBus(t, bus.RedisConfig{URL: srv.URL()}).Publish(timeout(t, 5*time.Second), bus.Message{Tenant: "after-cut"}); err != nil {
-		t.Fatal(err)
-	}
-	r.waitMessage(t, "after-cut", time.Second)
+	pub := newRedisBus(t, bus.RedisConfig{URL: srv.URL()})
+	r.waitMessagePublishing(t, "after-cut", 15*time.Second, func() {
+		if err := pub.Publish(timeout(t, 5*time.Second), bus.Message{Tenant: "after-cut"}); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 func TestRedisResetsOnUndecodablePayload(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/tenantkit/tenantkit/internal/branding"
 	"github.com/tenantkit/tenantkit/internal/bus"
 	"github.com/tenantkit/tenantkit/internal/catalog/catalogdb"
 )
@@ -36,6 +37,10 @@ type StoreConfig struct {
 	// fields for prices Stripe does not know. Defaults to nil: prices are
 	// checked for form only.
 	PlanCheck func(context.Context, PlanBilling) error
+	// BrandingPolicy is what tenants' branding may hold: the platform's
+	// asset host, where logos, favicons and url() in custom CSS must be.
+	// Defaults to the zero Policy: no asset URL at all.
+	BrandingPolicy branding.Policy
 }
 
 // Store reads and writes the catalog. Every write runs in one transaction
@@ -45,6 +50,7 @@ type Store struct {
 	q           *catalogdb.Queries
 	afterCommit func(context.Context, bus.Message)
 	planCheck   func(context.Context, PlanBilling) error
+	brandPolicy branding.Policy
 }
 
 // NewStore returns a Store.
@@ -52,7 +58,7 @@ func NewStore(cfg StoreConfig) (*Store, error) {
 	if cfg.Pool == nil {
 		return nil, errors.New("catalog: StoreConfig.Pool is required")
 	}
-	return &Store{pool: cfg.Pool, q: catalogdb.New(cfg.Pool), afterCommit: cfg.AfterCommitFunc, planCheck: cfg.PlanCheck}, nil
+	return &Store{pool: cfg.Pool, q: catalogdb.New(cfg.Pool), afterCommit: cfg.AfterCommitFunc, planCheck: cfg.PlanCheck, brandPolicy: cfg.BrandingPolicy}, nil
 }
 
 // CreateParams are the fields of a new tenant.
@@ -363,23 +369,10 @@ func (s *Store) TenantIDByVerifiedHost(ctx context.Context, host string) (uuid.U
 	return id, err
 }
 
-// SetBranding replaces a tenant's branding.
+// SetBranding replaces a tenant's branding, whatever its version.
 func (s *Store) SetBranding(ctx context.Context, actor, ref string, b Branding) error {
-	return s.write(ctx, func(q *catalogdb.Queries) (bus.Message, error) {
-		t, err := s.get(ctx, q, ref, true)
-		if err != nil {
-			return bus.Message{}, err
-		}
-		_, err = q.UpsertBranding(ctx, catalogdb.UpsertBrandingParams{
-			TenantID: t.ID, DisplayName: b.DisplayName, LogoURL: b.LogoURL,
-			PrimaryColor: b.PrimaryColor, AccentColor: b.AccentColor, SupportEmail: b.SupportEmail,
-			FromName: b.FromName, FromEmail: b.FromEmail, SupportURL: b.SupportURL,
-		})
-		if err != nil {
-			return bus.Message{}, err
-		}
-		return tenantMessage(t, ""), audit(ctx, q, actor, "branding.set", t.ID, nil, b)
-	})
+	_, err := s.ReplaceBranding(ctx, actor, ref, b, nil)
+	return err
 }
 
 // SetTenantFeature turns a feature on or off for one tenant, overriding

@@ -29,19 +29,30 @@ type Tenant struct {
 	DeletedAt        *time.Time `json:"deleted_at,omitempty"`
 }
 
-// Branding is how a tenant's product looks to its users.
+// Branding is how a tenant's product looks to its users: the fields of
+// internal/branding's Branding (validated and stored in canonical form,
+// custom CSS sanitized) and who its mail comes from.
 type Branding struct {
-	DisplayName  string `json:"display_name,omitempty"`
-	LogoURL      string `json:"logo_url,omitempty"`
-	PrimaryColor string `json:"primary_color,omitempty"`
-	AccentColor  string `json:"accent_color,omitempty"`
-	SupportEmail string `json:"support_email,omitempty"`
+	DisplayName    string `json:"display_name,omitempty"`
+	LogoURL        string `json:"logo_url,omitempty"`
+	FaviconURL     string `json:"favicon_url,omitempty"`
+	PrimaryColor   string `json:"primary_color,omitempty"`
+	SecondaryColor string `json:"secondary_color,omitempty"`
+	AccentColor    string `json:"accent_color,omitempty"`
+	FontFamily     string `json:"font_family,omitempty"`
+	CustomCSS      string `json:"custom_css,omitempty"`
+	SupportEmail   string `json:"support_email,omitempty"`
 	// FromName and FromEmail are who the tenant's mail comes from; the
-	// address is used only on a verified domain of the tenant or the
-	// platform's.
+	// address is used only on a verified domain of the tenant, or when it
+	// is the platform's own sender.
 	FromName   string `json:"from_name,omitempty"`
 	FromEmail  string `json:"from_email,omitempty"`
 	SupportURL string `json:"support_url,omitempty"`
+	TermsURL   string `json:"terms_url,omitempty"`
+	PrivacyURL string `json:"privacy_url,omitempty"`
+	// Version counts the writes of the branding (1 after the first; 0
+	// when never written): its ETag.
+	Version int64 `json:"version,omitempty"`
 }
 
 // TenantContext is everything a request needs about its tenant, loaded in

@@ -22,7 +22,7 @@ func TestCatalogMigrateDryRunPrintsThePlanAndChangesNothing(t *testing.T) {
 	vars := map[string]string{"TENANTKIT_DATABASE_URL": db.OwnerDSN()}
 
 	r := runCLI(t, vars, "catalog", "migrate", "--dry-run")
-	if r.exit != exitOK || !strings.Contains(r.stdout, "catalog at 00000; this binary carries migrations up to 00017\n") ||
+	if r.exit != exitOK || !strings.Contains(r.stdout, "catalog at 00000; this binary carries migrations up to 00018\n") ||
 		!strings.Contains(r.stdout, "would apply 00008 00008_instances.sql (expand)\n    CREATE TABLE tenantkit.instances ( id uuid PRIMARY KEY,") ||
 		!strings.Contains(r.stdout, "would apply 00007 00007_noisy_per_process.sql (contract)\n") ||
 		!strings.Contains(r.stdout, "would apply River's migrations 1, 2, ") || !strings.Contains(r.stdout, "to schema tenantkit_jobs (jobs)\n") ||
@@ -46,7 +46,7 @@ func TestCatalogMigrateDryRunPrintsThePlanAndChangesNothing(t *testing.T) {
 		t.Fatalf("catalog migrate --dry-run -o json: exit %d, %v\n%s%s", r.exit, err, r.stdout, r.stderr)
 	}
 	last := plan.Pending[7]
-	if !plan.DryRun || len(plan.Pending) != 17 || last.Version != 8 || last.Name != "00008_instances.sql" || last.Phase != "expand" ||
+	if !plan.DryRun || len(plan.Pending) != 18 || last.Version != 8 || last.Name != "00008_instances.sql" || last.Phase != "expand" ||
 		!last.Apply || !strings.HasPrefix(last.SQL, "-- Every serving process") || plan.Instances == nil {
 		t.Fatalf("dry run plan: %+v", plan)
 	}
@@ -55,7 +55,7 @@ func TestCatalogMigrateDryRunPrintsThePlanAndChangesNothing(t *testing.T) {
 		t.Fatalf("after a dry run, catalog status:\n%s", r.stdout)
 	}
 
-	if r := runCLI(t, vars, "catalog", "migrate"); r.exit != exitOK || !strings.Contains(r.stdout, "applied 00008\napplied 00009\napplied 00010\napplied 00011\napplied 00012\napplied 00013\napplied 00014\napplied 00015\napplied 00016\napplied 00017\napplied River's migrations 1, 2, ") {
+	if r := runCLI(t, vars, "catalog", "migrate"); r.exit != exitOK || !strings.Contains(r.stdout, "applied 00008\napplied 00009\napplied 00010\napplied 00011\napplied 00012\napplied 00013\napplied 00014\napplied 00015\napplied 00016\napplied 00017\napplied 00018\napplied River's migrations 1, 2, ") {
 		t.Fatalf("catalog migrate: exit %d\n%s%s", r.exit, r.stdout, r.stderr)
 	}
 	if r := runCLI(t, vars, "catalog", "status", "-o", "json"); !strings.Contains(r.stdout, `"pending": []`) {
@@ -76,18 +76,18 @@ func TestCatalogMigrateDryRunPrintsThePlanAndChangesNothing(t *testing.T) {
 	for _, args := range [][]string{{"catalog", "status"}, {"catalog", "migrate", "--dry-run"}} {
 		r := runCLI(t, vars, args...)
 		if r.exit != exitOK || !strings.Contains(r.stdout, "serving instances (heartbeat within 1m0s") ||
-			!strings.Contains(r.stdout, hb.ID().String()[:8]) || !strings.Contains(r.stdout, "127.0.0.1:8080  00017    v9.9.9 (test)") {
+			!strings.Contains(r.stdout, hb.ID().String()[:8]) || !strings.Contains(r.stdout, "127.0.0.1:8080  00018    v9.9.9 (test)") {
 			t.Fatalf("%s: exit %d\n%s%s", strings.Join(args, " "), r.exit, r.stdout, r.stderr)
 		}
 	}
 	r = runCLI(t, vars, "catalog", "migrate", "--dry-run")
-	if !strings.Contains(r.stdout, "catalog at 00017; this binary carries migrations up to 00017\nnothing to apply\n") {
+	if !strings.Contains(r.stdout, "catalog at 00018; this binary carries migrations up to 00018\nnothing to apply\n") {
 		t.Fatalf("dry run on a migrated catalog:\n%s", r.stdout)
 	}
 	r = runCLI(t, vars, "catalog", "status", "-o", "json")
 	var st catalog.StatusReport
 	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil || len(st.Instances) != 1 || st.Instances[0].ID != hb.ID() ||
-		st.Instances[0].SchemaVersion != 17 || len(st.Migrations) != 17 || !st.Migrations[16].Applied {
+		st.Instances[0].SchemaVersion != 18 || len(st.Migrations) != 18 || !st.Migrations[17].Applied {
 		t.Fatalf("catalog status -o json: %v\n%s", err, r.stdout)
 	}
 }

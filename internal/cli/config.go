@@ -51,6 +51,7 @@ var configEnv = map[string]string{
 	"otel-endpoint":   "OTEL_EXPORTER_OTLP_ENDPOINT",
 	"dns-resolver":    "TENANTKIT_DNS_RESOLVER",
 	"base-domain":     "TENANTKIT_BASE_DOMAIN",
+	"asset-host":      "TENANTKIT_ASSET_HOST",
 }
 
 // serveGlobals are the global flags serve uses, so its config file may set

@@ -3,16 +3,25 @@ package cli
 import (
 	"cmp"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math/big"
 	"net"
+	neturl "net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -22,9 +31,13 @@ import (
 
 	"github.com/tenantkit/tenantkit"
 	"github.com/tenantkit/tenantkit/examples/orders"
+	"github.com/tenantkit/tenantkit/internal/acmetest"
 	"github.com/tenantkit/tenantkit/internal/billing"
 	"github.com/tenantkit/tenantkit/internal/bootstrap"
+	"github.com/tenantkit/tenantkit/internal/branding"
 	"github.com/tenantkit/tenantkit/internal/catalog"
+	"github.com/tenantkit/tenantkit/internal/challtestsrv"
+	"github.com/tenantkit/tenantkit/internal/domains"
 	"github.com/tenantkit/tenantkit/internal/keys"
 	"github.com/tenantkit/tenantkit/internal/mailpit"
 	"github.com/tenantkit/tenantkit/internal/pgcluster"
@@ -62,15 +75,23 @@ func newDev(e env, g *globals) *cobra.Command {
 		Long: "Start a private PostgreSQL cluster from this machine's server binaries in\n" +
 			"--data-dir, create the roles, the catalog and demo tenants, and serve.\n" +
 			"A second run on the same --data-dir reuses it; --fresh starts over.\n" +
+			"It also serves HTTPS on --tls-addr, offline: SLUG.BASE-DOMAIN with a certificate of a dev CA\n" +
+			"kept in --data-dir, verified custom domains with certificates a local ACME CA (Pebble) issues\n" +
+			"on demand; custom domains' TXT records go in a local DNS server (tenantkit dev dns txt).\n" +
+			"Trust DATA_DIR/dev-ca.pem (TENANTKIT_DEV_CA).\n" +
 			"Connection settings are written to DATA_DIR/dev.env." + configHelp,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.log = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 			o.redisURL = g.redisURL
-			return runDev(cmd.Context(), e, dataDir, fresh, o)
+			// The default port may be taken (another dev): then any free
+			// one will do; an address asked for is kept, or dev fails.
+			tlsFallback := !cmd.Flags().Changed("tls-addr") && o.tls.addr == devTLSAddr
+			return runDev(cmd.Context(), e, dataDir, fresh, tlsFallback, o)
 		},
 	}
 	cmd.Flags().StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen address")
+	cmd.Flags().StringVar(&o.tls.addr, "tls-addr", devTLSAddr, "HTTPS listen address (\"\": no HTTPS); when the default is taken, a free port")
 	cmd.Flags().StringVar(&dataDir, "data-dir", filepath.Join(".tenantkit", "dev"), "where the cluster and dev.env live")
 	cmd.Flags().BoolVar(&fresh, "fresh", false, "wipe the data directory and start over")
 	cmd.Flags().DurationVar(&o.billingGrace, "billing-grace", 0, "how long a demo tenant whose payment failed keeps working before it is suspended (0: at once)")
@@ -79,10 +100,11 @@ func newDev(e env, g *globals) *cobra.Command {
 	observeFlags(cmd, &o.observe, e, true)
 	configFlag(cmd, e, &configPath)
 	cmd.PreRunE = configPreRun(e, newConfigSpec(cmd.Flags(), devGlobals, nil), &configPath)
+	cmd.AddCommand(newDevDNS(e))
 	return cmd
 }
 
-func runDev(ctx context.Context, e env, dataDir string, fresh bool, o serveOptions) error {
+func runDev(ctx context.Context, e env, dataDir string, fresh, tlsFallback bool, o serveOptions) error {
 	if _, err := pgcluster.FindBinDir(); err != nil {
 		return err
 	}
@@ -143,14 +165,28 @@ func runDev(ctx context.Context, e env, dataDir string, fresh bool, o serveOptio
 		}
 		o.webhookSecret = sec.WebhookSecret
 	}
+	https, err := startDevHTTPS(ctx, e, dataDir, tlsFallback, &o)
+	if err != nil {
+		return err
+	}
+	if https != nil {
+		defer https.close()
+		if err := https.publishProofs(ctx, catalogURL); err != nil {
+			fmt.Fprintln(e.stderr, "tenantkit: put verified domains' proof records in the dev DNS: "+oneLine(err.Error()))
+		}
+	}
 	o.databaseURL, o.adminToken, o.jwtSecret = catalogURL, sec.AdminToken, []byte(sec.JWTSecret)
 	o.migrations = orders.Migrations()
 	o.settingsSchema = settings.RestaurantSchema()
 	o.rlsCheck = true
+	o.assetHost = devAssetHost
 	o.app, o.workers = orders.Handler, orders.Workers
 	// A resumed demo tenant's held jobs run within seconds.
 	o.suspendedSnooze = 3 * time.Second
-	o.ready = func(addr string) {
+	// dev.env is written, and the banner printed, once everything
+	// listens: with HTTPS, when its listener is up too.
+	var httpAddr string
+	ready := func(addr, tlsAddr string) {
 		envPath := filepath.Join(dataDir, "dev.env")
 		url := "http://" + addr
 		vars := [][2]string{
@@ -166,6 +202,13 @@ func runDev(ctx context.Context, e env, dataDir string, fresh bool, o serveOptio
 			// defaults (its mail server is the dev mailpit).
 			{"TENANTKIT_KEY_FILE", o.kms.KeyFile},
 			{"TENANTKIT_INTEGRATIONS", filepath.Join(dataDir, "integrations.json")},
+			{"TENANTKIT_BASE_DOMAIN", o.baseDomain},
+		}
+		if https != nil {
+			// TENANTKIT_DNS_RESOLVER: domains verify without --server
+			// looks the proof up where the dev server does.
+			vars = append(vars, [2]string{"TENANTKIT_HTTPS_URL", "https://" + tlsAddr}, [2]string{"TENANTKIT_DEV_CA", https.caFile},
+				[2]string{"TENANTKIT_DEV_DNS", https.dns.ManagementURL()}, [2]string{"TENANTKIT_DNS_RESOLVER", https.dns.DNSAddr()})
 		}
 		if mail != nil {
 			vars = append(vars, [2]string{"TENANTKIT_MAIL_URL", mail.URL}, [2]string{"TENANTKIT_MAIL_SMTP_PORT", mail.SMTPPort})
@@ -185,6 +228,19 @@ func runDev(ctx context.Context, e env, dataDir string, fresh bool, o serveOptio
 			fmt.Fprintf(e.stdout, "billing: stripe-mock at %s; Stripe's events go to %s%s (signed with %s in dev.env)\n",
 				stripeMock.URL(), url, billing.WebhookPath, billing.EnvWebhookSecret)
 		}
+		if https != nil {
+			printHTTPSBanner(e.stdout, tlsAddr, o.baseDomain, https.caFile)
+		}
+	}
+	o.ready = func(addr string) {
+		if https == nil {
+			ready(addr, "")
+			return
+		}
+		httpAddr = addr // serve calls o.tls.ready next, on the same goroutine
+	}
+	if https != nil {
+		o.tls.ready = func(tlsAddr string) { ready(httpAddr, tlsAddr) }
 	}
 	err = serve(ctx, o)
 	fmt.Fprintln(e.stdout, "server stopped")
@@ -253,7 +309,7 @@ type demoTenant struct {
 var demoTenants = []demoTenant{
 	{"acme", "Acme Corp", "free", catalog.TierShared, catalog.Branding{DisplayName: "Acme", PrimaryColor: "#d9480f"}, 3},
 	{"globex", "Globex Corporation", "pro", catalog.TierSchema, catalog.Branding{DisplayName: "Globex", PrimaryColor: "#1971c2",
-		LogoURL: "https://globex.example/logo.png", FromName: "Globex", FromEmail: "team@globex.example", SupportURL: "https://globex.example/help"}, 12},
+		LogoURL: "https://" + devAssetHost + "/globex/logo.png", FromName: "Globex", FromEmail: "team@globex.example", SupportURL: "https://globex.example/help"}, 12},
 	{"initech", "Initech", "enterprise", catalog.TierDedicated, catalog.Branding{DisplayName: "Initech", PrimaryColor: "#2f9e44"}, 140},
 }
 
@@ -279,7 +335,7 @@ func seedDemo(ctx context.Context, catalogURL string, cluster *pgcluster.Cluster
 		return err
 	}
 	defer pool.Close()
-	store, err := catalog.NewStore(catalog.StoreConfig{Pool: pool})
+	store, err := catalog.NewStore(catalog.StoreConfig{Pool: pool, BrandingPolicy: branding.Policy{AssetHost: devAssetHost}})
 	if err != nil {
 		return err
 	}
@@ -527,3 +583,355 @@ func printMailBanner(w io.Writer, mail *mailpit.Server) {
 
 `, mail.URL, mail.SMTPPort, selfName())
 }
+
+// devTLSAddr is where dev serves HTTPS unless told otherwise: a fixed
+// port, so that what a browser was shown survives a restart.
+const devTLSAddr = "127.0.0.1:8443"
+
+// devHTTPS is what dev serves HTTPS with, offline: pebble-challtestsrv
+// as the DNS server that custom domains' proofs and the ACME CA's
+// validations resolve through (every name is 127.0.0.1 there), Pebble in
+// process as the ACME CA, and a dev CA of its own for the base domain.
+type devHTTPS struct {
+	dns *challtestsrv.Server
+	ca  *acmetest.CA
+	// caFile is DATA_DIR/dev-ca.pem, what a client trusts: the dev CA and
+	// Pebble's roots.
+	caFile string
+}
+
+func (h *devHTTPS) close() {
+	h.ca.Close()
+	h.dns.Stop()
+}
+
+// startDevHTTPS sets o up to serve HTTPS, or returns nil (without HTTPS)
+// when --tls-addr is empty or pebble-challtestsrv does not start.
+func startDevHTTPS(ctx context.Context, e env, dataDir string, fallback bool, o *serveOptions) (*devHTTPS, error) {
+	if o.tls.addr == "" {
+		return nil, nil
+	}
+	sctx, cancel := context.WithTimeout(ctx, 5*time.Minute) // a first run may build it
+	defer cancel()
+	dns, err := challtestsrv.Start(sctx)
+	if err != nil {
+		o.tls = tlsOptions{}
+		fmt.Fprintln(e.stderr, "tenantkit: pebble-challtestsrv did not start (make dev installs it): running without HTTPS: "+oneLine(err.Error()))
+		return nil, nil
+	}
+	h, err := setUpDevHTTPS(dataDir, fallback, dns, o)
+	if err != nil {
+		dns.Stop()
+		return nil, err
+	}
+	return h, nil
+}
+
+func setUpDevHTTPS(dataDir string, fallback bool, dns *challtestsrv.Server, o *serveOptions) (*devHTTPS, error) {
+	if fallback && !canListen(o.tls.addr) {
+		// A port of its own, not :0: the front's redirects name it.
+		port, err := pgcluster.FreePort()
+		if err != nil {
+			return nil, err
+		}
+		o.tls.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	}
+	// HTTP-01 challenges: Pebble resolves a name to 127.0.0.1 and fetches
+	// the challenge from this port, where the TLS front answers it.
+	httpPort, err := pgcluster.FreePort()
+	if err != nil {
+		return nil, err
+	}
+	o.tls.httpAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(httpPort))
+	ca, err := acmetest.Start(&acmetest.Config{Resolver: dns.DNSAddr(), HTTPPort: httpPort})
+	if err != nil {
+		return nil, err
+	}
+	h := &devHTTPS{dns: dns, ca: ca}
+	if err := h.writeFiles(dataDir, o); err != nil {
+		ca.Close()
+		return nil, err
+	}
+	o.tls.acmeDirectory = ca.DirectoryURL()
+	o.dnsResolver = dns.DNSAddr()
+	return h, nil
+}
+
+// writeFiles writes what the TLS front and its clients read, in
+// DATA_DIR/tls: the dev CA (made once, kept), the base domain's
+// certificate it signs (made on every start, for the --base-domain of
+// this one), and the roots of Pebble's API; and DATA_DIR/dev-ca.pem.
+// Pebble makes new roots on every start, so both PEM bundles are
+// rewritten.
+func (h *devHTTPS) writeFiles(dataDir string, o *serveOptions) error {
+	dir, err := filepath.Abs(filepath.Join(dataDir, "tls"))
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	ca, err := loadOrCreateDevCA(dir)
+	if err != nil {
+		return err
+	}
+	names := []string{o.baseDomain, "*." + o.baseDomain}
+	// Some browsers refuse a wildcard one label below a top-level name
+	// (*.localhost): the demo tenants are named as well.
+	for _, d := range demoTenants {
+		names = append(names, d.slug+"."+o.baseDomain)
+	}
+	certPEM, keyPEM, err := issueDevCert(ca, names)
+	if err != nil {
+		return err
+	}
+	o.tls.certFile, o.tls.keyFile = filepath.Join(dir, "base.crt"), filepath.Join(dir, "base.key")
+	o.tls.acmeRoots = filepath.Join(dir, "acme-api-roots.pem")
+	h.caFile = filepath.Join(filepath.Dir(dir), "dev-ca.pem")
+	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Certificate[0]})
+	for _, f := range []struct {
+		path string
+		data []byte
+	}{
+		{o.tls.keyFile, keyPEM}, {o.tls.certFile, certPEM},
+		{o.tls.acmeRoots, h.ca.APIRootsPEM()},
+		{h.caFile, append(caPEM, h.ca.IssuerRootsPEM()...)},
+	} {
+		if err := writeFileAtomic(f.path, f.data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// publishProofs puts the proof record of every verified custom domain in
+// the dev DNS server, which forgets its records when it stops: without
+// them, the re-check of verified domains would lapse every domain a
+// restart ago. The seeded demo domains get theirs this way too.
+func (h *devHTTPS) publishProofs(ctx context.Context, catalogURL string) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	pool, err := pgxpool.New(ctx, catalogURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	store, err := catalog.NewStore(catalog.StoreConfig{Pool: pool})
+	if err != nil {
+		return err
+	}
+	hosts, err := store.ServableDomains(ctx)
+	if err != nil {
+		return err
+	}
+	for _, host := range hosts {
+		d, err := store.GetDomain(ctx, host)
+		if err != nil {
+			return err
+		}
+		if d.Status != catalog.DomainVerified {
+			continue // lapsed: its record had gone
+		}
+		if err := h.dns.SetTXT(ctx, domains.RecordName(d.Host), d.VerificationToken); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// loadOrCreateDevCA returns the dev CA kept in dir, making it when there
+// is none or it is about to expire. It is kept so that a browser or a
+// system told to trust it once goes on trusting it across restarts.
+func loadOrCreateDevCA(dir string) (tls.Certificate, error) {
+	certPath, keyPath := filepath.Join(dir, "dev-ca.crt"), filepath.Join(dir, "dev-ca.key")
+	ca, err := tls.LoadX509KeyPair(certPath, keyPath)
+	switch {
+	case err == nil && ca.Leaf.IsCA && time.Until(ca.Leaf.NotAfter) > 30*24*time.Hour:
+		return ca, nil
+	case err != nil && !errors.Is(err, os.ErrNotExist):
+		return ca, fmt.Errorf("the dev CA in %s: %w (remove both files to make a new one)", dir, err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return ca, err
+	}
+	host, _ := os.Hostname()
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber: randomSerial(),
+		Subject: pkix.Name{Organization: []string{"tenantkit dev"},
+			CommonName: "tenantkit dev CA " + host + " " + now.UTC().Format(time.DateOnly)},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.AddDate(10, 0, 0),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		MaxPathLenZero:        true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		return ca, err
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return ca, err
+	}
+	// The key first: a certificate without its key is made anew.
+	if err := writeFileAtomic(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})); err != nil {
+		return ca, err
+	}
+	if err := writeFileAtomic(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})); err != nil {
+		return ca, err
+	}
+	return tls.LoadX509KeyPair(certPath, keyPath)
+}
+
+// issueDevCert returns a server certificate for names signed by ca, and
+// its key, in PEM.
+func issueDevCert(ca tls.Certificate, names []string) (certPEM, keyPEM []byte, err error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	now := time.Now()
+	// Made anew on every start; the longest lifetime browsers accept,
+	// within the CA's.
+	notAfter := now.Add(397 * 24 * time.Hour)
+	if notAfter.After(ca.Leaf.NotAfter) {
+		notAfter = ca.Leaf.NotAfter
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: randomSerial(),
+		Subject:      pkix.Name{Organization: []string{"tenantkit dev"}, CommonName: names[0]},
+		DNSNames:     names,
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     notAfter,
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Leaf, key.Public(), ca.PrivateKey)
+	if err != nil {
+		return nil, nil, err
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), nil
+}
+
+func randomSerial() *big.Int {
+	n, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	return n.Add(n, big.NewInt(1)) // never zero
+}
+
+// writeFileAtomic writes data to path, 0600, through a temporary file
+// renamed over it: a run killed midway leaves the old file or the new one.
+func writeFileAtomic(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name()) // fails once renamed
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path) // CreateTemp made it 0600
+}
+
+// canListen reports whether addr can be listened on now.
+func canListen(addr string) bool {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return false
+	}
+	l.Close()
+	return true
+}
+
+func printHTTPSBanner(w io.Writer, tlsAddr, baseDomain, caFile string) {
+	_, port, _ := net.SplitHostPort(tlsAddr)
+	// verify goes through the server, whose TLS front then allows the
+	// domain at once (its own refresh of the list is every minute).
+	fmt.Fprintf(w, "https: https://acme.%[2]s:%[1]s/api/whoami (trust %[3]s, TENANTKIT_DEV_CA); a verified custom domain gets a certificate on demand: "+
+		"%[4]s domains add acme shop.acme.test; %[4]s dev dns txt _tenantkit-challenge.shop.acme.test TOKEN; "+
+		"%[4]s --server \"$TENANTKIT_URL\" domains verify shop.acme.test; "+
+		"curl --cacert \"$TENANTKIT_DEV_CA\" --resolve shop.acme.test:%[1]s:127.0.0.1 https://shop.acme.test:%[1]s/\n", port, baseDomain, caFile, selfName())
+}
+
+// newDevDNS is `tenantkit dev dns`: records in the DNS server of a running
+// dev, found through TENANTKIT_DEV_DNS (dev.env).
+func newDevDNS(e env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "dns",
+		Short: "Set records in the DNS server of a running tenantkit dev (its URL in TENANTKIT_DEV_DNS)",
+		Long: "tenantkit dev runs a local DNS server (pebble-challtestsrv) that the dev server looks\n" +
+			"custom domains' proofs up at, and that its ACME CA resolves names through: every name is\n" +
+			"127.0.0.1 there. Set the TXT record that domains add prints, then domains verify:\n" +
+			"  set -a; . .tenantkit/dev/dev.env; set +a\n" +
+			"  tenantkit dev dns txt _tenantkit-challenge.shop.acme.test TOKEN\n" +
+			"The server forgets its records when dev stops; dev puts back those of verified domains.",
+	}
+	with := func(fn func(ctx context.Context, c *challtestsrv.Client, args []string) error) func(*cobra.Command, []string) error {
+		return func(cmd *cobra.Command, args []string) error {
+			u := e.getenv("TENANTKIT_DEV_DNS")
+			if u == "" {
+				return usageError{errors.New("TENANTKIT_DEV_DNS is not set: start tenantkit dev, then load its settings: set -a; . .tenantkit/dev/dev.env; set +a")}
+			}
+			if p, err := neturl.Parse(u); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+				return usageError{fmt.Errorf("TENANTKIT_DEV_DNS %q is not an http(s)://host:port URL", u)}
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), 10*time.Second)
+			defer cancel()
+			if err := fn(ctx, &challtestsrv.Client{ManagementURL: u}, args); err != nil {
+				if unanswered(err) {
+					return fmt.Errorf("the dev DNS server at %s does not answer (is tenantkit dev running?): %w", u, err)
+				}
+				return err
+			}
+			return nil
+		}
+	}
+	txt := &cobra.Command{
+		Use:   "txt NAME VALUE",
+		Short: "Make NAME answer TXT queries with VALUE, replacing what it held",
+		Args:  exactArgs(2, "a NAME and a VALUE"),
+		RunE: with(func(ctx context.Context, c *challtestsrv.Client, args []string) error {
+			if err := c.SetTXT(ctx, args[0], args[1]); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "%s. TXT %q\n", strings.TrimSuffix(strings.ToLower(args[0]), "."), args[1])
+			return nil
+		}),
+	}
+	clearCmd := &cobra.Command{
+		Use:   "clear NAME",
+		Short: "Remove NAME's TXT records",
+		Args:  exactArgs(1, "one NAME"),
+		RunE: with(func(ctx context.Context, c *challtestsrv.Client, args []string) error {
+			if err := c.ClearTXT(ctx, args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "%s. TXT cleared\n", strings.TrimSuffix(strings.ToLower(args[0]), "."))
+			return nil
+		}),
+	}
+	cmd.AddCommand(txt, clearCmd)
+	return group(cmd)
+}
+
+// unanswered reports whether err is a server not reached or silent.
+func unanswered(err error) bool {
+	var op *net.OpError
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &op) && op.Op == "dial") || (errors.As(err, &ne) && ne.Timeout())
+}
+
+// devAssetHost is where the demo tenants' logos would be served from: the
+// asset host their branding's asset URLs must be on.
+const devAssetHost = "assets.localhost"

@@ -4,7 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"io"
 	"net"
@@ -12,6 +15,8 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -24,7 +29,9 @@ import (
 	"github.com/tenantkit/tenantkit/examples/orders"
 	"github.com/tenantkit/tenantkit/internal/adminapi"
 	"github.com/tenantkit/tenantkit/internal/catalog"
+	"github.com/tenantkit/tenantkit/internal/challtestsrv"
 	"github.com/tenantkit/tenantkit/internal/contract"
+	"github.com/tenantkit/tenantkit/internal/domains"
 	"github.com/tenantkit/tenantkit/internal/pgcluster"
 	"github.com/tenantkit/tenantkit/internal/problem"
 	"github.com/tenantkit/tenantkit/internal/server"
@@ -66,6 +73,7 @@ func TestDev(t *testing.T) {
 	t.Logf("resume → 200 in %v", latency)
 	w.requireActive(t, "acme", "free")
 
+	shopToken := requireHTTPSWithACustomDomain(t, first)
 	requireReceiptByMail(t, first)
 	requireSuspensionHoldsAReceipt(t, first)
 	requirePlansFlagsSettingsAndRateLimits(t, first, w)
@@ -93,6 +101,7 @@ func TestDev(t *testing.T) {
 	w = whoamiClient{base: second["TENANTKIT_URL"]}
 	w.requireActive(t, "acme", "free")
 	requireAdminList(t, second, 3)
+	requireHTTPSAfterRestart(t, first, second, shopToken)
 	if r := runCLI(t, direct, "tenants", "create", "hooli", "--name", "Hooli"); r.exit != exitOK {
 		t.Fatalf("create hooli: %+v", r)
 	}
@@ -151,14 +160,10 @@ type devProcess struct {
 // and has written its dev.env.
 func startDev(t *testing.T, dir string, args ...string) *devProcess {
 	t.Helper()
-	port, err := pgcluster.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := "127.0.0.1:" + strconv.Itoa(port)
+	addr, tlsAddr := freeAddr(t), freeAddr(t) // not dev's fixed HTTPS port: another dev may hold it
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &devProcess{cancel: cancel, done: make(chan int, 1), stdout: &tenantkittest.SyncBuffer{}, stderr: &tenantkittest.SyncBuffer{}}
-	args = append([]string{"dev", "--data-dir", dir, "--addr", addr}, args...)
+	args = append([]string{"dev", "--data-dir", dir, "--addr", addr, "--tls-addr", tlsAddr}, args...)
 	go func() {
 		d.done <- run(ctx, args, env{stdin: strings.NewReader(""), stdout: d.stdout, stderr: d.stderr, getenv: mapEnv(nil)})
 	}()
@@ -553,7 +558,7 @@ func requireBrandedEmailThroughIntegrations(t *testing.T, vars map[string]string
 			globex = &full
 		}
 	}
-	if globex == nil || globex.From.Name != "Globex" || !strings.Contains(globex.HTML, "https://globex.example/logo.png") ||
+	if globex == nil || globex.From.Name != "Globex" || !strings.Contains(globex.HTML, "https://assets.localhost/globex/logo.png") ||
 		!strings.Contains(globex.HTML, "#1971c2") {
 		t.Fatalf("globex's test email as the mail server got it: %+v (of %d messages)", globex, len(list.Messages))
 	}
@@ -745,6 +750,205 @@ func requireBillingInDev(t *testing.T, vars map[string]string) {
 			if time.Now().After(deadline) {
 				t.Fatalf("after %s acme is %q, want %q", step.typ, status(), step.want)
 			}
+		}
+	}
+}
+
+// requireHTTPSWithACustomDomain walks HTTPS in make dev as the banner shows
+// it, offline: through the dev server, domains add acme shop.acme.test
+// prints the TXT record; dev dns txt sets it in the dev DNS server;
+// domains verify verifies it; then an HTTPS request for shop.acme.test,
+// dialled to the TLS port, gets a certificate the local ACME CA issued on
+// demand, trusted through TENANTKIT_DEV_CA, and is answered by the dev
+// server as acme. A host that is not verified is refused during the
+// handshake; acme.BASE-DOMAIN is served with the dev CA's own
+// certificate. It returns shop.acme.test's verification token.
+func requireHTTPSWithACustomDomain(t *testing.T, vars map[string]string) string {
+	t.Helper()
+	for _, k := range []string{"TENANTKIT_HTTPS_URL", "TENANTKIT_DEV_CA", "TENANTKIT_DEV_DNS", "TENANTKIT_DNS_RESOLVER", "TENANTKIT_BASE_DOMAIN"} {
+		if vars[k] == "" {
+			t.Fatalf("dev.env has no %s: the dev server serves no HTTPS: %v", k, vars)
+		}
+	}
+	viaServer := map[string]string{"TENANTKIT_SERVER": vars["TENANTKIT_URL"], "TENANTKIT_ADMIN_TOKEN": vars["TENANTKIT_ADMIN_TOKEN"]}
+	r := runCLI(t, viaServer, "domains", "add", "acme", "shop.acme.test")
+	record := regexp.MustCompile(`(?m)^(_tenantkit-challenge\.shop\.acme\.test)\. 300 IN TXT "([^"]+)"$`).FindStringSubmatch(r.stdout)
+	if r.exit != exitOK || record == nil {
+		t.Fatalf("domains add acme shop.acme.test: %+v", r)
+	}
+	// The unverified host first: no record, no certificate.
+	roots, addr := devTLS(t, vars)
+	if _, err := handshake(addr, "shop.acme.test", roots); err == nil {
+		t.Fatal("a certificate for shop.acme.test before it was verified")
+	}
+	if r := runCLI(t, vars, "dev", "dns", "txt", record[1], record[2]); r.exit != exitOK {
+		t.Fatalf("dev dns txt: %+v", r)
+	}
+	if r := runCLI(t, viaServer, "domains", "verify", "shop.acme.test"); r.exit != exitOK || !strings.Contains(r.stdout, "verified") {
+		t.Fatalf("domains verify shop.acme.test: %+v", r)
+	}
+
+	start := time.Now()
+	leaf := requireHTTPSWhoami(t, vars, "shop.acme.test", "acme")
+	t.Logf("shop.acme.test: certificate issued and served in %v", time.Since(start))
+	if !slices.Equal(leaf.DNSNames, []string{"shop.acme.test"}) || bytes.Contains(leaf.RawIssuer, []byte("tenantkit dev")) {
+		t.Errorf("shop.acme.test served a certificate for %v issued by %s, want one of its own from the ACME CA", leaf.DNSNames, leaf.Issuer)
+	}
+	// Any page of the host comes from the dev server: the storefront
+	// page, or the example app's answer where there is none.
+	resp, err := devHTTPSClient(t, vars).Get("https://shop.acme.test:" + portOf(t, addr) + "/")
+	if err != nil {
+		t.Fatalf("GET https://shop.acme.test/: %v", err)
+	}
+	resp.Body.Close()
+	if resp.TLS == nil || resp.Header.Get("Content-Type") == "" {
+		t.Errorf("GET https://shop.acme.test/: %s %v", resp.Status, resp.Header)
+	}
+
+	if _, err := handshake(addr, "other.acme.test", roots); err == nil {
+		t.Fatal("a certificate for other.acme.test, which no tenant verified")
+	}
+	base := requireHTTPSWhoami(t, vars, "acme."+vars["TENANTKIT_BASE_DOMAIN"], "acme")
+	if !bytes.Contains(base.RawIssuer, []byte("tenantkit dev CA")) {
+		t.Errorf("acme.%s served a certificate issued by %s, want the dev CA", vars["TENANTKIT_BASE_DOMAIN"], base.Issuer)
+	}
+	return record[2]
+}
+
+// requireHTTPSAfterRestart: a second run keeps the dev CA (its
+// certificate in TENANTKIT_DEV_CA is the same), puts the verified
+// domain's proof record back in the new DNS server, and serves the domain
+// with a certificate from the new ACME CA that the new bundle trusts.
+func requireHTTPSAfterRestart(t *testing.T, first, second map[string]string, token string) {
+	t.Helper()
+	devCA := func(vars map[string]string) []byte {
+		b, err := os.ReadFile(vars["TENANTKIT_DEV_CA"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		block, _ := pem.Decode(b)
+		if block == nil {
+			t.Fatalf("%s holds no certificate", vars["TENANTKIT_DEV_CA"])
+		}
+		return block.Bytes
+	}
+	if first["TENANTKIT_DEV_CA"] != second["TENANTKIT_DEV_CA"] || !bytes.Equal(devCA(first), devCA(second)) {
+		t.Errorf("the dev CA changed across a restart: %s, then %s", first["TENANTKIT_DEV_CA"], second["TENANTKIT_DEV_CA"])
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := (domains.Proof{Resolver: second["TENANTKIT_DNS_RESOLVER"]}).Check(ctx, "shop.acme.test", token); err != nil {
+		t.Errorf("after a restart, shop.acme.test's proof in the dev DNS: %v", err)
+	}
+	requireHTTPSWhoami(t, second, "shop.acme.test", "acme")
+}
+
+// devTLS returns the roots of TENANTKIT_DEV_CA and the TLS address.
+func devTLS(t *testing.T, vars map[string]string) (*x509.CertPool, string) {
+	t.Helper()
+	b, err := os.ReadFile(vars["TENANTKIT_DEV_CA"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(b) {
+		t.Fatalf("%s holds no certificate", vars["TENANTKIT_DEV_CA"])
+	}
+	return roots, hostOf(t, vars["TENANTKIT_HTTPS_URL"])
+}
+
+// devHTTPSClient trusts TENANTKIT_DEV_CA only and dials every host to the
+// dev server's TLS port, as curl --resolve does.
+func devHTTPSClient(t *testing.T, vars map[string]string) *http.Client {
+	t.Helper()
+	roots, addr := devTLS(t, vars)
+	tr := &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: roots},
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, addr)
+		},
+	}
+	t.Cleanup(tr.CloseIdleConnections)
+	// The first request for a custom domain waits for its certificate.
+	return &http.Client{Transport: tr, Timeout: 90 * time.Second}
+}
+
+// requireHTTPSWhoami asks https://host:TLS-PORT/api/whoami which tenant
+// host is, requires slug, and returns the certificate served.
+func requireHTTPSWhoami(t *testing.T, vars map[string]string, host, slug string) *x509.Certificate {
+	t.Helper()
+	_, addr := devTLS(t, vars)
+	resp, err := devHTTPSClient(t, vars).Get("https://" + host + ":" + portOf(t, addr) + "/api/whoami")
+	if err != nil {
+		t.Fatalf("GET https://%s/api/whoami: %v", host, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var who server.Whoami
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &who) != nil || who.Slug != slug {
+		t.Fatalf("GET https://%s/api/whoami: %s %s, want %s", host, resp.Status, body, slug)
+	}
+	return resp.TLS.PeerCertificates[0]
+}
+
+func portOf(t *testing.T, addr string) string {
+	t.Helper()
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return port
+}
+
+// TestDevDNS: tenantkit dev dns sets and clears TXT records in a dev DNS
+// server found through TENANTKIT_DEV_DNS, and fails with one line when
+// that is unset or does not answer.
+func TestDevDNS(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute) // a first run builds it
+	defer cancel()
+	srv, err := challtestsrv.Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	vars := map[string]string{"TENANTKIT_DEV_DNS": srv.ManagementURL()}
+	const name = "_tenantkit-challenge.shop.example.test"
+	r := runCLI(t, vars, "dev", "dns", "txt", "_tenantkit-challenge.Shop.example.test.", "tok-1")
+	if r.exit != exitOK || r.stdout != name+`. TXT "tok-1"`+"\n" {
+		t.Fatalf("dev dns txt: %+v", r)
+	}
+	if got, err := challtestsrv.LookupTXT(ctx, "udp", srv.DNSAddr(), name); err != nil || !slices.Equal(got, []string{"tok-1"}) {
+		t.Fatalf("TXT %s after dev dns txt: %q, %v", name, got, err)
+	}
+	if r := runCLI(t, vars, "dev", "dns", "clear", name); r.exit != exitOK {
+		t.Fatalf("dev dns clear: %+v", r)
+	}
+	if got, err := challtestsrv.LookupTXT(ctx, "tcp", srv.DNSAddr(), name); err != nil || len(got) != 0 {
+		t.Fatalf("TXT %s after dev dns clear: %q, %v", name, got, err)
+	}
+	if r := runCLI(t, nil, "dev", "dns"); r.exit != exitOK || !strings.Contains(r.stdout, "Usage:") {
+		t.Errorf("dev dns: %+v", r)
+	}
+
+	dead := "http://" + freeAddr(t)
+	for _, c := range []struct {
+		vars map[string]string
+		args []string
+		exit int
+		want string
+	}{
+		{nil, []string{"txt", name, "v"}, exitUsage, "tenantkit: TENANTKIT_DEV_DNS is not set: start tenantkit dev, then load its settings: set -a; . .tenantkit/dev/dev.env; set +a"},
+		{map[string]string{"TENANTKIT_DEV_DNS": "localhost:1"}, []string{"clear", name}, exitUsage, `tenantkit: TENANTKIT_DEV_DNS "localhost:1" is not an http(s)://host:port URL`},
+		{map[string]string{"TENANTKIT_DEV_DNS": dead}, []string{"txt", name, "v"}, exitError, "tenantkit: the dev DNS server at " + dead + " does not answer (is tenantkit dev running?)"},
+		{vars, []string{"txt", name}, exitUsage, "tenantkit: tenantkit dev dns txt: want a NAME and a VALUE"},
+		{vars, []string{"txt", "a..test", "v"}, exitError, `tenantkit: challtestsrv: "a..test" is not a DNS name`},
+		{vars, []string{"bogus"}, exitUsage, `tenantkit: unknown command "bogus" for "tenantkit dev dns"`},
+	} {
+		r := runCLI(t, c.vars, append([]string{"dev", "dns"}, c.args...)...)
+		requireOneErrorLine(t, r)
+		if r.exit != c.exit || !strings.HasPrefix(r.stderr, c.want) {
+			t.Errorf("dev dns %s: exit %d, stderr %q; want exit %d and %q", shellJoin(c.args), r.exit, r.stderr, c.exit, c.want)
 		}
 	}
 }

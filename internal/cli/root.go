@@ -144,7 +144,7 @@ func newRoot(e env) *cobra.Command {
 	pf.StringVar(&g.integrations, "integrations", e.getenv("TENANTKIT_INTEGRATIONS"), "the platform's integration defaults, a 0600 JSON file (env TENANTKIT_INTEGRATIONS)")
 	root.AddCommand(newDev(e, g), newServe(e, g), newCatalog(e, g), newTenants(e, g), newClusters(e, g), newMigrate(e, g), newRLS(e, g),
 		newMove(e, g), newMoves(e, g), newJobs(e, g), newLoad(e, g), newPlans(e, g), newFlags(e, g), newSettings(e, g),
-		newIntegrations(e, g), newDomains(e, g), newKeys(e, g), newEmail(e, g), newUsage(e, g), newBilling(e, g), newTop(e, g), newTraffic(e, g), newConfig(e, g), newVersion(e, g))
+		newIntegrations(e, g), newDomains(e, g), newBrandingCmd(e, g), newKeys(e, g), newEmail(e, g), newUsage(e, g), newBilling(e, g), newTop(e, g), newTraffic(e, g), newConfig(e, g), newVersion(e, g))
 	return group(root)
 }
 

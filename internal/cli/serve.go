@@ -147,6 +147,7 @@ func domainFlags(cmd *cobra.Command, o *serveOptions, e env) {
 	cmd.Flags().StringVar(&o.dnsResolver, "dns-resolver", e.getenv("TENANTKIT_DNS_RESOLVER"), "DNS server (host:port) custom domains' TXT proof is looked up at (env TENANTKIT_DNS_RESOLVER; default: the system's)")
 	cmd.Flags().DurationVar(&o.domainRecheck, "domain-recheck", domaincheck.DefaultInterval, "how often a verified custom domain's proof is checked again")
 	cmd.Flags().DurationVar(&o.domainGrace, "domain-grace", domaincheck.DefaultGrace, "how long a custom domain whose proof has gone keeps resolving")
+	cmd.Flags().StringVar(&o.assetHost, "asset-host", e.getenv("TENANTKIT_ASSET_HOST"), "host that serves tenants' logos and favicons (env TENANTKIT_ASSET_HOST): branding's asset URLs must be https on it")
 	cmd.Flags().StringVar(&o.tls.addr, "tls-addr", "", "serve HTTPS here too: the base domain's certificate from --tls-cert, and certificates for verified custom domains ordered on demand from the ACME CA")
 	cmd.Flags().StringVar(&o.tls.httpAddr, "http-redirect-addr", "", "with --tls-addr, answer ACME HTTP-01 challenges here and redirect everything else to HTTPS (port 80 as the CA sees it)")
 	cmd.Flags().StringVar(&o.tls.certFile, "tls-cert", "", "PEM certificate of the base domain and *.BASE-DOMAIN, served without ACME")

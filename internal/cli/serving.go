@@ -68,6 +68,8 @@ type serveOptions struct {
 	// at ("" for the system's); domainRecheck how often a verified domain
 	// is checked again, domainGrace how long one whose proof has gone
 	// keeps resolving.
+	// assetHost is where tenants' branding assets must be.
+	assetHost string
 	// tls is the TLS front's configuration (--tls-addr and the rest).
 	tls                        tlsOptions
 	dnsResolver                string
@@ -222,6 +224,7 @@ func serve(ctx context.Context, o serveOptions) error {
 		Integrations:   o.kitIntegrations(),
 		Jobs:           jobsCfg,
 		Registerer:     metrics,
+		Branding:       tenantkit.BrandingConfig{AssetHost: o.assetHost},
 	})
 	if err != nil {
 		return err
@@ -294,7 +297,8 @@ func serve(ctx context.Context, o serveOptions) error {
 	srv, err := server.New(server.Config{Pool: pool, Kit: kit, AdminToken: o.adminToken, App: app,
 		Migrations: o.migrations, AfterCommitFunc: after, Logger: o.log,
 		Gatherer: metrics, SettingsSchema: o.settingsSchema, Registry: reg, PlanCheck: o.planCheck(), StripeWebhook: webhook,
-		Billing: sessions, BaseDomain: o.baseDomain, DomainProof: o.domainProof().Check, DomainChanged: domainChanged})
+		Billing: sessions, BaseDomain: o.baseDomain, DomainProof: o.domainProof().Check, DomainChanged: domainChanged,
+		AssetHost: o.assetHost})
 	if err != nil {
 		return err
 	}
@@ -445,9 +449,11 @@ func (o serveOptions) tlsFront(ctx context.Context, pool *pgxpool.Pool, after fu
 		return nil, err
 	}
 	cfg := &tlsserve.Config{
-		Storage:         certstore.New(pool, certstore.Options{Logger: o.log}),
-		ListFunc:        store.ServableDomains,
-		RefreshInterval: time.Minute,
+		Storage:  certstore.New(pool, certstore.Options{Logger: o.log}),
+		ListFunc: store.ServableDomains,
+		// Another instance's verify reaches this one within 10 s (a
+		// single indexed query); this instance's own at once (Invalidate).
+		RefreshInterval: 10 * time.Second,
 		DirectoryURL:    o.tls.acmeDirectory,
 		Email:           o.tls.acmeEmail,
 		Logger:          o.log,
@@ -498,7 +504,11 @@ func (o serveOptions) serveTLS(ctx context.Context, g *errgroup.Group, front *tl
 		o.tls.ready(tl.Addr().String())
 	}
 	g.Go(func() error {
-		return serveHTTP(ctx, &http.Server{Handler: h, TLSConfig: front.TLSConfig(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}, tls.NewListener(tl, front.TLSConfig()))
+		// Refused handshakes (unknown names, scanners) are the front's
+		// debug log, not a line each on stderr.
+		errLog := slog.NewLogLogger(o.log.Handler(), slog.LevelDebug)
+		return serveHTTP(ctx, &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: errLog},
+			tls.NewListener(tl, front.TLSConfig()))
 	})
 	if o.tls.httpAddr != "" {
 		hl, err := net.Listen("tcp", o.tls.httpAddr)

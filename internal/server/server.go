@@ -22,6 +22,7 @@ import (
 	"github.com/tenantkit/tenantkit"
 	"github.com/tenantkit/tenantkit/internal/adminapi"
 	"github.com/tenantkit/tenantkit/internal/billing"
+	"github.com/tenantkit/tenantkit/internal/branding"
 	"github.com/tenantkit/tenantkit/internal/bus"
 	"github.com/tenantkit/tenantkit/internal/catalog"
 	"github.com/tenantkit/tenantkit/internal/jobs"
@@ -75,8 +76,11 @@ type Config struct {
 	// BaseDomain, DomainProof and DomainChanged are the admin API's
 	// (adminapi.Config): the platform's own domain, the DNS proof check
 	// of custom domains, and who is told of a domain verified or removed.
-	BaseDomain    string
-	DomainProof   catalog.ProofCheck
+	BaseDomain  string
+	DomainProof catalog.ProofCheck
+	// AssetHost is where tenants' logos, favicons and url() in custom CSS
+	// must be (branding.Policy). Defaults to none.
+	AssetHost     string
 	DomainChanged func(host string)
 }
 
@@ -101,7 +105,8 @@ func New(cfg Config) (*Server, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	store, err := catalog.NewStore(catalog.StoreConfig{Pool: cfg.Pool, AfterCommitFunc: cfg.AfterCommitFunc, PlanCheck: cfg.PlanCheck})
+	store, err := catalog.NewStore(catalog.StoreConfig{Pool: cfg.Pool, AfterCommitFunc: cfg.AfterCommitFunc, PlanCheck: cfg.PlanCheck,
+		BrandingPolicy: branding.Policy{AssetHost: cfg.AssetHost}})
 	if err != nil {
 		return nil, err
 	}

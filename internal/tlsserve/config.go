@@ -129,7 +129,9 @@ func (c *Config) validate() error {
 		return errors.New("tlsserve: Config.BaseDomain needs StaticCert or StaticCertFile and StaticKeyFile")
 	}
 	if c.BaseDomain != "" {
-		if _, err := normalize(c.BaseDomain); err != nil {
+		// A single label (localhost) is a base domain too: the names it
+		// serves, one label below, are host names.
+		if _, err := normalize("tenant." + c.BaseDomain); err != nil {
 			return fmt.Errorf("tlsserve: Config.BaseDomain %q: %w", c.BaseDomain, err)
 		}
 	}

@@ -82,7 +82,7 @@ func New(ctx context.Context, config *Config) (*Front, error) {
 	}
 	f.closed, f.close = context.WithCancel(context.Background())
 	if cfg.BaseDomain != "" {
-		f.base, _ = normalize(cfg.BaseDomain)
+		f.base = strings.TrimSuffix(strings.ToLower(cfg.BaseDomain), ".")
 		static, err := cfg.loadStatic(f.base)
 		if err != nil {
 			return nil, err

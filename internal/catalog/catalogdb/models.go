@@ -85,16 +85,23 @@ type TenantkitBillingUsageReport struct {
 }
 
 type TenantkitBranding struct {
-	TenantID     uuid.UUID `json:"tenant_id"`
-	DisplayName  string    `json:"display_name"`
-	LogoURL      string    `json:"logo_url"`
-	PrimaryColor string    `json:"primary_color"`
-	AccentColor  string    `json:"accent_color"`
-	SupportEmail string    `json:"support_email"`
-	UpdatedAt    time.Time `json:"updated_at"`
-	FromName     string    `json:"from_name"`
-	FromEmail    string    `json:"from_email"`
-	SupportURL   string    `json:"support_url"`
+	TenantID       uuid.UUID `json:"tenant_id"`
+	DisplayName    string    `json:"display_name"`
+	LogoURL        string    `json:"logo_url"`
+	PrimaryColor   string    `json:"primary_color"`
+	AccentColor    string    `json:"accent_color"`
+	SupportEmail   string    `json:"support_email"`
+	UpdatedAt      time.Time `json:"updated_at"`
+	FromName       string    `json:"from_name"`
+	FromEmail      string    `json:"from_email"`
+	SupportURL     string    `json:"support_url"`
+	FaviconUrl     string    `json:"favicon_url"`
+	SecondaryColor string    `json:"secondary_color"`
+	FontFamily     string    `json:"font_family"`
+	CustomCss      string    `json:"custom_css"`
+	TermsUrl       string    `json:"terms_url"`
+	PrivacyUrl     string    `json:"privacy_url"`
+	Version        int64     `json:"version"`
 }
 
 type TenantkitCertLock struct {

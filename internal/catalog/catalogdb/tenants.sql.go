@@ -146,6 +146,35 @@ func (q *Queries) DomainsToRecheck(ctx context.Context, arg DomainsToRecheckPara
 	return items, nil
 }
 
+const getBranding = `-- name: GetBranding :one
+SELECT tenant_id, display_name, logo_url, primary_color, accent_color, support_email, updated_at, from_name, from_email, support_url, favicon_url, secondary_color, font_family, custom_css, terms_url, privacy_url, version FROM tenantkit.branding WHERE tenant_id = $1
+`
+
+func (q *Queries) GetBranding(ctx context.Context, tenantID uuid.UUID) (TenantkitBranding, error) {
+	row := q.db.QueryRow(ctx, getBranding, tenantID)
+	var i TenantkitBranding
+	err := row.Scan(
+		&i.TenantID,
+		&i.DisplayName,
+		&i.LogoURL,
+		&i.PrimaryColor,
+		&i.AccentColor,
+		&i.SupportEmail,
+		&i.UpdatedAt,
+		&i.FromName,
+		&i.FromEmail,
+		&i.SupportURL,
+		&i.FaviconUrl,
+		&i.SecondaryColor,
+		&i.FontFamily,
+		&i.CustomCss,
+		&i.TermsUrl,
+		&i.PrivacyUrl,
+		&i.Version,
+	)
+	return i, err
+}
+
 const getDomain = `-- name: GetDomain :one
 SELECT host, tenant_id, verification_token, verified_at, created_at, status, checked_at, check_error, lapsed_at, grace_until, ssl_status, ssl_error, ssl_expires_at FROM tenantkit.domains WHERE host = $1
 `
@@ -671,27 +700,39 @@ func (q *Queries) UpdateTenant(ctx context.Context, arg UpdateTenantParams) (Ten
 
 const upsertBranding = `-- name: UpsertBranding :one
 INSERT INTO tenantkit.branding (tenant_id, display_name, logo_url, primary_color, accent_color, support_email,
-    from_name, from_email, support_url)
+    from_name, from_email, support_url, favicon_url, secondary_color, font_family, custom_css, terms_url, privacy_url)
 VALUES ($1, $2, $3, $4, $5, $6,
-    $7, $8, $9)
+    $7, $8, $9, $10, $11, $12, $13, $14, $15)
 ON CONFLICT (tenant_id) DO UPDATE
 SET display_name = EXCLUDED.display_name, logo_url = EXCLUDED.logo_url,
     primary_color = EXCLUDED.primary_color, accent_color = EXCLUDED.accent_color,
     support_email = EXCLUDED.support_email, from_name = EXCLUDED.from_name,
-    from_email = EXCLUDED.from_email, support_url = EXCLUDED.support_url, updated_at = now()
-RETURNING tenant_id, display_name, logo_url, primary_color, accent_color, support_email, updated_at, from_name, from_email, support_url
+    from_email = EXCLUDED.from_email, support_url = EXCLUDED.support_url,
+    favicon_url = EXCLUDED.favicon_url, secondary_color = EXCLUDED.secondary_color,
+    font_family = EXCLUDED.font_family, custom_css = EXCLUDED.custom_css,
+    terms_url = EXCLUDED.terms_url, privacy_url = EXCLUDED.privacy_url,
+    version = tenantkit.branding.version + 1, updated_at = now()
+WHERE $16::bigint IS NULL OR tenantkit.branding.version = $16::bigint
+RETURNING tenant_id, display_name, logo_url, primary_color, accent_color, support_email, updated_at, from_name, from_email, support_url, favicon_url, secondary_color, font_family, custom_css, terms_url, privacy_url, version
 `
 
 type UpsertBrandingParams struct {
-	TenantID     uuid.UUID `json:"tenant_id"`
-	DisplayName  string    `json:"display_name"`
-	LogoURL      string    `json:"logo_url"`
-	PrimaryColor string    `json:"primary_color"`
-	AccentColor  string    `json:"accent_color"`
-	SupportEmail string    `json:"support_email"`
-	FromName     string    `json:"from_name"`
-	FromEmail    string    `json:"from_email"`
-	SupportURL   string    `json:"support_url"`
+	TenantID       uuid.UUID   `json:"tenant_id"`
+	DisplayName    string      `json:"display_name"`
+	LogoURL        string      `json:"logo_url"`
+	PrimaryColor   string      `json:"primary_color"`
+	AccentColor    string      `json:"accent_color"`
+	SupportEmail   string      `json:"support_email"`
+	FromName       string      `json:"from_name"`
+	FromEmail      string      `json:"from_email"`
+	SupportURL     string      `json:"support_url"`
+	FaviconUrl     string      `json:"favicon_url"`
+	SecondaryColor string      `json:"secondary_color"`
+	FontFamily     string      `json:"font_family"`
+	CustomCss      string      `json:"custom_css"`
+	TermsUrl       string      `json:"terms_url"`
+	PrivacyUrl     string      `json:"privacy_url"`
+	IfVersion      pgtype.Int8 `json:"if_version"`
 }
 
 func (q *Queries) UpsertBranding(ctx context.Context, arg UpsertBrandingParams) (TenantkitBranding, error) {
@@ -705,6 +746,13 @@ func (q *Queries) UpsertBranding(ctx context.Context, arg UpsertBrandingParams) 
 		arg.FromName,
 		arg.FromEmail,
 		arg.SupportURL,
+		arg.FaviconUrl,
+		arg.SecondaryColor,
+		arg.FontFamily,
+		arg.CustomCss,
+		arg.TermsUrl,
+		arg.PrivacyUrl,
+		arg.IfVersion,
 	)
 	var i TenantkitBranding
 	err := row.Scan(
@@ -718,6 +766,13 @@ func (q *Queries) UpsertBranding(ctx context.Context, arg UpsertBrandingParams) 
 		&i.FromName,
 		&i.FromEmail,
 		&i.SupportURL,
+		&i.FaviconUrl,
+		&i.SecondaryColor,
+		&i.FontFamily,
+		&i.CustomCss,
+		&i.TermsUrl,
+		&i.PrivacyUrl,
+		&i.Version,
 	)
 	return i, err
 }

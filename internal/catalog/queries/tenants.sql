@@ -99,15 +99,23 @@ SELECT * FROM tenantkit.domains WHERE host = @host;
 
 -- name: UpsertBranding :one
 INSERT INTO tenantkit.branding (tenant_id, display_name, logo_url, primary_color, accent_color, support_email,
-    from_name, from_email, support_url)
+    from_name, from_email, support_url, favicon_url, secondary_color, font_family, custom_css, terms_url, privacy_url)
 VALUES (@tenant_id, @display_name, @logo_url, @primary_color, @accent_color, @support_email,
-    @from_name, @from_email, @support_url)
+    @from_name, @from_email, @support_url, @favicon_url, @secondary_color, @font_family, @custom_css, @terms_url, @privacy_url)
 ON CONFLICT (tenant_id) DO UPDATE
 SET display_name = EXCLUDED.display_name, logo_url = EXCLUDED.logo_url,
     primary_color = EXCLUDED.primary_color, accent_color = EXCLUDED.accent_color,
     support_email = EXCLUDED.support_email, from_name = EXCLUDED.from_name,
-    from_email = EXCLUDED.from_email, support_url = EXCLUDED.support_url, updated_at = now()
+    from_email = EXCLUDED.from_email, support_url = EXCLUDED.support_url,
+    favicon_url = EXCLUDED.favicon_url, secondary_color = EXCLUDED.secondary_color,
+    font_family = EXCLUDED.font_family, custom_css = EXCLUDED.custom_css,
+    terms_url = EXCLUDED.terms_url, privacy_url = EXCLUDED.privacy_url,
+    version = tenantkit.branding.version + 1, updated_at = now()
+WHERE sqlc.narg(if_version)::bigint IS NULL OR tenantkit.branding.version = sqlc.narg(if_version)::bigint
 RETURNING *;
+
+-- name: GetBranding :one
+SELECT * FROM tenantkit.branding WHERE tenant_id = @tenant_id;
 
 -- name: SetTenantFeature :exec
 INSERT INTO tenantkit.tenant_features (tenant_id, feature, enabled)
