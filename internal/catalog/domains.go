@@ -263,3 +263,10 @@ func (s *Store) SetDomainSSL(ctx context.Context, host, status, errMsg string, e
 func (s *Store) ServableDomains(ctx context.Context) ([]string, error) {
 	return s.q.ServableDomains(ctx)
 }
+
+// ExpireDomainCertificates marks expired the certificates of domains
+// whose expiry has passed without a renewal being recorded, and returns
+// their hosts.
+func (s *Store) ExpireDomainCertificates(ctx context.Context) ([]string, error) {
+	return s.q.ExpireDomainCertificates(ctx)
+}

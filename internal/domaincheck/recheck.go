@@ -66,6 +66,15 @@ func (w *Worker) Work(ctx context.Context, _ *river.Job[Args]) error {
 	if grace <= 0 {
 		grace = DefaultGrace
 	}
+	// A certificate past its expiry that no renewal replaced shows as
+	// expired (serve records each certificate it obtains or loads).
+	expired, err := w.Store.ExpireDomainCertificates(ctx)
+	if err != nil {
+		return err
+	}
+	if w.Logger != nil && len(expired) > 0 {
+		w.Logger.WarnContext(ctx, "custom domains' certificates expired without renewal", "hosts", expired)
+	}
 	before := time.Now().Add(-w.interval() / 2)
 	var total catalog.RecheckResult
 	for range 1000 { // at most 100 000 domains a run; the next run goes on

@@ -73,4 +73,21 @@ func TestWorkerLapsesADomainWhoseRecordHasGone(t *testing.T) {
 	if d, _ := store.GetDomain(ctx, "kept.acme.test"); d.Status != catalog.DomainVerified {
 		t.Fatalf("kept.acme.test after the re-check: %+v", d)
 	}
+
+	// A certificate recorded active whose expiry has passed shows expired.
+	past, future := time.Now().Add(-time.Minute), time.Now().Add(time.Hour)
+	if err := store.SetDomainSSL(ctx, "kept.acme.test", catalog.SSLActive, "", &past); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.SetDomainSSL(ctx, "gone.acme.test", catalog.SSLActive, "", &future); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Work(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	for host, want := range map[string]string{"kept.acme.test": catalog.SSLExpired, "gone.acme.test": catalog.SSLActive} {
+		if d, _ := store.GetDomain(ctx, host); d.SslStatus != want {
+			t.Fatalf("%s: ssl_status %s, want %s", host, d.SslStatus, want)
+		}
+	}
 }

@@ -146,6 +146,32 @@ func (q *Queries) DomainsToRecheck(ctx context.Context, arg DomainsToRecheckPara
 	return items, nil
 }
 
+const expireDomainCertificates = `-- name: ExpireDomainCertificates :many
+UPDATE tenantkit.domains SET ssl_status = 'expired'
+WHERE ssl_status = 'active' AND ssl_expires_at <= now()
+RETURNING host
+`
+
+func (q *Queries) ExpireDomainCertificates(ctx context.Context) ([]string, error) {
+	rows, err := q.db.Query(ctx, expireDomainCertificates)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []string
+	for rows.Next() {
+		var host string
+		if err := rows.Scan(&host); err != nil {
+			return nil, err
+		}
+		items = append(items, host)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const getBranding = `-- name: GetBranding :one
 SELECT tenant_id, display_name, logo_url, primary_color, accent_color, support_email, updated_at, from_name, from_email, support_url, favicon_url, secondary_color, font_family, custom_css, terms_url, privacy_url, version FROM tenantkit.branding WHERE tenant_id = $1
 `

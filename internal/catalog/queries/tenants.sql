@@ -130,3 +130,8 @@ ON CONFLICT (plan, name) DO UPDATE SET value = EXCLUDED.value;
 -- name: SetPlanFeature :exec
 INSERT INTO tenantkit.plan_features (plan, feature) VALUES (@plan, @feature)
 ON CONFLICT DO NOTHING;
+
+-- name: ExpireDomainCertificates :many
+UPDATE tenantkit.domains SET ssl_status = 'expired'
+WHERE ssl_status = 'active' AND ssl_expires_at <= now()
+RETURNING host;
