@@ -54,3 +54,30 @@ func (c *Client) SetBranding(ctx context.Context, ref string, b Branding, ifVers
 	var out Branding
 	return out, c.send(ctx, r, &out)
 }
+
+// UploadLogo stores data, an image of contentType (image/png, image/jpeg
+// or image/webp; at most 1 MiB), as the tenant's logo and returns the
+// branding, whose LogoURL now points at it on the platform's asset host.
+// Bytes that are not an image of that type are refused with 422
+// invalid-image (415 for a type not taken); a tenant without storage, and
+// no platform default, with 409 no-storage; a server without an asset
+// host with 501.
+func (c *Client) UploadLogo(ctx context.Context, ref, contentType string, data []byte) (Branding, error) {
+	return c.uploadAsset(ctx, ref, "logo", contentType, data)
+}
+
+// UploadFavicon is UploadLogo for the favicon, which may also be an ICO
+// (image/x-icon or image/vnd.microsoft.icon).
+func (c *Client) UploadFavicon(ctx context.Context, ref, contentType string, data []byte) (Branding, error) {
+	return c.uploadAsset(ctx, ref, "favicon", contentType, data)
+}
+
+func (c *Client) uploadAsset(ctx context.Context, ref, asset, contentType string, data []byte) (Branding, error) {
+	if data == nil {
+		data = []byte{}
+	}
+	r := request{method: http.MethodPut, path: tenantPath(ref) + "/branding/" + asset, body: data,
+		header: http.Header{"Content-Type": {contentType}}}
+	var out Branding
+	return out, c.send(ctx, r, &out)
+}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/tenantkit/tenantkit/api"
 	"github.com/tenantkit/tenantkit/internal/billing"
+	"github.com/tenantkit/tenantkit/internal/brandasset"
 	"github.com/tenantkit/tenantkit/internal/catalog"
 	"github.com/tenantkit/tenantkit/internal/domains"
 	"github.com/tenantkit/tenantkit/internal/placement"
@@ -73,6 +74,7 @@ type API struct {
 	store    *catalog.Store
 	prov     *placement.Provisioner
 	registry *registry.Registry
+	assets   *brandasset.Assets
 	jobs     *river.Client[pgx.Tx]
 	billing  BillingSessions
 	schema   *settings.Schema
@@ -97,6 +99,7 @@ func New(cfg Config) (*API, error) {
 	if len(cfg.Token) < 16 {
 		return nil, errors.New("adminapi: Config.Token must be at least 16 characters")
 	}
+	var err error
 	a := &API{store: cfg.Store, prov: cfg.Provisioner, registry: cfg.Registry, jobs: cfg.Jobs, billing: cfg.Billing, schema: cfg.SettingsSchema, token: []byte(cfg.Token), ready: cfg.ReadyFunc, log: cfg.Logger, mux: http.NewServeMux()}
 	if a.log == nil {
 		a.log = slog.Default()
@@ -104,6 +107,9 @@ func New(cfg Config) (*API, error) {
 	a.baseDomain, a.proof, a.domainChanged = cfg.BaseDomain, cfg.Proof, cfg.DomainChanged
 	if a.proof == nil {
 		a.proof = domains.Proof{}.Check
+	}
+	if a.assets, err = brandasset.New(brandasset.Config{Store: cfg.Store, Registry: cfg.Registry, Logger: a.log}); err != nil {
+		return nil, err
 	}
 	a.routes()
 	return a, nil
@@ -150,6 +156,8 @@ func (a *API) table() []route {
 		{path: "/api/v1/tenants/{ref}/resume", methods: map[string]http.HandlerFunc{"POST": a.resumeTenant}},
 		{path: "/api/v1/tenants/{ref}/domains", methods: map[string]http.HandlerFunc{"POST": a.addDomain, "GET": a.listDomains}},
 		{path: "/api/v1/tenants/{ref}/branding", methods: map[string]http.HandlerFunc{"GET": a.getBranding, "PUT": a.putBranding}},
+		{path: "/api/v1/tenants/{ref}/branding/logo", methods: map[string]http.HandlerFunc{"PUT": a.uploadAsset(brandasset.Logo)}},
+		{path: "/api/v1/tenants/{ref}/branding/favicon", methods: map[string]http.HandlerFunc{"PUT": a.uploadAsset(brandasset.Favicon)}},
 		{path: "/api/v1/domains/{host}", methods: map[string]http.HandlerFunc{"GET": a.getDomain, "DELETE": a.removeDomain}},
 		{path: "/api/v1/domains/{host}/verify", methods: map[string]http.HandlerFunc{"POST": a.verifyDomain}},
 		{path: "/api/v1/tenants/{ref}/placement", methods: map[string]http.HandlerFunc{"GET": a.getPlacement, "POST": a.placeTenant}},
@@ -617,6 +625,9 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 // ProblemFor maps a catalog error to its problem. Errors that are not the
 // client's become a 500 that shows nothing of the cause.
 func ProblemFor(err error) *problem.Problem {
+	if p, ok := assetProblem(err); ok {
+		return p
+	}
 	if p, ok := integrationProblem(err); ok {
 		return p
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tenantkit/tenantkit/internal/adminapi"
+	"github.com/tenantkit/tenantkit/internal/branding"
 	"github.com/tenantkit/tenantkit/internal/catalog"
 	"github.com/tenantkit/tenantkit/internal/contract"
 	"github.com/tenantkit/tenantkit/internal/dnstest"
@@ -44,6 +45,12 @@ type bundle struct {
 // adjust the API's Config.
 func setup(t *testing.T, opts ...func(*adminapi.Config)) *bundle {
 	t.Helper()
+	return setupPolicy(t, branding.Policy{}, opts...)
+}
+
+// setupPolicy is setup with the catalog's branding policy p.
+func setupPolicy(t *testing.T, p branding.Policy, opts ...func(*adminapi.Config)) *bundle {
+	t.Helper()
 	db := tenantkittest.NewCatalog(t)
 	cfg, err := pgxpool.ParseConfig(db.OwnerDSN())
 	if err != nil {
@@ -56,7 +63,7 @@ func setup(t *testing.T, opts ...func(*adminapi.Config)) *bundle {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	store, err := catalog.NewStore(catalog.StoreConfig{Pool: pool})
+	store, err := catalog.NewStore(catalog.StoreConfig{Pool: pool, BrandingPolicy: p})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,22 +3,20 @@ package challtestsrv
 import (
 	"context"
 	"crypto/rand"
-	"debug/buildinfo"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/tenantkit/tenantkit/internal/gotool"
 )
 
 // Module, Package and Version are the pebble-challtestsrv that Ensure
@@ -33,61 +31,10 @@ const (
 // ports; it starts in well under a second.
 const readyTimeout = 10 * time.Second
 
-var (
-	ensureMu  sync.Mutex
-	ensuredAt string // the binary found good once: later calls skip the check
-)
-
-// Ensure returns the pebble-challtestsrv binary, installing it with go
-// install (under a file lock, so parallel test processes build it once)
-// when it is missing or another version.
+// Ensure returns the pebble-challtestsrv binary, installing it with go install
+// (internal/gotool) when it is missing or another version.
 func Ensure(ctx context.Context) (binPath string, err error) {
-	ensureMu.Lock()
-	defer ensureMu.Unlock()
-	if ensuredAt != "" {
-		return ensuredAt, nil
-	}
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return "", fmt.Errorf("challtestsrv: %w", err)
-	}
-	cache := filepath.Join(home, ".cache", "tenantkit")
-	dir := filepath.Join(cache, "bin")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", fmt.Errorf("challtestsrv: %w", err)
-	}
-	// scripts/deps.sh takes the same lock around its go install.
-	lock, err := os.OpenFile(filepath.Join(cache, "pebble-challtestsrv.lock"), os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return "", fmt.Errorf("challtestsrv: %w", err)
-	}
-	defer lock.Close() // releases the lock
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		return "", fmt.Errorf("challtestsrv: lock: %w", err)
-	}
-	bin := filepath.Join(dir, "pebble-challtestsrv")
-	if !versionOK(bin) {
-		cmd := exec.CommandContext(ctx, "go", "install", Package+"@"+Version)
-		cmd.Dir = os.TempDir() // outside any module: go install pkg@version ignores it anyway
-		cmd.Env = append(os.Environ(), "GOBIN="+dir)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return "", fmt.Errorf("challtestsrv: go install %s@%s: %w\n%s", Package, Version, err, out)
-		}
-		if !versionOK(bin) {
-			return "", fmt.Errorf("challtestsrv: go install %s@%s did not leave that version at %s", Package, Version, bin)
-		}
-	}
-	ensuredAt = bin
-	return bin, nil
-}
-
-// versionOK reads the binary's build info, what go version -m prints
-// (scripts/deps.sh checks with that), without running it and without
-// needing a Go toolchain: `tenantkit dev` may run where only the installed
-// binary is.
-func versionOK(bin string) bool {
-	info, err := buildinfo.ReadFile(bin)
-	return err == nil && info.Path == Package && info.Main.Path == Module && info.Main.Version == Version
+	return gotool.Ensure(ctx, gotool.Tool{Name: "pebble-challtestsrv", Module: Module, Package: Package, Version: Version})
 }
 
 // Server is a running pebble-challtestsrv serving DNS and its management

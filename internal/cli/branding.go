@@ -3,15 +3,20 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"mime"
+	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"github.com/tenantkit/tenantkit/client"
+	"github.com/tenantkit/tenantkit/internal/brandasset"
 	"github.com/tenantkit/tenantkit/internal/catalog"
 )
 
@@ -136,8 +141,84 @@ func newBrandingCmd(e env, g *globals) *cobra.Command {
 		}
 		return printBranding(e.stdout, g.output, out)
 	})
-	cmd.AddCommand(get, set)
+	cmd.AddCommand(get, set, newBrandingUploadCmd(e, g))
 	return group(cmd)
+}
+
+// brandingUploader uploads a logo or favicon. Only a server can: it holds
+// the asset host and the tenants' storage.
+type brandingUploader interface {
+	UploadBrandAsset(ctx context.Context, ref, asset, contentType string, data []byte) (catalog.Branding, error)
+}
+
+var _ brandingUploader = apiOps{}
+
+func (a apiOps) UploadBrandAsset(ctx context.Context, ref, asset, contentType string, data []byte) (catalog.Branding, error) {
+	if asset == brandasset.Favicon {
+		return conv[catalog.Branding](a.c.UploadFavicon(ctx, ref, contentType, data))
+	}
+	return conv[catalog.Branding](a.c.UploadLogo(ctx, ref, contentType, data))
+}
+
+func newBrandingUploadCmd(e env, g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "upload SLUG logo|favicon FILE",
+		Short: "Upload a tenant's logo or favicon (PNG, JPEG, WebP; ICO for a favicon; at most 1 MiB) through a server",
+		Long: "Send the image to the server, which checks its bytes, stores it in the tenant's storage (or the\n" +
+			"platform's default) and points the branding's logo_url or favicon_url at it on the asset host.",
+		Args: exactArgs(3, "a tenant SLUG, logo or favicon, and an image FILE"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			asset := args[1]
+			if asset != brandasset.Logo && asset != brandasset.Favicon {
+				return usageError{fmt.Errorf("upload logo or favicon, not %q", asset)}
+			}
+			if g.server == "" {
+				return usageError{errors.New("branding upload goes through a server (it holds the asset host and the tenants' storage): give --server and --token")}
+			}
+			data, err := readImage(args[2])
+			if err != nil {
+				return err
+			}
+			ops, done, err := connectAs[brandingUploader](cmd.Context(), g)
+			if err != nil {
+				return err
+			}
+			defer done()
+			out, err := ops.UploadBrandAsset(cmd.Context(), args[0], asset, imageType(args[2], data), data)
+			if err != nil {
+				return err
+			}
+			return printBranding(e.stdout, g.output, out)
+		},
+	}
+}
+
+func readImage(name string) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, brandasset.MaxBytes+1))
+	if err != nil {
+		return nil, usageError{err}
+	}
+	if len(data) > brandasset.MaxBytes {
+		return nil, usageError{fmt.Errorf("%s is over 1 MiB", name)}
+	}
+	return data, nil
+}
+
+// imageType is the type data's bytes show when they are an image, else
+// the one its name's extension gives: the server judges either.
+func imageType(name string, data []byte) string {
+	if t, _, _ := strings.Cut(http.DetectContentType(data), ";"); strings.HasPrefix(t, "image/") {
+		return t
+	}
+	if t := mime.TypeByExtension(filepath.Ext(name)); t != "" {
+		return t
+	}
+	return "application/octet-stream"
 }
 
 func printBranding(w io.Writer, format string, b catalog.Branding) error {

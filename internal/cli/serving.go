@@ -507,7 +507,7 @@ func (o serveOptions) serveTLS(ctx context.Context, g *errgroup.Group, front *tl
 		// Refused handshakes (unknown names, scanners) are the front's
 		// debug log, not a line each on stderr.
 		errLog := slog.NewLogLogger(o.log.Handler(), slog.LevelDebug)
-		return serveHTTP(ctx, &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: errLog},
+		return server.ServeHTTP(ctx, &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: errLog},
 			tls.NewListener(tl, front.TLSConfig()))
 	})
 	if o.tls.httpAddr != "" {
@@ -516,31 +516,12 @@ func (o serveOptions) serveTLS(ctx context.Context, g *errgroup.Group, front *tl
 			return fmt.Errorf("listen on %s: %w", o.tls.httpAddr, err)
 		}
 		g.Go(func() error {
-			return serveHTTP(ctx, &http.Server{Handler: front.HTTPHandler(nil), ReadHeaderTimeout: 10 * time.Second}, hl)
+			return server.ServeHTTP(ctx, &http.Server{Handler: front.HTTPHandler(nil), ReadHeaderTimeout: 10 * time.Second}, hl)
 		})
 	}
 	return nil
 }
 
-// serveHTTP serves srv on l until ctx is done, then shuts it down.
-func serveHTTP(ctx context.Context, srv *http.Server, l net.Listener) error {
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(l) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdown); err != nil {
-		return err
-	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
-}
 
 // tlsOptions configure the TLS front.
 type tlsOptions struct {

@@ -46,6 +46,14 @@ type Contract struct {
 	seen map[string]int // answers validated, by operationId
 }
 
+// The image uploads' bodies are bytes: validated as strings, as
+// application/octet-stream is.
+func init() {
+	for _, t := range []string{"image/png", "image/jpeg", "image/webp", "image/x-icon", "image/vnd.microsoft.icon"} {
+		openapi3filter.RegisterBodyDecoder(t, openapi3filter.FileBodyDecoder)
+	}
+}
+
 // Load parses and validates the document (OpenAPI 3.1 with JSON Schema
 // 2020-12) and builds its router.
 func Load(doc []byte) (*Contract, error) {

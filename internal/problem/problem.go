@@ -78,6 +78,12 @@ const (
 	DomainProofMissing = "domain-proof-missing"
 	// DNSUnavailable answers a verify the resolver did not answer.
 	DNSUnavailable = "dns-unavailable"
+	// InvalidImage refuses an uploaded logo or favicon whose bytes are not
+	// an image of the type it was sent as.
+	InvalidImage = "invalid-image"
+	// NoStorage refuses an upload for a tenant with no storage of its own
+	// and no platform default.
+	NoStorage = "no-storage"
 )
 
 // FieldError names one invalid field: by name with a message (problems of

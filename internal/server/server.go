@@ -22,6 +22,7 @@ import (
 	"github.com/tenantkit/tenantkit"
 	"github.com/tenantkit/tenantkit/internal/adminapi"
 	"github.com/tenantkit/tenantkit/internal/billing"
+	"github.com/tenantkit/tenantkit/internal/brandasset"
 	"github.com/tenantkit/tenantkit/internal/branding"
 	"github.com/tenantkit/tenantkit/internal/bus"
 	"github.com/tenantkit/tenantkit/internal/catalog"
@@ -79,7 +80,10 @@ type Config struct {
 	BaseDomain  string
 	DomainProof catalog.ProofCheck
 	// AssetHost is where tenants' logos, favicons and url() in custom CSS
-	// must be (branding.Policy). Defaults to none.
+	// must be (branding.Policy). Requests whose Host is it are served the
+	// logos and favicons uploaded through the admin API, from the
+	// tenants' storage (Registry), at /t/{tenant-id}/{logo|favicon}, and
+	// nothing else. Defaults to none.
 	AssetHost     string
 	DomainChanged func(host string)
 }
@@ -159,7 +163,17 @@ func New(cfg Config) (*Server, error) {
 	// a cross-site form's too: the UI's writes (retry, cancel, delete,
 	// pause) are taken from its own pages only.
 	ui := api.AuthenticatedBrowser(http.NewCrossOriginProtection().Handler(jobsUI))
+	assets, err := brandasset.New(brandasset.Config{Store: store, Registry: cfg.Registry, Logger: log})
+	if err != nil {
+		return nil, err
+	}
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The asset host serves the assets only: no admin route, no
+		// tenant's application, ever shares its origin with them.
+		if isHost(r.Host, cfg.AssetHost) {
+			assets.ServeHTTP(w, r)
+			return
+		}
 		if metrics != nil && r.URL.Path == "/metrics" {
 			metrics.ServeHTTP(w, r)
 			return
@@ -181,6 +195,22 @@ func New(cfg Config) (*Server, error) {
 	return &Server{handler: h, jobsUI: jobsUI, log: log}, nil
 }
 
+// isHost reports whether a request's Host is host; without a port in
+// host, any port matches.
+func isHost(reqHost, host string) bool {
+	if host == "" {
+		return false
+	}
+	if strings.EqualFold(reqHost, host) {
+		return true
+	}
+	if _, _, err := net.SplitHostPort(host); err == nil {
+		return false
+	}
+	h, _, err := net.SplitHostPort(reqHost)
+	return err == nil && strings.EqualFold(h, host)
+}
+
 // Handler is the server's whole handler.
 func (s *Server) Handler() http.Handler { return s.handler }
 
@@ -199,7 +229,12 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	if err := s.Start(ctx); err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	return ServeHTTP(ctx, &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}, l)
+}
+
+// ServeHTTP serves srv on l until ctx is done, then shuts it down
+// gracefully (10 s for requests in flight).
+func ServeHTTP(ctx context.Context, srv *http.Server, l net.Listener) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
 	select {

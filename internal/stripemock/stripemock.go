@@ -29,20 +29,17 @@ package stripemock
 
 import (
 	"context"
-	"debug/buildinfo"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
+	"github.com/tenantkit/tenantkit/internal/gotool"
 	"github.com/tenantkit/tenantkit/internal/pgcluster"
 )
 
@@ -62,61 +59,10 @@ const TestKey = "sk_test_123"
 // seconds on a busy machine.
 const readyTimeout = 15 * time.Second
 
-var (
-	ensureMu  sync.Mutex
-	ensuredAt string // the binary found good once: later calls skip the check
-)
-
 // Ensure returns the stripe-mock binary, installing it with go install
-// (under a file lock, so parallel test processes build it once) when it is
-// missing or another version.
+// (internal/gotool) when it is missing or another version.
 func Ensure(ctx context.Context) (binPath string, err error) {
-	ensureMu.Lock()
-	defer ensureMu.Unlock()
-	if ensuredAt != "" {
-		return ensuredAt, nil
-	}
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return "", fmt.Errorf("stripemock: %w", err)
-	}
-	cache := filepath.Join(home, ".cache", "tenantkit")
-	dir := filepath.Join(cache, "bin")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", fmt.Errorf("stripemock: %w", err)
-	}
-	// scripts/deps.sh takes the same lock around its go install.
-	lock, err := os.OpenFile(filepath.Join(cache, "stripe-mock.lock"), os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return "", fmt.Errorf("stripemock: %w", err)
-	}
-	defer lock.Close() // releases the lock
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		return "", fmt.Errorf("stripemock: lock: %w", err)
-	}
-	bin := filepath.Join(dir, "stripe-mock")
-	if !versionOK(bin) {
-		cmd := exec.CommandContext(ctx, "go", "install", Module+"@"+Version)
-		cmd.Dir = os.TempDir() // outside any module: go install pkg@version ignores it anyway
-		cmd.Env = append(os.Environ(), "GOBIN="+dir)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return "", fmt.Errorf("stripemock: go install %s@%s: %w\n%s", Module, Version, err, out)
-		}
-		if !versionOK(bin) {
-			return "", fmt.Errorf("stripemock: go install %s@%s did not leave that version at %s", Module, Version, bin)
-		}
-	}
-	ensuredAt = bin
-	return bin, nil
-}
-
-// versionOK reads the binary's build info, what go version -m prints
-// (scripts/deps.sh checks with that), without running it and without
-// needing a Go toolchain: `tenantkit dev` may run where only the installed
-// binary is.
-func versionOK(bin string) bool {
-	info, err := buildinfo.ReadFile(bin)
-	return err == nil && info.Main.Path == Module && info.Main.Version == Version
+	return gotool.Ensure(ctx, gotool.Tool{Name: "stripe-mock", Module: Module, Version: Version})
 }
 
 // Server is a running stripe-mock on loopback ports. Its methods are safe
