@@ -15,6 +15,7 @@ import (
 	"github.com/stripe/stripe-go/v86"
 
 	"github.com/tenantkit/tenantkit/internal/catalog"
+	"github.com/tenantkit/tenantkit/internal/jobs"
 )
 
 // SyncConfig says how the catalog's billing changes become Stripe calls.
@@ -269,7 +270,7 @@ func (DrainArgs) Kind() string { return "tenantkit_billing_sync" }
 
 // InsertOpts keeps one drain at a time.
 func (DrainArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: river.QueueDefault, MaxAttempts: 3, UniqueOpts: river.UniqueOpts{ByState: []rivertype.JobState{
+	return river.InsertOpts{Queue: jobs.PlatformQueue, MaxAttempts: 3, UniqueOpts: river.UniqueOpts{ByState: []rivertype.JobState{
 		rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning, rivertype.JobStateRetryable, rivertype.JobStateScheduled,
 	}}}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/stripe/stripe-go/v86"
 
 	"github.com/tenantkit/tenantkit/internal/catalog"
+	"github.com/tenantkit/tenantkit/internal/jobs"
 )
 
 // ReportOptions shape a usage report.
@@ -126,6 +127,9 @@ type ReportArgs struct{}
 
 // Kind is the job's kind.
 func (ReportArgs) Kind() string { return "tenantkit_billing_report" }
+
+// InsertOpts puts the job on the platform's queue.
+func (ReportArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{Queue: jobs.PlatformQueue} }
 
 // ReportWorker reports the current month's usage and, in the first three
 // days of a month, the month before's once more: its final report, before

@@ -16,6 +16,7 @@ import (
 	"github.com/stripe/stripe-go/v86/webhook"
 
 	"github.com/tenantkit/tenantkit/internal/catalog"
+	"github.com/tenantkit/tenantkit/internal/jobs"
 	"github.com/tenantkit/tenantkit/internal/problem"
 )
 
@@ -35,6 +36,9 @@ type EventArgs struct {
 
 // Kind is the job's kind.
 func (EventArgs) Kind() string { return "tenantkit_billing_event" }
+
+// InsertOpts puts the job on the platform's queue.
+func (EventArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{Queue: jobs.PlatformQueue} }
 
 // Webhook is the handler of POST /webhooks/stripe: it verifies the
 // event's signature with secret (a bad one is 400 bad-signature and
@@ -301,6 +305,9 @@ type OverdueArgs struct{}
 
 // Kind is the job's kind.
 func (OverdueArgs) Kind() string { return "tenantkit_billing_overdue" }
+
+// InsertOpts puts the job on the platform's queue.
+func (OverdueArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{Queue: jobs.PlatformQueue} }
 
 // OverdueWorker works OverdueArgs.
 type OverdueWorker struct {

@@ -150,7 +150,14 @@ func (o serveOptions) kitJobs(kit func() *tenantkit.Kit, pool *pgxpool.Pool, reg
 	if o.workers != nil {
 		workers = o.workers(kit)
 	}
-	cfg := &tenantkit.JobsConfig{Workers: workers, SuspendedSnooze: o.suspendedSnooze}
+	// The platform's jobs have their own queue; the default queue, where
+	// the application's jobs go, is worked only with the application's
+	// workers: a serve without them must not take its jobs and fail them.
+	queues := map[string]river.QueueConfig{jobs.PlatformQueue: {MaxWorkers: 4}}
+	if o.workers != nil {
+		queues[river.QueueDefault] = river.QueueConfig{MaxWorkers: 10}
+	}
+	cfg := &tenantkit.JobsConfig{Workers: workers, Queues: queues, SuspendedSnooze: o.suspendedSnooze}
 	// Verified custom domains are checked again, daily by default.
 	{
 		store, err := catalog.NewStore(catalog.StoreConfig{Pool: pool})
@@ -521,7 +528,6 @@ func (o serveOptions) serveTLS(ctx context.Context, g *errgroup.Group, front *tl
 	}
 	return nil
 }
-
 
 // tlsOptions configure the TLS front.
 type tlsOptions struct {

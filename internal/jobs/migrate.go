@@ -14,6 +14,12 @@ import (
 // Schema holds River's tables in the catalog database.
 const Schema = "tenantkit_jobs"
 
+// PlatformQueue is the River queue of the platform's own jobs (billing's
+// sync, events, overdue checks and usage reports; the re-check of custom
+// domains). tenantkit serve works it; it works the default queue, where
+// the application's jobs go, only when it runs the application's workers.
+const PlatformQueue = "tenantkit_platform"
+
 // Version is where River's migrations of Schema stand.
 type Version struct {
 	// Current is the newest applied River migration (0: none).
