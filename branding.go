@@ -5,6 +5,7 @@ import (
 	"html/template"
 
 	"github.com/tenantkit/tenantkit/internal/branding"
+	"github.com/tenantkit/tenantkit/internal/catalog"
 )
 
 // BrandingConfig is the platform's side of white-labeling.
@@ -34,12 +35,7 @@ func (k *Kit) Branding(ctx context.Context) Branding {
 		return d
 	}
 	b := t.Branding
-	merged := b.Render().WithDefaults(d.Render())
-	out := Branding{DisplayName: merged.DisplayName, LogoURL: merged.LogoURL, FaviconURL: merged.FaviconURL,
-		PrimaryColor: merged.PrimaryColor, SecondaryColor: merged.SecondaryColor, AccentColor: merged.AccentColor,
-		FontFamily: merged.FontFamily, CustomCSS: merged.CustomCSS, SupportEmail: merged.SupportEmail,
-		SupportURL: merged.SupportURL, TermsURL: merged.TermsURL, PrivacyURL: merged.PrivacyURL, FromName: merged.FromName,
-		FromEmail: b.FromEmail, Version: b.Version}
+	out := catalog.FromRender(b.Render().WithDefaults(d.Render()), b.FromEmail, b.Version)
 	if out.DisplayName == "" {
 		out.DisplayName = t.Name
 	}

@@ -25,6 +25,16 @@ func toBranding(b Branding) branding.Branding {
 		TermsURL: b.TermsURL, PrivacyURL: b.PrivacyURL, FromName: b.FromName}
 }
 
+// FromRender is the catalog's Branding of r, with the fields
+// internal/branding does not hold: the sender address and the version.
+func FromRender(r branding.Branding, fromEmail string, version int64) Branding {
+	return Branding{DisplayName: r.DisplayName, LogoURL: r.LogoURL, FaviconURL: r.FaviconURL,
+		PrimaryColor: r.PrimaryColor, SecondaryColor: r.SecondaryColor, AccentColor: r.AccentColor,
+		FontFamily: r.FontFamily, CustomCSS: r.CustomCSS, SupportEmail: r.SupportEmail,
+		SupportURL: r.SupportURL, TermsURL: r.TermsURL, PrivacyURL: r.PrivacyURL, FromName: r.FromName,
+		FromEmail: fromEmail, Version: version}
+}
+
 // Render is b as internal/branding renders it.
 func (b Branding) Render() branding.Branding { return toBranding(b) }
 
@@ -52,12 +62,7 @@ func (s *Store) validateBranding(b Branding) (Branding, error) {
 	if len(fe) > 0 {
 		return Branding{}, &ValidationError{Fields: fe}
 	}
-	out := Branding{DisplayName: norm.DisplayName, LogoURL: norm.LogoURL, FaviconURL: norm.FaviconURL,
-		PrimaryColor: norm.PrimaryColor, SecondaryColor: norm.SecondaryColor, AccentColor: norm.AccentColor,
-		FontFamily: norm.FontFamily, CustomCSS: norm.CustomCSS, SupportEmail: norm.SupportEmail,
-		SupportURL: norm.SupportURL, TermsURL: norm.TermsURL, PrivacyURL: norm.PrivacyURL, FromName: norm.FromName,
-		FromEmail: strings.TrimSpace(b.FromEmail)}
-	return out, nil
+	return FromRender(norm, strings.TrimSpace(b.FromEmail), 0), nil
 }
 
 // GetBranding returns a tenant's branding; Version 0 when it was never
